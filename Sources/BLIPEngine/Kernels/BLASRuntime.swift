@@ -1,0 +1,52 @@
+import COpenBLAS
+import Foundation
+
+/// What OpenBLAS runs with, and how to make it pick the right kernel.
+///
+/// Debian 12's OpenBLAS 0.3.21 does not recognise recent Xeons and silently falls back to its generic
+/// "Prescott" kernel (~10× slower sgemm). The kernel is chosen when the library loads, from
+/// `OPENBLAS_CORETYPE`, so the only fix from inside the process is to set the variable and re-exec.
+public enum BLASRuntime {
+    /// The kernel OpenBLAS chose, e.g. "SkylakeX" or "Prescott".
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Kernels weaker than what any AVX2 machine can run.
+    static let genericCores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai", "coppermine", "northwood", "banias", "unknown"]
+
+    /// The kernel this CPU should use according to /proc/cpuinfo, or nil if OpenBLAS's own choice is fine.
+    public static func recommendedCoreType(cpuFlags: Set<String>, currentCore: String) -> String? {
+        guard genericCores.contains(currentCore.lowercased()) else { return nil }
+        if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }
+        if ["avx2", "fma"].allSatisfy(cpuFlags.contains) { return "Haswell" }
+        if cpuFlags.contains("avx") { return "Sandybridge" }
+        return nil
+    }
+
+    /// The flags line of /proc/cpuinfo (empty where there is none).
+    public static func cpuFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+
+    /// The decision an executable takes at start-up, before doing anything else.
+    public enum KernelDecision: Equatable, Sendable {
+        /// OpenBLAS already runs a suitable kernel (or the user chose one): carry on.
+        case keep
+        /// Set `OPENBLAS_CORETYPE` to this value and re-execute the process.
+        case reexec(coreType: String)
+    }
+
+    public static func kernelDecision(environment: [String: String] = ProcessInfo.processInfo.environment) -> KernelDecision {
+        // An explicit setting is honoured, including one we set before re-executing.
+        if environment["OPENBLAS_CORETYPE"] != nil { return .keep }
+        if let core = recommendedCoreType(cpuFlags: cpuFlags(), currentCore: coreName) { return .reexec(coreType: core) }
+        return .keep
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// A loaded `BlipForConditionalGeneration` checkpoint: the vision encoder and the caption decoder,
+/// with every size read from its config.json. Immutable and shareable across tasks; per-request
+/// state lives in `VisionState` and `DecoderSession`.
+public final class BlipModel: @unchecked Sendable {
+    // @unchecked: immutable after init; the weight store keeps the mapped file alive.
+    public let folder: ModelFolder
+    public let config: BlipConfig
+    public let preprocessor: PreprocessorConfig
+    public let vision: VisionEncoder
+    public let text: TextDecoder
+    private let weights: WeightStore
+
+    /// Loads and validates the folder: config.json (absent keys → transformers' defaults),
+    /// preprocessor_config.json (optional) and model.safetensors (every tensor checked by name,
+    /// shape and dtype; unknown or missing tensors are errors).
+    public init(folder: ModelFolder) throws(ModelError) {
+        self.folder = folder
+        config = try BlipConfig.load(from: folder.config)
+        preprocessor = try PreprocessorConfig.load(from: folder.preprocessor, visionImageSize: config.vision.imageSize)
+        guard FileManager.default.fileExists(atPath: folder.weights.path) else { throw .missingFile(folder.weights.path) }
+        weights = WeightStore(file: try SafeTensorsFile(url: folder.weights))
+        vision = try VisionEncoder(weights, config: config.vision)
+        text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings)
+        try weights.checkAllUsed()
+    }
+
+    /// A short identifier for logs and responses: the folder name, or the hub repository when the
+    /// folder is a Hugging Face cache snapshot.
+    public var modelID: String {
+        let path = folder.url.standardizedFileURL.path
+        if let range = path.range(of: "models--") {
+            let rest = path[range.upperBound...].split(separator: "/").first ?? ""
+            return rest.replacingOccurrences(of: "--", with: "/")
+        }
+        return folder.url.lastPathComponent
+    }
+
+    /// Runs the vision encoder on normalised pixels (3, S, S) and returns the features
+    /// (tokens, hidden) in `features`, which must hold `config.vision.tokenCount · hidden` floats.
+    public func encodeImage(pixels: UnsafePointer<Float>, into features: UnsafeMutablePointer<Float>, state: VisionState) {
+        vision.encode(pixels: pixels, into: features, state: state)
+    }
+
+    /// A decoding session for one image's features.
+    public func makeSession(features: UnsafePointer<Float>, maxRows: Int, maxLength: Int) -> DecoderSession {
+        DecoderSession(decoder: text, features: features, imageTokens: config.vision.tokenCount,
+                       maxRows: maxRows, maxLength: min(maxLength, config.text.maxPositionEmbeddings))
+    }
+}

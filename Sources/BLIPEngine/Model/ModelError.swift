@@ -1,0 +1,38 @@
+/// Everything that can be wrong with a model folder. Each message names the file or tensor and
+/// says what to do about it.
+public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No folder was given and none was found in the places searched.
+    case notFound(searched: [String])
+    /// A required file of the model folder is absent.
+    case missingFile(String)
+    case unreadableFile(String, String)
+    case badConfig(String, String)
+    case badSafeTensors(String, String)
+    case missingTensor(String)
+    case unexpectedTensor(String)
+    case shapeMismatch(tensor: String, expected: [Int], found: [Int])
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let searched):
+            return "model not found: looked in \(searched.joined(separator: ", ")); pass --model DIR or set BLIP_MODEL to a folder holding config.json and model.safetensors (e.g. from `huggingface-cli download Salesforce/blip-image-captioning-large`)"
+        case .missingFile(let path):
+            return "model folder is incomplete: \(path) is missing; download the whole checkpoint again"
+        case .unreadableFile(let path, let reason):
+            return "cannot read \(path): \(reason)"
+        case .badConfig(let path, let detail):
+            return "invalid model config \(path): \(detail)"
+        case .badSafeTensors(let path, let detail):
+            return "corrupt weights file \(path): \(detail); download the checkpoint again"
+        case .missingTensor(let name):
+            return "weights file lacks tensor \(name); the checkpoint is incomplete or not a BlipForConditionalGeneration model"
+        case .unexpectedTensor(let name):
+            return "weights file holds unknown tensor \(name); the checkpoint is not a BlipForConditionalGeneration model matching its config.json"
+        case .shapeMismatch(let name, let expected, let found):
+            return "tensor \(name) has shape \(found) but config.json implies \(expected); config.json and model.safetensors do not belong together"
+        case .unsupported(let detail):
+            return "unsupported model: \(detail)"
+        }
+    }
+}

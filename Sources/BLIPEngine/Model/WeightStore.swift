@@ -1,0 +1,80 @@
+import Foundation
+
+/// The checkpoint's tensors as float32, looked up by their Hugging Face names.
+///
+/// Float32 tensors point straight into the memory-mapped file; F16/BF16 tensors are converted once
+/// into buffers this store owns. Every lookup checks the shape the config implies and records the
+/// name, so `checkAllUsed()` can reject tensors the model does not know.
+final class WeightStore: @unchecked Sendable {
+    // @unchecked: filled during loading on one thread, read-only afterwards.
+    let file: SafeTensorsFile
+    private var converted: [UnsafeMutablePointer<Float>] = []
+    private var used: Set<String> = []
+
+    init(file: SafeTensorsFile) { self.file = file }
+
+    deinit { for p in converted { p.deallocate() } }
+
+    func contains(_ name: String) -> Bool { file.entries[name] != nil }
+
+    /// The tensor `name`, which must have exactly `shape`.
+    func tensor(_ name: String, shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
+        guard let entry = file.entries[name] else { throw .missingTensor(name) }
+        // PyTorch stores some vectors with leading 1s (class_embedding (1,1,H)); compare without them.
+        guard entry.shape.drop(while: { $0 == 1 }) == shape.drop(while: { $0 == 1 }) else {
+            throw .shapeMismatch(tensor: name, expected: shape, found: entry.shape)
+        }
+        used.insert(name)
+        let bytes = file.bytes(of: entry)
+        let count = entry.elementCount
+        switch entry.dtype {
+        case .f32:
+            if Int(bitPattern: bytes.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+                return bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+            }
+            let out = allocate(count)
+            memcpy(out, bytes.baseAddress!, count * 4)
+            return UnsafePointer(out)
+        case .bf16:
+            let out = allocate(count)
+            for i in 0..<count {
+                let bits = UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16
+                out[i] = Float(bitPattern: bits)
+            }
+            return UnsafePointer(out)
+        case .f16:
+            let out = allocate(count)
+            for i in 0..<count {
+                out[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian))
+            }
+            return UnsafePointer(out)
+        case .u8, .i32, .i64:
+            throw .badSafeTensors(file.url.path, "tensor \(name) has integer dtype \(entry.dtype.rawValue); weights must be F32, F16 or BF16")
+        }
+    }
+
+    func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int) throws(ModelError) -> Linear {
+        Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
+               bias: try tensor(prefix + ".bias", shape: [outFeatures]),
+               inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+
+    func layerNorm(_ prefix: String, width: Int, eps: Float) throws(ModelError) -> LayerNorm {
+        LayerNorm(weight: try tensor(prefix + ".weight", shape: [width]),
+                  bias: try tensor(prefix + ".bias", shape: [width]), width: width, eps: eps)
+    }
+
+    /// Fails on the first tensor no lookup asked for. Buffers transformers never loads
+    /// (`position_ids`, saved by old checkpoints) are ignored.
+    func checkAllUsed() throws(ModelError) {
+        for name in file.entries.keys.sorted() where !used.contains(name) && !name.hasSuffix("position_ids") {
+            throw .unexpectedTensor(name)
+        }
+    }
+
+    private func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        converted.append(p)
+        return p
+    }
+}

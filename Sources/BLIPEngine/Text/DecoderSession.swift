@@ -1,0 +1,114 @@
+import Foundation
+
+/// The per-image state of caption decoding: the cross-attention keys/values of one image (computed
+/// once), the self-attention KV cache of every row (beam), and all scratch buffers. Sized once from
+/// the config, the number of rows and the maximum sequence length; a step allocates nothing.
+public final class DecoderSession {
+    let decoder: TextDecoder
+    let capacityRows: Int
+    let capacityLength: Int
+    let imageTokens: Int
+    /// Rows (beams) currently decoded.
+    public private(set) var rows = 1
+    /// Tokens consumed so far by every row (the position of the next token).
+    public private(set) var length = 0
+
+    private let hiddenWidth: Int
+    private let layerCount: Int
+    private var cache: FloatBuffer       // keys then values: (2, layers, capacityRows, capacityLength, hidden)
+    private var spareCache: FloatBuffer  // same shape: the target of a reorder, then swapped in
+    private let cross: FloatBuffer       // (2, layers, imageTokens, hidden)
+    private let scratch: [FloatBuffer]
+    let hidden: UnsafeMutablePointer<Float>   // (rows, hidden): the residual stream
+    let query: UnsafeMutablePointer<Float>    // (rows, hidden)
+    let context: UnsafeMutablePointer<Float>  // (rows, hidden)
+    let scores: UnsafeMutablePointer<Float>   // (max(capacityLength, imageTokens)): one head, one row
+    let ffn: UnsafeMutablePointer<Float>      // (rows, intermediate)
+    let logits: UnsafeMutablePointer<Float>   // (rows, vocab)
+
+    /// - Parameters:
+    ///   - features: the vision features, (imageTokens, encoderHidden); read once here.
+    ///   - maxRows: the most rows (beams) this session will hold.
+    ///   - maxLength: the longest sequence, prefix included; at most `max_position_embeddings`.
+    init(decoder: TextDecoder, features: UnsafePointer<Float>, imageTokens: Int, maxRows: Int, maxLength: Int) {
+        let c = decoder.config
+        self.decoder = decoder
+        self.capacityRows = maxRows
+        self.capacityLength = maxLength
+        self.imageTokens = imageTokens
+        hiddenWidth = c.hiddenSize
+        layerCount = c.numHiddenLayers
+        let cacheCount = 2 * layerCount * maxRows * maxLength * hiddenWidth
+        cache = FloatBuffer(count: cacheCount)
+        spareCache = FloatBuffer(count: cacheCount)
+        cross = FloatBuffer(count: 2 * layerCount * imageTokens * hiddenWidth)
+        let sizes = [maxRows * hiddenWidth, maxRows * hiddenWidth, maxRows * hiddenWidth,
+                     max(maxLength, imageTokens), maxRows * c.intermediateSize, maxRows * c.vocabSize]
+        scratch = sizes.map { FloatBuffer(count: $0) }
+        (hidden, query, context, scores, ffn, logits) =
+            (scratch[0].pointer, scratch[1].pointer, scratch[2].pointer, scratch[3].pointer, scratch[4].pointer, scratch[5].pointer)
+        for (i, layer) in decoder.layers.enumerated() {
+            layer.crossAttention.project(features: features, imageTokens: imageTokens,
+                                         keys: crossKeys(layer: i), values: crossValues(layer: i))
+        }
+    }
+
+    // MARK: Cache addressing
+
+    func keyCache(layer: Int, row: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        cache.pointer + (((layer * capacityRows) + row) * capacityLength + position) * hiddenWidth
+    }
+
+    func valueCache(layer: Int, row: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        keyCache(layer: layer + layerCount, row: row, position: position)
+    }
+
+    func crossKeys(layer: Int) -> UnsafeMutablePointer<Float> { cross.pointer + layer * imageTokens * hiddenWidth }
+    func crossValues(layer: Int) -> UnsafeMutablePointer<Float> { crossKeys(layer: layer + layerCount) }
+
+    // MARK: Stepping
+
+    /// Appends `tokens[r]` to row r and returns the next-token logits, (rows, vocab) row-major,
+    /// valid until the next call.
+    public func step(_ tokens: [Int32]) throws(DecoderSessionError) -> UnsafeBufferPointer<Float> {
+        guard tokens.count == rows else { throw .rowMismatch(expected: rows, got: tokens.count) }
+        guard length < capacityLength else { throw .sequenceTooLong(capacityLength) }
+        let vocab = decoder.config.vocabSize
+        for t in tokens where t < 0 || Int(t) >= vocab { throw .tokenOutOfRange(t, vocab) }
+        decoder.forward(tokens, s: self)
+        length += 1
+        return UnsafeBufferPointer(start: logits, count: rows * vocab)
+    }
+
+    /// Re-arranges rows: new row i continues old row `sources[i]`. The row count becomes
+    /// `sources.count` (so `[0, 0, 0]` turns one prefix into three beams).
+    public func reorder(_ sources: [Int]) {
+        precondition(sources.count <= capacityRows && sources.allSatisfy { $0 >= 0 && $0 < rows })
+        if sources.count == rows && sources.enumerated().allSatisfy({ $0.offset == $0.element }) { return }
+        let span = length * hiddenWidth
+        for layer in 0..<(2 * layerCount) {  // keys and values alike
+            for (to, from) in sources.enumerated() {
+                let offsetTo = ((layer * capacityRows + to) * capacityLength) * hiddenWidth
+                let offsetFrom = ((layer * capacityRows + from) * capacityLength) * hiddenWidth
+                (spareCache.pointer + offsetTo).update(from: cache.pointer + offsetFrom, count: span)
+            }
+        }
+        swap(&cache, &spareCache)
+        rows = sources.count
+    }
+}
+
+/// Misuse of a decoder session; these indicate a bug in the caller, not bad input.
+public enum DecoderSessionError: Error, Sendable, Equatable, CustomStringConvertible {
+    case rowMismatch(expected: Int, got: Int)
+    case sequenceTooLong(Int)
+    case tokenOutOfRange(Int32, Int)
+
+    public var description: String {
+        switch self {
+        case .rowMismatch(let e, let g): "decoder step got \(g) tokens for \(e) rows"
+        case .sequenceTooLong(let n): "sequence would exceed \(n) tokens (the session's length or max_position_embeddings)"
+        case .tokenOutOfRange(let t, let v): "token id \(t) is outside the vocabulary of \(v)"
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// `BlipTextLMHeadModel`: the BERT-style caption decoder. Embeddings → post-LN layers (causal
+/// self-attention, cross-attention to the image, feed-forward) → LM head.
+public struct TextDecoder: @unchecked Sendable {
+    // @unchecked: immutable after loading; weights are kept alive by the owning model.
+    public let config: BlipTextConfig
+    let embeddings: TextEmbeddings
+    let layers: [TextLayer]
+    let head: LMHead
+
+    init(_ w: WeightStore, prefix: String = "text_decoder", config: BlipTextConfig, tieWordEmbeddings: Bool) throws(ModelError) {
+        self.config = config
+        embeddings = try TextEmbeddings(w, prefix: prefix + ".bert.embeddings", config: config)
+        var layers: [TextLayer] = []
+        for i in 0..<config.numHiddenLayers {
+            layers.append(try TextLayer(w, prefix: "\(prefix).bert.encoder.layer.\(i)", config: config))
+        }
+        self.layers = layers
+        head = try LMHead(w, prefix: prefix + ".cls.predictions", config: config, tied: tieWordEmbeddings,
+                          wordEmbeddings: embeddings.wordEmbeddings)
+    }
+
+    /// Runs one position for every row of `s`: embeds `tokens`, updates the KV cache, writes
+    /// (rows, vocab) logits into `s.logits`.
+    func forward(_ tokens: [Int32], s: DecoderSession) {
+        let x = s.hidden
+        embeddings(tokens, position: s.length, into: x)
+        for (i, layer) in layers.enumerated() { layer(x, layer: i, s: s) }
+        head(x, rows: s.rows, scratch: s.query, into: s.logits)
+    }
+}

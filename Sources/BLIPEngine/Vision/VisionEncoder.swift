@@ -1,0 +1,51 @@
+/// `BlipVisionModel`: embeddings → pre-LN ViT layers → `post_layernorm` over every token.
+/// Its output, (1 + patches) × hidden, is what the text decoder cross-attends to.
+public struct VisionEncoder: @unchecked Sendable {
+    // @unchecked: immutable after loading; weights are kept alive by the owning model.
+    public let config: BlipVisionConfig
+    let embeddings: VisionEmbeddings
+    let layers: [VisionEncoderLayer]
+    let postLayerNorm: LayerNorm
+
+    init(_ w: WeightStore, prefix: String = "vision_model", config: BlipVisionConfig) throws(ModelError) {
+        self.config = config
+        embeddings = try VisionEmbeddings(w, prefix: prefix + ".embeddings", config: config)
+        var layers: [VisionEncoderLayer] = []
+        for i in 0..<config.numHiddenLayers {
+            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config))
+        }
+        self.layers = layers
+        postLayerNorm = try w.layerNorm(prefix + ".post_layernorm", width: config.hiddenSize, eps: config.layerNormEps)
+    }
+
+    /// pixels: (3, S, S); features: (tokens, hidden). Allocates nothing: all scratch is in `state`.
+    public func encode(pixels: UnsafePointer<Float>, into features: UnsafeMutablePointer<Float>, state: VisionState) {
+        embeddings(pixels: pixels, patches: state.patches, into: state.hidden)
+        for layer in layers { layer(state.hidden, state: state) }
+        postLayerNorm(state.hidden, rows: state.tokens, into: features)
+    }
+}
+
+/// Scratch memory for one vision forward pass, sized from the config once and reused per image.
+public final class VisionState: @unchecked Sendable {
+    // @unchecked: used by one task at a time (the caller owns it).
+    let tokens: Int
+    private let buffers: [FloatBuffer]
+    let patches: UnsafeMutablePointer<Float>  // (patches, 3·p·p)
+    let hidden: UnsafeMutablePointer<Float>   // (tokens, hidden): the residual stream
+    let normed: UnsafeMutablePointer<Float>   // (tokens, hidden)
+    let qkv: UnsafeMutablePointer<Float>      // (tokens, 3·hidden)
+    let scores: UnsafeMutablePointer<Float>   // (tokens, tokens): one head at a time
+    let context: UnsafeMutablePointer<Float>  // (tokens, hidden)
+    let mlp: UnsafeMutablePointer<Float>      // (tokens, intermediate)
+
+    public init(config c: BlipVisionConfig) {
+        let t = c.tokenCount, h = c.hiddenSize
+        tokens = t
+        let sizes = [(t - 1) * 3 * c.patchSize * c.patchSize, t * h, t * h, t * 3 * h, t * t, t * h, t * c.intermediateSize]
+        buffers = sizes.map { FloatBuffer(count: $0) }
+        (patches, hidden, normed, qkv, scores, context, mlp) =
+            (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer,
+             buffers[4].pointer, buffers[5].pointer, buffers[6].pointer)
+    }
+}

@@ -18,7 +18,7 @@ public final class BlipModel: @unchecked Sendable {
     public init(folder: ModelFolder) throws(ModelError) {
         self.folder = folder
         config = try BlipConfig.load(from: folder.config)
-        preprocessor = try PreprocessorConfig.load(from: folder.preprocessor, visionImageSize: config.vision.imageSize)
+        preprocessor = try PreprocessorConfig.load(folder: folder, visionImageSize: config.vision.imageSize)
         guard FileManager.default.fileExists(atPath: folder.weights.path) else { throw .missingFile(folder.weights.path) }
         weights = WeightStore(file: try SafeTensorsFile(url: folder.weights))
         vision = try VisionEncoder(weights, config: config.vision)

@@ -7,6 +7,7 @@ public struct ModelFolder: Sendable, Equatable {
     public var weights: URL { url.appendingPathComponent("model.safetensors") }
     public var vocabulary: URL { url.appendingPathComponent("vocab.txt") }
     public var preprocessor: URL { url.appendingPathComponent("preprocessor_config.json") }
+    public var processor: URL { url.appendingPathComponent("processor_config.json") }
 
     public static let hubRepository = "Salesforce/blip-image-captioning-large"
 

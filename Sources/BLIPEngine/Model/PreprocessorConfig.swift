@@ -31,12 +31,23 @@ public struct PreprocessorConfig: Sendable, Equatable, Decodable {
         rescaleFactor = try c.decodeIfPresent(Double.self, forKey: .rescaleFactor) ?? rescaleFactor
     }
 
-    /// Reads the file if present; the vision config's image size otherwise.
-    static func load(from url: URL, visionImageSize: Int) throws(ModelError) -> PreprocessorConfig {
-        guard let data = try? Data(contentsOf: url) else { return PreprocessorConfig(imageSize: visionImageSize) }
+    /// Reads `preprocessor_config.json`, or the `image_processor` part of transformers 5's
+    /// `processor_config.json`; without either, the vision config's image size and CLIP's constants.
+    static func load(folder: ModelFolder, visionImageSize: Int) throws(ModelError) -> PreprocessorConfig {
+        let url: URL
         let config: PreprocessorConfig
-        do { config = try JSONDecoder().decode(PreprocessorConfig.self, from: data) } catch {
-            throw .badConfig(url.path, "\(error)")
+        do {
+            if let data = try? Data(contentsOf: folder.preprocessor) {
+                url = folder.preprocessor
+                config = try JSONDecoder().decode(PreprocessorConfig.self, from: data)
+            } else if let data = try? Data(contentsOf: folder.processor) {
+                url = folder.processor
+                config = try JSONDecoder().decode(ProcessorConfig.self, from: data).imageProcessor
+            } else {
+                return PreprocessorConfig(imageSize: visionImageSize)
+            }
+        } catch {
+            throw .badConfig(folder.preprocessor.path, "\(error)")
         }
         guard config.imageSize == visionImageSize else {
             throw .badConfig(url.path, "resize size \(config.imageSize) differs from the vision model's image_size \(visionImageSize)")
@@ -46,4 +57,10 @@ public struct PreprocessorConfig: Sendable, Equatable, Decodable {
         }
         return config
     }
+}
+
+/// transformers 5's `processor_config.json`, which nests the image processor's settings.
+struct ProcessorConfig: Decodable {
+    var imageProcessor: PreprocessorConfig
+    enum CodingKeys: String, CodingKey { case imageProcessor = "image_processor" }
 }

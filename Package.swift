@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "BLIPEngine", targets: ["BLIPEngine"]),
+        .library(name: "BLIPProtocol", targets: ["BLIPProtocol"]),
         .executable(name: "blip-caption", targets: ["blip-caption"]),
     ],
     dependencies: [
@@ -24,10 +25,16 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
 
+        // protoc-c output for proto/blip/v1 (regenerate with scripts/generate-proto.sh; never edit).
+        .target(name: "BlipProtoC", dependencies: ["CProtobufC"]),
+        // Framing, envelope, status codes and messages of the wire protocol. No sockets.
+        .target(name: "BLIPProtocol", dependencies: ["BlipProtoC", "CProtobufC"]),
+
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
             dependencies: ["COpenBLAS", "CTurboJPEG", "CSPNG"],
+            // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
 
@@ -39,6 +46,7 @@ let package = Package(
             ]
         ),
 
+        .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
         .testTarget(
             name: "BLIPEngineTests",
             dependencies: ["BLIPEngine"]

@@ -112,3 +112,8 @@ public enum DecoderSessionError: Error, Sendable, Equatable, CustomStringConvert
         }
     }
 }
+
+/// The generator drives the decoder through this interface.
+extension DecoderSession: TokenStepper {
+    public var vocabularySize: Int { decoder.config.vocabSize }
+}

@@ -1,0 +1,36 @@
+/// Why an image could not be decoded. Each message names the problem and what to do about it.
+public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// No bytes at all.
+    case empty
+    /// The bytes are neither JPEG nor PNG and no format was given.
+    case unknownFormat
+    /// The encoded input is larger than ``ImageLimits/maxBytes``.
+    case tooManyBytes(count: Int, limit: Int)
+    /// The header announces more pixels than ``ImageLimits/maxPixels``.
+    case tooManyPixels(width: Int, height: Int, limit: Int)
+    /// The JPEG or PNG library rejected the data (truncated, damaged, not really that format).
+    case corrupt(format: String, detail: String)
+    /// A valid file using a feature this decoder does not handle.
+    case unsupported(format: String, detail: String)
+    /// Raw RGB input whose length is not `width * height * 3`.
+    case rawSizeMismatch(width: Int, height: Int, expected: Int, actual: Int)
+
+    public var description: String {
+        switch self {
+        case .empty:
+            return "image is empty: send the bytes of a JPEG or PNG file"
+        case .unknownFormat:
+            return "image is neither JPEG nor PNG (unrecognised leading bytes): convert it to JPEG or PNG, or send raw RGB with its width and height"
+        case let .tooManyBytes(count, limit):
+            return "image is \(count) bytes, more than the limit of \(limit): re-encode or downscale it"
+        case let .tooManyPixels(width, height, limit):
+            return "image is \(width)x\(height) pixels, more than the limit of \(limit): downscale it before sending"
+        case let .corrupt(format, detail):
+            return "\(format) data is damaged or truncated (\(detail)): check that the whole file was sent"
+        case let .unsupported(format, detail):
+            return "\(format) feature not supported (\(detail)): convert the image to 8-bit RGB JPEG or PNG"
+        case let .rawSizeMismatch(width, height, expected, actual):
+            return "raw RGB image of \(width)x\(height) needs \(expected) bytes (width*height*3) but got \(actual): check the width, height and pixel layout"
+        }
+    }
+}

@@ -1,0 +1,250 @@
+import BlipProtoC
+
+/// `/blip.v1.Captioner/Info`'s response: what the server runs, its defaults and limits, and
+/// counters since it started.
+public struct InfoResponse: Sendable, Hashable {
+    /// The loaded model's shape.
+    public struct ModelSummary: Sendable, Hashable {
+        public var visionHiddenSize: UInt32
+        public var visionLayers: UInt32
+        /// Input side in pixels; every image is resized to `imageSize × imageSize`.
+        public var imageSize: UInt32
+        public var patchSize: UInt32
+        public var textHiddenSize: UInt32
+        public var textLayers: UInt32
+        public var vocabSize: UInt32
+
+        public init(
+            visionHiddenSize: UInt32 = 0, visionLayers: UInt32 = 0, imageSize: UInt32 = 0,
+            patchSize: UInt32 = 0, textHiddenSize: UInt32 = 0, textLayers: UInt32 = 0,
+            vocabSize: UInt32 = 0
+        ) {
+            self.visionHiddenSize = visionHiddenSize
+            self.visionLayers = visionLayers
+            self.imageSize = imageSize
+            self.patchSize = patchSize
+            self.textHiddenSize = textHiddenSize
+            self.textLayers = textLayers
+            self.vocabSize = vocabSize
+        }
+    }
+
+    /// The largest requests the server accepts.
+    public struct Limits: Sendable, Hashable {
+        /// Payload bytes of one frame.
+        public var maxFrameBytes: UInt64
+        /// Bytes of `Image.data`.
+        public var maxImageBytes: UInt64
+        /// `width × height` of the decoded image.
+        public var maxPixels: UInt64
+        /// Sequence length, `[DEC]` and prompt included.
+        public var maxTokens: UInt32
+        /// `numBeams`, and `numReturnSequences`.
+        public var maxBeams: UInt32
+        /// Calls waiting or running at once.
+        public var maxQueueDepth: UInt32
+
+        public init(
+            maxFrameBytes: UInt64 = 0, maxImageBytes: UInt64 = 0, maxPixels: UInt64 = 0,
+            maxTokens: UInt32 = 0, maxBeams: UInt32 = 0, maxQueueDepth: UInt32 = 0
+        ) {
+            self.maxFrameBytes = maxFrameBytes
+            self.maxImageBytes = maxImageBytes
+            self.maxPixels = maxPixels
+            self.maxTokens = maxTokens
+            self.maxBeams = maxBeams
+            self.maxQueueDepth = maxQueueDepth
+        }
+    }
+
+    /// What the server has done since it started.
+    public struct Counters: Sendable, Hashable {
+        public var uptimeMicroseconds: UInt64
+        /// Completed calls by status code; codes never returned are absent.
+        public var requestsByStatus: [StatusCode: UInt64]
+        /// Calls waiting or running now.
+        public var queueDepth: UInt32
+        /// Latency of completed Caption calls, request read to response written.
+        public var latencyP50Microseconds: UInt64
+        public var latencyP95Microseconds: UInt64
+        public var latencyP99Microseconds: UInt64
+
+        public init(
+            uptimeMicroseconds: UInt64 = 0, requestsByStatus: [StatusCode: UInt64] = [:],
+            queueDepth: UInt32 = 0, latencyP50Microseconds: UInt64 = 0,
+            latencyP95Microseconds: UInt64 = 0, latencyP99Microseconds: UInt64 = 0
+        ) {
+            self.uptimeMicroseconds = uptimeMicroseconds
+            self.requestsByStatus = requestsByStatus
+            self.queueDepth = queueDepth
+            self.latencyP50Microseconds = latencyP50Microseconds
+            self.latencyP95Microseconds = latencyP95Microseconds
+            self.latencyP99Microseconds = latencyP99Microseconds
+        }
+    }
+
+    /// e.g. `"Salesforce/blip-image-captioning-large"`.
+    public var modelID: String
+    public var model: ModelSummary
+    /// The blip-captiond version.
+    public var engineVersion: String
+    /// The OpenBLAS kernel in use, e.g. `"SkylakeX"`.
+    public var blasCore: String
+    public var blasThreads: UInt32
+    /// The defaults unset request options take, every applicable field set.
+    public var defaults: DecodingOptions
+    public var limits: Limits
+    public var counters: Counters
+
+    public init(
+        modelID: String = "", model: ModelSummary = ModelSummary(), engineVersion: String = "",
+        blasCore: String = "", blasThreads: UInt32 = 0, defaults: DecodingOptions = DecodingOptions(),
+        limits: Limits = Limits(), counters: Counters = Counters()
+    ) {
+        self.modelID = modelID
+        self.model = model
+        self.engineVersion = engineVersion
+        self.blasCore = blasCore
+        self.blasThreads = blasThreads
+        self.defaults = defaults
+        self.limits = limits
+        self.counters = counters
+    }
+}
+
+extension InfoResponse: WireMessage {
+    public static let messageName = "InfoResponse"
+
+    public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
+        self = try ProtobufC.decode(
+            bytes, as: Self.messageName,
+            unpack: { blip__v1__info_response__unpack(nil, $0, $1) },
+            free: { blip__v1__info_response__free_unpacked($0, nil) },
+            read: { (c: borrowing Blip__V1__InfoResponse) throws(MessageDecodingError) in
+                try InfoResponse(c)
+            }
+        )
+    }
+
+    public func encoded() -> [UInt8] {
+        CArena.with { arena in
+            var c = Blip__V1__InfoResponse()
+            blip__v1__info_response__init(&c)
+            c.model_id = arena.optionalCString(modelID.isEmpty ? nil : modelID)
+            if model != ModelSummary() { c.model = arena.store(model.cMessage) }
+            c.engine_version = arena.optionalCString(engineVersion.isEmpty ? nil : engineVersion)
+            c.blas_core = arena.optionalCString(blasCore.isEmpty ? nil : blasCore)
+            if blasThreads != 0 { c.has_blas_threads = 1; c.blas_threads = blasThreads }
+            c.defaults = defaults.cMessage(in: arena)
+            if limits != Limits() { c.limits = arena.store(limits.cMessage) }
+            if counters != Counters() { c.counters = arena.store(counters.cMessage(in: arena)) }
+            return ProtobufC.encode(
+                c,
+                packedSize: { blip__v1__info_response__get_packed_size($0) },
+                pack: { blip__v1__info_response__pack($0, $1) }
+            )
+        }
+    }
+
+    private init(_ c: borrowing Blip__V1__InfoResponse) throws(MessageDecodingError) {
+        let name = Self.messageName
+        self.init(
+            modelID: try ProtobufC.string(c.model_id, message: name, field: "model_id"),
+            model: c.model.map { ModelSummary($0.pointee) } ?? ModelSummary(),
+            engineVersion: try ProtobufC.string(c.engine_version, message: name, field: "engine_version"),
+            blasCore: try ProtobufC.string(c.blas_core, message: name, field: "blas_core"),
+            blasThreads: c.blas_threads,
+            defaults: try DecodingOptions(c.defaults),
+            limits: c.limits.map { Limits($0.pointee) } ?? Limits(),
+            counters: try c.counters.map { (p) throws(MessageDecodingError) in try Counters(p.pointee) } ?? Counters()
+        )
+    }
+}
+
+// The sub-messages' C mappings. Their fields have no "unset" meaning: a sub-message that is not
+// all zero is written whole, and an absent field reads as zero.
+
+extension InfoResponse.ModelSummary {
+    init(_ c: Blip__V1__ModelSummary) {
+        self.init(
+            visionHiddenSize: c.vision_hidden_size, visionLayers: c.vision_layers,
+            imageSize: c.image_size, patchSize: c.patch_size, textHiddenSize: c.text_hidden_size,
+            textLayers: c.text_layers, vocabSize: c.vocab_size
+        )
+    }
+
+    var cMessage: Blip__V1__ModelSummary {
+        var c = Blip__V1__ModelSummary()
+        blip__v1__model_summary__init(&c)
+        c.has_vision_hidden_size = 1; c.vision_hidden_size = visionHiddenSize
+        c.has_vision_layers = 1; c.vision_layers = visionLayers
+        c.has_image_size = 1; c.image_size = imageSize
+        c.has_patch_size = 1; c.patch_size = patchSize
+        c.has_text_hidden_size = 1; c.text_hidden_size = textHiddenSize
+        c.has_text_layers = 1; c.text_layers = textLayers
+        c.has_vocab_size = 1; c.vocab_size = vocabSize
+        return c
+    }
+}
+
+extension InfoResponse.Limits {
+    init(_ c: Blip__V1__Limits) {
+        self.init(
+            maxFrameBytes: c.max_frame_bytes, maxImageBytes: c.max_image_bytes,
+            maxPixels: c.max_pixels, maxTokens: c.max_tokens, maxBeams: c.max_beams,
+            maxQueueDepth: c.max_queue_depth
+        )
+    }
+
+    var cMessage: Blip__V1__Limits {
+        var c = Blip__V1__Limits()
+        blip__v1__limits__init(&c)
+        c.has_max_frame_bytes = 1; c.max_frame_bytes = maxFrameBytes
+        c.has_max_image_bytes = 1; c.max_image_bytes = maxImageBytes
+        c.has_max_pixels = 1; c.max_pixels = maxPixels
+        c.has_max_tokens = 1; c.max_tokens = maxTokens
+        c.has_max_beams = 1; c.max_beams = maxBeams
+        c.has_max_queue_depth = 1; c.max_queue_depth = maxQueueDepth
+        return c
+    }
+}
+
+extension InfoResponse.Counters {
+    init(_ c: Blip__V1__Counters) throws(MessageDecodingError) {
+        var byStatus: [StatusCode: UInt64] = [:]
+        for i in 0..<c.n_requests_by_status {
+            guard let entry = c.requests_by_status[i]?.pointee else { continue }
+            guard let code = StatusCode(rawValue: entry.code) else {
+                throw .invalidField(message: "StatusCount", field: "code",
+                                    reason: "is \(entry.code); expected a status code 0…16")
+            }
+            byStatus[code, default: 0] += entry.count
+        }
+        self.init(
+            uptimeMicroseconds: c.uptime_us, requestsByStatus: byStatus, queueDepth: c.queue_depth,
+            latencyP50Microseconds: c.latency_p50_us, latencyP95Microseconds: c.latency_p95_us,
+            latencyP99Microseconds: c.latency_p99_us
+        )
+    }
+
+    func cMessage(in arena: CArena) -> Blip__V1__Counters {
+        var c = Blip__V1__Counters()
+        blip__v1__counters__init(&c)
+        c.has_uptime_us = 1; c.uptime_us = uptimeMicroseconds
+        // Sorted by code, so equal counters always encode to equal bytes.
+        let entries = requestsByStatus.sorted { $0.key.rawValue < $1.key.rawValue }.map { code, count in
+            var entry = Blip__V1__StatusCount()
+            blip__v1__status_count__init(&entry)
+            entry.has_code = 1; entry.code = code.rawValue
+            entry.has_count = 1; entry.count = count
+            return Optional(arena.store(entry))
+        }
+        c.n_requests_by_status = entries.count
+        c.requests_by_status = arena.array(entries)
+        c.has_queue_depth = 1; c.queue_depth = queueDepth
+        c.has_latency_p50_us = 1; c.latency_p50_us = latencyP50Microseconds
+        c.has_latency_p95_us = 1; c.latency_p95_us = latencyP95Microseconds
+        c.has_latency_p99_us = 1; c.latency_p99_us = latencyP99Microseconds
+        return c
+    }
+}

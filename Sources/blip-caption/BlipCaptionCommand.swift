@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `blip-caption`: caption images with blip-captiond or, with `--local`, in this process.
+struct BlipCaptionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blip-caption",
+        abstract: "Caption images with a BLIP model (Salesforce/blip-image-captioning-large).",
+        discussion: "`caption` is the default subcommand: `blip-caption --local photo.jpg` works too.",
+        subcommands: [CaptionCommand.self],
+        defaultSubcommand: CaptionCommand.self)
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import BLIPEngine
+
+/// Decoding options, named after transformers' `generate()` parameters in kebab case. Unset options
+/// take the engine's defaults (the BLIP paper's COCO setting: beam search with 3 beams, at most 20
+/// tokens in all, at least 5).
+struct DecodingOptions: ParsableArguments {
+    @Option(help: "Text the caption must start with, e.g. \"a picture of\".") var prompt: String?
+    @Option(help: "Beams for beam search; 1 = greedy (default 3).") var numBeams: Int?
+    @Option(help: "Most tokens to generate, the final [SEP] included; overrides --max-length.") var maxNewTokens: Int?
+    @Option(help: "Fewest tokens to generate before [SEP] may end the caption.") var minNewTokens: Int?
+    @Option(help: "Most tokens in the whole sequence, [DEC] and prompt included (default 20).") var maxLength: Int?
+    @Option(help: "Fewest tokens in the whole sequence, [DEC] and prompt included (default 5).") var minLength: Int?
+    @Option(help: "Beam score = log-prob sum / generated_tokens^length_penalty (default 1).") var lengthPenalty: Float?
+    @Option(help: "Penalty > 1 discourages tokens already in the sequence (default 1).") var repetitionPenalty: Float?
+    @Option(help: "Never repeat an n-gram of this size (default 0: off).") var noRepeatNgramSize: Int?
+    @Option(help: "Captions to return per image, best first (at most --num-beams).") var numReturnSequences: Int?
+    @Flag(help: "Stop beam search as soon as --num-beams captions are finished.") var earlyStopping = false
+    @Flag(help: "Sample instead of searching (with --temperature, --top-k, --top-p, --seed).") var doSample = false
+    @Option(help: "Sampling temperature > 0 (default 1).") var temperature: Float?
+    @Option(help: "Sample among the k most likely tokens; 0 = all (default 50).") var topK: Int?
+    @Option(help: "Sample from the smallest set of tokens whose probability reaches p, in (0, 1] (default 1).") var topP: Float?
+    @Option(help: "Seed for sampling; the same seed gives the same captions.") var seed: UInt64?
+    @Option(parsing: .upToNextOption, help: "Words or phrases never to generate (e.g. arafed).") var badWords: [String] = []
+    @Flag(help: "Do not apply the EXIF orientation tag (transformers ignores it).") var noExif = false
+
+    /// The engine parameters these options describe; unset options keep the defaults.
+    var parameters: GenerationParameters {
+        var p = GenerationParameters()
+        p.prompt = prompt
+        if let numBeams { p.numBeams = numBeams }
+        p.maxNewTokens = maxNewTokens
+        p.minNewTokens = minNewTokens
+        p.maxLength = maxLength
+        p.minLength = minLength
+        if let lengthPenalty { p.lengthPenalty = lengthPenalty }
+        if let repetitionPenalty { p.repetitionPenalty = repetitionPenalty }
+        if let noRepeatNgramSize { p.noRepeatNgramSize = noRepeatNgramSize }
+        if let numReturnSequences { p.numReturnSequences = numReturnSequences }
+        p.earlyStopping = earlyStopping
+        p.doSample = doSample
+        if doSample && numBeams == nil { p.numBeams = 1 }
+        if let temperature { p.temperature = temperature }
+        if let topK { p.topK = topK }
+        if let topP { p.topP = topP }
+        p.seed = seed
+        p.badWords = badWords
+        return p
+    }
+}

@@ -205,19 +205,19 @@ def decode_for_processor(path: Path) -> tuple[Image.Image, np.ndarray]:
 
 MODELS = {
     # fp32, tied LM head (decoder.weight omitted by save_pretrained), full config.json as transformers 5 writes it
-    "tiny-a": dict(dtype="float32", tied=True, hub_style_config=False, seed=1001, sep_bias=5.0,
+    "tiny-a": dict(dtype="float32", tied=True, hub_style_config=False, seed=1001, sep_bias=12.0,
                    text=dict(hidden_size=28, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                              max_position_embeddings=64),
                    vision=dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96,
                                image_size=32, patch_size=8)),
     # bfloat16 on disk, untied LM head (decoder.weight present and different from the word embeddings)
-    "tiny-b": dict(dtype="bfloat16", tied=False, hub_style_config=False, seed=2002, sep_bias=5.0,
+    "tiny-b": dict(dtype="bfloat16", tied=False, hub_style_config=False, seed=2002, sep_bias=18.0,
                    text=dict(hidden_size=36, num_hidden_layers=1, num_attention_heads=3, intermediate_size=80,
                              max_position_embeddings=64),
                    vision=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
                                image_size=64, patch_size=16)),
     # float16 on disk, tied, hub-style config.json with only the non-default values, no tokenizer.json
-    "tiny-c": dict(dtype="float16", tied=True, hub_style_config=True, seed=3003, sep_bias=5.0,
+    "tiny-c": dict(dtype="float16", tied=True, hub_style_config=True, seed=3003, sep_bias=6.0,
                    text=dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=6, intermediate_size=48,
                              max_position_embeddings=64),
                    vision=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -447,11 +447,11 @@ def run_case(model, processor, pixel_values: torch.Tensor, params: dict) -> dict
     }
 
 
-def bad_words_from(processor, seq: list[int]) -> list[str]:
-    """Up to two whole words greedy produced, each a single token that re-tokenizes to itself."""
+def bad_words_from(processor, tokens: list[int]) -> list[str]:
+    """Up to two whole words generated before (greedy first), each a single token that re-tokenizes to itself."""
     words = []
-    for tok in seq[1:]:
-        if tok in (SEP, BOS, PAD) or tok < 1996:
+    for tok in tokens:
+        if tok in (SEP, BOS, PAD, 3861, 1997) or tok < 1996:  # also skip the prompt words "picture", "of"
             continue
         word = processor.tokenizer.convert_ids_to_tokens(tok)
         if word.startswith("##") or word in words:
@@ -557,14 +557,14 @@ def main() -> None:
         cases = []
         for img in GEN_IMAGES[name]:
             img = names[img]
-            greedy = None
+            earlier = []  # sequences of the cases so far, greedy_default first
             for case_name, params in CASES:
                 params = dict(params)
                 if params.get("bad_words") == "FROM_GREEDY":
-                    params["bad_words"] = bad_words_from(processor, greedy["sequences"][0])
+                    params["bad_words"] = bad_words_from(processor, [t for s in earlier for t in s[1:]])
+                    assert params["bad_words"], f"{name}/{img}: no whole word to ban"
                 result = run_case(model, processor, pixel_cache[img], params)
-                if case_name == "greedy_default":
-                    greedy = result
+                earlier.extend(result["sequences"])
                 cases.append({"name": case_name, "image": img, **result})
         for img in names:  # the project default on every image
             if img in GEN_IMAGES_NAMES(name, names):

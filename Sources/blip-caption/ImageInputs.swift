@@ -8,9 +8,11 @@ struct ImageInput {
 
     func read() throws -> [UInt8] {
         guard let path else { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
-        do { return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-            throw InputError("cannot read \(path): \((error as NSError).localizedDescription)")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = access(path, R_OK) == 0 ? "not a readable file" : String(cString: strerror(errno))
+            throw InputError("cannot read \(path): \(reason)")
         }
+        return [UInt8](data)
     }
 }
 

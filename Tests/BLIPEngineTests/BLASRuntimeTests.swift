@@ -1,0 +1,33 @@
+import Testing
+@testable import BLIPEngine
+
+@Suite("OpenBLAS kernel selection")
+struct BLASRuntimeTests {
+    static let avx512: Set<String> = ["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+
+    @Test func genericKernelOnAVX512PicksSkylakeX() {
+        #expect(BLASRuntime.recommendedCoreType(cpuFlags: Self.avx512, currentCore: "Prescott") == "SkylakeX")
+    }
+
+    @Test func genericKernelOnAVX2PicksHaswell() {
+        #expect(BLASRuntime.recommendedCoreType(cpuFlags: ["avx", "avx2", "fma"], currentCore: "Prescott") == "Haswell")
+    }
+
+    @Test func recognisedKernelIsKept() {
+        #expect(BLASRuntime.recommendedCoreType(cpuFlags: Self.avx512, currentCore: "SkylakeX") == nil)
+        #expect(BLASRuntime.recommendedCoreType(cpuFlags: ["avx2", "fma"], currentCore: "Zen") == nil)
+    }
+
+    @Test func oldCPUKeepsGenericKernel() {
+        #expect(BLASRuntime.recommendedCoreType(cpuFlags: ["sse2", "sse3"], currentCore: "Prescott") == nil)
+    }
+
+    @Test func explicitSettingIsHonoured() {
+        #expect(BLASRuntime.kernelDecision(environment: ["OPENBLAS_CORETYPE": "Prescott"]) == .keep)
+    }
+
+    @Test func runtimeReportsAKernelAndThreads() {
+        #expect(!BLASRuntime.coreName.isEmpty)
+        #expect(BLASRuntime.threads >= 1)
+    }
+}

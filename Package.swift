@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "BLIPEngine", targets: ["BLIPEngine"]),
         .library(name: "BLIPProtocol", targets: ["BLIPProtocol"]),
+        .library(name: "BLIPClient", targets: ["BLIPClient"]),
         .executable(name: "blip-caption", targets: ["blip-caption"]),
     ],
     dependencies: [
@@ -30,6 +31,9 @@ let package = Package(
         // Framing, envelope, status codes and messages of the wire protocol. No sockets.
         .target(name: "BLIPProtocol", dependencies: ["BlipProtoC", "CProtobufC"]),
 
+        // What other services link to call the daemon: the protocol and a socket, never the engine.
+        .target(name: "BLIPClient", dependencies: ["BLIPProtocol"]),
+
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
@@ -47,6 +51,7 @@ let package = Package(
         ),
 
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
+        .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),
         .testTarget(
             name: "BLIPEngineTests",
             dependencies: ["BLIPEngine"]

@@ -37,7 +37,7 @@ public final class Captioner: Sendable {
 
     public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits()) throws {
         model = try BlipModel(folder: folder)
-        do { tokenizer = try WordPieceTokenizer(vocabularyFile: folder.vocabulary) }
+        tokenizer = try WordPieceTokenizer(folder: folder)
         let p = model.preprocessor
         normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)
         self.imageLimits = imageLimits

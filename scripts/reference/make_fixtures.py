@@ -147,9 +147,16 @@ def make_images(src: Path, out: Path) -> list[dict]:
     gray_alpha.save(out / "gray_alpha.png", "PNG", compress_level=9)
     add("gray_alpha.png", "png", "grayscale + alpha PNG (mode LA), alpha is a gradient; composited over white")
 
-    chelsea.convert("CMYK").save(out / "cmyk_chelsea.jpg", "JPEG", quality=90)
-    add("cmyk_chelsea.jpg", "jpeg", "4-component CMYK JPEG written by Pillow (Adobe APP14 marker, inverted "
-        "values as Photoshop writes them); RGB = Pillow's plain CMYK->RGB conversion of what it decodes")
+    # Pillow's own RGB->CMYK leaves K at 0; separate K by hand so the K channel matters
+    rgb = np.asarray(chelsea).astype(np.float64)
+    k = 255.0 - rgb.max(axis=2)
+    scale = np.where(k < 255.0, 255.0 / np.maximum(255.0 - k, 1e-9), 0.0)
+    cmy = np.clip(np.round((255.0 - rgb - k[..., None]) * scale[..., None]), 0, 255)
+    cmyk = np.concatenate([cmy, np.round(k)[..., None]], axis=2).astype(np.uint8)
+    Image.fromarray(cmyk, "CMYK").save(out / "cmyk_chelsea.jpg", "JPEG", quality=90)
+    add("cmyk_chelsea.jpg", "jpeg", "4-component CMYK JPEG written by Pillow: Adobe APP14 marker (transform 0) "
+        "and the values stored inverted (255 - x), as Photoshop does; Pillow un-inverts when it decodes. "
+        "K is non-zero. RGB = Pillow's CMYK->RGB conversion: R = (255-C)(255-K)/255 (Pillow's rounding)")
 
     rgba = astronaut.resize((200, 158), Image.LANCZOS).convert("RGBA")
     yy, xx = np.mgrid[0:158, 0:200]
@@ -261,8 +268,8 @@ def randomize(model: BlipForConditionalGeneration, seed: int, sep_bias: float, t
                 bias[:999] -= 4.0          # [PAD], [unusedN], [UNK], [CLS], [MASK]
                 bias[BOS:] -= 4.0          # [DEC], [ENC]
                 bias[SEP] = sep_bias
-                bias[1010] += 3.0          # "," and "." now and then exercise the decode clean-up
-                bias[1012] += 3.0
+                bias[1010] += 9.0          # "," and "." now and then exercise the decode clean-up
+                bias[1012] += 9.0
                 p.copy_(bias)
             elif name.endswith(".bias"):
                 p.copy_(0.05 * noise)

@@ -6,6 +6,8 @@ public struct ModelFolder: Sendable, Equatable {
     public var config: URL { url.appendingPathComponent("config.json") }
     public var weights: URL { url.appendingPathComponent("model.safetensors") }
     public var vocabulary: URL { url.appendingPathComponent("vocab.txt") }
+    /// transformers 5's `save_pretrained` writes only this for the tokenizer.
+    public var tokenizerJSON: URL { url.appendingPathComponent("tokenizer.json") }
     public var preprocessor: URL { url.appendingPathComponent("preprocessor_config.json") }
     public var processor: URL { url.appendingPathComponent("processor_config.json") }
 
@@ -50,8 +52,11 @@ public struct ModelFolder: Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .notFound(searched: [url.path])
         }
-        for file in [folder.config, folder.weights, folder.vocabulary] where !FileManager.default.fileExists(atPath: file.path) {
+        for file in [folder.config, folder.weights] where !FileManager.default.fileExists(atPath: file.path) {
             throw .missingFile(file.path)
+        }
+        if !FileManager.default.fileExists(atPath: folder.vocabulary.path) && !FileManager.default.fileExists(atPath: folder.tokenizerJSON.path) {
+            throw .missingFile(folder.vocabulary.path)
         }
         return folder
     }

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+@_exported import BLIPProtocol
+
+/// Talks to blip-captiond over its Unix socket.
+///
+/// One client holds one connection, opened at the first call, shared by every call in flight
+/// (replies are matched by call id, in any order), and re-opened by the first call after it
+/// breaks. Share one client across tasks:
+/// ```swift
+/// let client = CaptionClient()
+/// let response = try await client.caption(image: jpegBytes)
+/// print(response.candidates[0].text)
+/// ```
+/// Every call has a deadline: it is sent to the daemon and also enforced here, so a hung daemon
+/// never hangs the caller. Cancelling the calling task sends the protocol's cancel and the call
+/// throws `CancellationError`.
+public final class CaptionClient: Sendable {
+    /// The socket `blip-captiond.socket` listens on.
+    public static let defaultSocketPath = "/run/blip-captiond/blip-captiond.sock"
+    /// The environment variable that overrides ``defaultSocketPath``.
+    public static let socketPathEnvironmentVariable = "BLIP_CAPTIOND_SOCKET"
+    /// The largest reply frame accepted by default, in bytes.
+    public static let defaultMaxFrameBytes = 64 << 20
+
+    /// The socket this client connects to.
+    public let socketPath: String
+    /// The largest reply frame accepted; a longer one fails the connection as a protocol violation.
+    public let maxFrameBytes: Int
+
+    private let connection = LockedState<Connection?>(nil)
+
+    /// Makes a client; nothing is opened until the first call.
+    /// - Parameters:
+    ///   - socketPath: The daemon's socket; `nil` means `$BLIP_CAPTIOND_SOCKET`, else
+    ///     ``defaultSocketPath``.
+    ///   - maxFrameBytes: The largest reply frame to accept.
+    public init(socketPath: String? = nil, maxFrameBytes: Int = CaptionClient.defaultMaxFrameBytes) {
+        let environment = getenv(Self.socketPathEnvironmentVariable).map { String(cString: $0) }
+        self.socketPath = Self.resolveSocketPath(socketPath, environment: environment)
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    deinit {
+        connection.withLock { $0 }?.fail(.connectionLost("the client was released"))
+    }
+
+    /// The path a client connects to: `explicit`, else a non-empty `environment` value, else the default.
+    static func resolveSocketPath(_ explicit: String?, environment: String?) -> String {
+        if let explicit { return explicit }
+        if let environment, !environment.isEmpty { return environment }
+        return defaultSocketPath
+    }
+
+    /// Captions one image.
+    /// - Parameters:
+    ///   - image: The JPEG or PNG file's bytes.
+    ///   - format: How `image` is encoded; `.auto` tells JPEG from PNG by signature. For raw
+    ///     pixels use ``caption(_:timeout:)``, which takes the width and height.
+    ///   - prompt: Text the caption continues, e.g. `"a picture of"`; `nil` for none.
+    ///   - options: Generation parameters; unset ones take the daemon's defaults.
+    ///   - applyEXIFOrientation: Whether to turn a JPEG upright by its EXIF tag first.
+    ///   - timeout: The call's deadline.
+    /// - Returns: The captions, best first, with the model id and timings.
+    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status), or `CancellationError`.
+    public func caption(
+        image: [UInt8], format: CaptionRequest.Image.Format = .auto, prompt: String? = nil,
+        options: DecodingOptions = .init(), applyEXIFOrientation: Bool = true,
+        timeout: Duration = .seconds(60)
+    ) async throws -> CaptionResponse {
+        let request = CaptionRequest(
+            image: .init(data: image, format: format,
+                         applyEXIFOrientation: applyEXIFOrientation ? nil : false),
+            prompt: prompt, options: options
+        )
+        return try await caption(request, timeout: timeout)
+    }
+
+    /// Sends a complete caption request (e.g. raw RGB8 pixels with their width and height).
+    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status), or `CancellationError`.
+    public func caption(_ request: CaptionRequest, timeout: Duration = .seconds(60)) async throws -> CaptionResponse {
+        try await call(.caption, request, timeout: timeout)
+    }
+
+    /// Asks whether the daemon serves: `""` for the daemon as a whole, or a service name such as
+    /// `"blip.v1.Captioner"`.
+    /// - Throws: ``CaptionClientError``, or `CancellationError`.
+    public func health(service: String = "", timeout: Duration = .seconds(10)) async throws -> HealthCheckResponse.ServingStatus {
+        let response: HealthCheckResponse = try await call(.healthCheck, HealthCheckRequest(service: service),
+                                                           timeout: timeout)
+        return response.status
+    }
+
+    /// The daemon's model, version, defaults, limits and counters.
+    /// - Throws: ``CaptionClientError``, or `CancellationError`.
+    public func info(timeout: Duration = .seconds(10)) async throws -> InfoResponse {
+        try await call(.info, InfoRequest(), timeout: timeout)
+    }
+
+    /// Closes the connection. Calls in flight fail with ``CaptionClientError/connectionLost(_:)``;
+    /// a later call opens a new connection.
+    public func close() async {
+        connection.withLock { connection in
+            defer { connection = nil }
+            return connection
+        }?.fail(.connectionLost("the client was closed"))
+    }
+
+    /// One call: send `request` as `method`, wait for the response, map its status.
+    private func call<Response: WireMessage>(
+        _ method: RPCMethod, _ request: some WireMessage, timeout: Duration
+    ) async throws -> Response {
+        try Task.checkCancellation()
+        let reply = try await openConnection(timeout: timeout)
+            .call(method: method, payload: request.encoded(), timeout: timeout)
+        if let error = reply.responseStatus.error { throw CaptionClientError.rpc(error) }
+        do {
+            return try Response(decoding: reply.payload)
+        } catch {
+            throw CaptionClientError.protocolViolation("the reply to \(method.rawValue) is not a \(Response.messageName): \(error)")
+        }
+    }
+
+    /// The live connection, opened now if there is none or the last one broke.
+    private func openConnection(timeout: Duration) throws(CaptionClientError) -> Connection {
+        try connection.withLock { (connection: inout Connection?) throws(CaptionClientError) -> Connection in
+            if let live = connection, live.isAlive { return live }
+            let fresh = try Connection(path: socketPath, maxFrameBytes: maxFrameBytes, connectTimeout: timeout)
+            connection = fresh
+            return fresh
+        }
+    }
+}

@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The few POSIX socket calls the client needs, with errno turned into ``CaptionClientError``.
+enum UnixSocket {
+    /// Connects a stream socket to `path`.
+    ///
+    /// A Unix socket's `connect` blocks while the listener's backlog is full (a daemon that
+    /// stopped accepting); `SO_SNDTIMEO` bounds that wait on Linux, so it is set to `timeout`
+    /// for the connect and cleared afterwards.
+    /// - Returns: The connected descriptor, blocking, close-on-exec.
+    static func connect(path: String, timeout: Duration) throws(CaptionClientError) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !pathBytes.isEmpty, pathBytes.count < capacity, !pathBytes.contains(0) else {
+            throw .connectionLost("cannot connect to \(path): a socket path must be 1 to \(capacity - 1) bytes without NUL")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: pathBytes)
+            raw[pathBytes.count] = 0
+        }
+
+        #if canImport(Darwin)
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #else
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #endif
+        guard fd >= 0 else { throw .connectionLost("cannot create a socket: \(errnoString(errno))") }
+        #if canImport(Darwin)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
+        #endif
+
+        setSendTimeout(fd, timeout)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                posixConnect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if result != 0 {
+            let code = errno
+            close(fd)
+            throw error(connecting: path, errno: code)
+        }
+        setSendTimeout(fd, .zero)
+        return fd
+    }
+
+    /// The error a failed `connect` to `path` reports.
+    static func error(connecting path: String, errno code: Int32) -> CaptionClientError {
+        switch code {
+        case ENOENT, ECONNREFUSED, ENOTDIR:
+            .noDaemon(path: path)
+        case EACCES, EPERM:
+            .permissionDenied(path: path)
+        case EAGAIN, EINPROGRESS, ETIMEDOUT:
+            // The backlog stayed full for the whole timeout: the daemon is not accepting.
+            .deadlineExceeded
+        default:
+            .connectionLost("cannot connect to \(path): \(errnoString(code))")
+        }
+    }
+
+    /// Writes all of `bytes`, retrying short writes and interruptions.
+    /// - Returns: `nil`, or the errno that stopped the write.
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        bytes.withUnsafeBytes { raw -> Int32? in
+            var offset = 0
+            while offset < raw.count {
+                #if canImport(Darwin)
+                let flags: Int32 = 0
+                #else
+                let flags = Int32(MSG_NOSIGNAL)  // a dead peer is an error, not a SIGPIPE
+                #endif
+                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, flags)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += n
+            }
+            return nil
+        }
+    }
+
+    /// `strerror` as a Swift string.
+    static func errnoString(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+
+    private static func setSendTimeout(_ fd: Int32, _ timeout: Duration) {
+        let (seconds, attoseconds) = max(timeout, .zero).components
+        var value = timeval()
+        value.tv_sec = .init(clamping: seconds)
+        value.tv_usec = .init(attoseconds / 1_000_000_000_000)
+        if timeout > .zero, value.tv_sec == 0, value.tv_usec == 0 { value.tv_usec = 1 }
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+}
+
+/// The libc `connect`, out of reach inside `UnixSocket` whose own `connect` shadows it.
+private func posixConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    connect(fd, address, length)
+}

@@ -1,0 +1,281 @@
+@testable import BLIPClient
+import BLIPProtocol
+import Foundation
+import Testing
+
+/// The client against a fake daemon on a temporary socket: call matching, statuses, transport
+/// failures, deadlines and cancellation.
+@Suite struct CaptionClientTests {
+    let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0x00]
+
+    @Test func concurrentCallsMatchOutOfOrderReplies() async throws {
+        // Holds the three requests, then answers them last-first; each answer names its prompt.
+        let held = NSLock()
+        nonisolated(unsafe) var waiting: [Envelope] = []
+        let server = try FakeServer { envelope, peer in
+            guard envelope.kind == .request else { return }
+            let batch: [Envelope] = held.withLock {
+                waiting.append(envelope)
+                return waiting.count == 3 ? waiting.reversed() : []
+            }
+            for request in batch {
+                let prompt = try! CaptionRequest(decoding: request.payload).prompt ?? ""
+                peer.send(.response(to: request, message: CaptionResponse(modelID: "for \(prompt)")))
+            }
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+
+        async let a = client.caption(image: jpeg, prompt: "a", timeout: .seconds(5))
+        async let b = client.caption(image: jpeg, prompt: "b", timeout: .seconds(5))
+        async let c = client.caption(image: jpeg, prompt: "c", timeout: .seconds(5))
+        let models = try await [a.modelID, b.modelID, c.modelID]
+
+        #expect(models == ["for a", "for b", "for c"])
+        #expect(server.connections == 1)
+        let ids = server.received.map(\.callID)
+        #expect(Set(ids).count == 3 && !ids.contains(0))
+        #expect(server.received.allSatisfy { $0.method == RPCMethod.caption.rawValue && $0.timeout == .seconds(5) })
+        await client.close()
+    }
+
+    @Test func manyConcurrentCallsAndALargeImageShareOneConnection() async throws {
+        // The reply names the image's size, so a torn or misrouted frame cannot pass.
+        let server = try FakeServer { envelope, peer in
+            if envelope.method == RPCMethod.caption.rawValue {
+                let size = try! CaptionRequest(decoding: envelope.payload).image.data.count
+                peer.send(.response(to: envelope, message: CaptionResponse(modelID: "\(size)")))
+            } else {
+                peer.send(.response(to: envelope, message: HealthCheckResponse(status: .serving)))
+            }
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let large = [UInt8](repeating: 0xAB, count: 12 << 20)
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await client.caption(image: large, timeout: .seconds(20)).modelID == "\(12 << 20)" }
+            for _ in 0..<100 {
+                group.addTask { try await client.health(timeout: .seconds(20)) == .serving }
+            }
+            for try await ok in group { #expect(ok) }
+        }
+        #expect(server.connections == 1)
+        #expect(Set(server.received.map(\.callID)).count == 101)
+    }
+
+    @Test func requestCarriesEveryArgument() async throws {
+        let server = try FakeServer { envelope, peer in
+            peer.send(.response(to: envelope, message: CaptionResponse(candidates: [.init(text: "a dog", tokenIDs: [30522, 1037, 102], score: -1.5)])))
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        var options = DecodingOptions()
+        options.numBeams = 1
+        let response = try await client.caption(image: jpeg, format: .jpeg, prompt: "a picture of", options: options,
+                                                applyEXIFOrientation: false, timeout: .seconds(3))
+        #expect(response.candidates == [.init(text: "a dog", tokenIDs: [30522, 1037, 102], score: -1.5)])
+        let request = try CaptionRequest(decoding: try #require(server.received.first).payload)
+        #expect(request == CaptionRequest(image: .init(data: jpeg, format: .jpeg, applyEXIFOrientation: false),
+                                          prompt: "a picture of", options: options))
+    }
+
+    @Test func nonOKStatusBecomesRPCErrorWithCodeAndMessage() async throws {
+        let server = try FakeServer { envelope, peer in
+            peer.send(.failure(callID: envelope.callID, method: envelope.method,
+                               error: RPCError(code: .resourceExhausted, message: "caption queue is full; retry later")))
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await client.caption(image: jpeg, timeout: .seconds(3))
+        }
+        #expect(error == .rpc(RPCError(code: .resourceExhausted, message: "caption queue is full; retry later")))
+        #expect(error?.code == .resourceExhausted)
+    }
+
+    @Test func healthAndInfoDecodeTheirReplies() async throws {
+        let server = try FakeServer { envelope, peer in
+            if envelope.method == RPCMethod.healthCheck.rawValue {
+                let service = try! HealthCheckRequest(decoding: envelope.payload).service
+                peer.send(.response(to: envelope, message: HealthCheckResponse(status: service == "nope" ? .serviceUnknown : .serving)))
+            } else {
+                peer.send(.response(to: envelope, message: InfoResponse(modelID: "tiny", engineVersion: "0.1")))
+            }
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        #expect(try await client.health() == .serving)
+        #expect(try await client.health(service: "nope") == .serviceUnknown)
+        let info = try await client.info()
+        #expect(info.modelID == "tiny" && info.engineVersion == "0.1")
+    }
+
+    @Test func missingSocketIsNoDaemon() async throws {
+        let path = FakeServer.temporaryPath()
+        let client = CaptionClient(socketPath: path)
+        let error = await #expect(throws: CaptionClientError.self) { try await client.health() }
+        #expect(error == .noDaemon(path: path))
+        #expect(error?.description == "no daemon at \(path): is blip-captiond.socket enabled? (systemctl enable --now blip-captiond.socket)")
+    }
+
+    @Test func socketWithoutListenerIsNoDaemon() async throws {
+        // A stale socket file left by a daemon that exited: ECONNREFUSED.
+        let stale = FakeServer.temporaryPath()
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(stale.utf8) + [0]) }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        defer { close(fd); unlink(stale) }
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await CaptionClient(socketPath: stale).health()
+        }
+        #expect(error == .noDaemon(path: stale))
+    }
+
+    @Test(.enabled(if: getuid() != 0, "root bypasses file permissions, so connect never fails with EACCES"))
+    func unreadableSocketIsPermissionDenied() async throws {
+        let server = try FakeServer { _, _ in }
+        defer { server.stop() }
+        chmod(server.path, 0)
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await CaptionClient(socketPath: server.path).health()
+        }
+        #expect(error == .permissionDenied(path: server.path))
+    }
+
+    @Test func connectErrnoMapsToActionableErrors() {
+        #expect(UnixSocket.error(connecting: "/s", errno: EACCES) == .permissionDenied(path: "/s"))
+        #expect(UnixSocket.error(connecting: "/s", errno: ENOENT) == .noDaemon(path: "/s"))
+        #expect(UnixSocket.error(connecting: "/s", errno: ECONNREFUSED) == .noDaemon(path: "/s"))
+        #expect(UnixSocket.error(connecting: "/s", errno: EAGAIN) == .deadlineExceeded)
+        #expect(CaptionClientError.permissionDenied(path: "/s").description
+                == "permission denied on /s: add yourself to group blip-caption")
+    }
+
+    @Test func serverClosingMidCallIsConnectionLostAndNextCallReconnects() async throws {
+        let server = try FakeServer { envelope, peer in
+            guard envelope.kind == .request else { return }
+            if envelope.method == RPCMethod.caption.rawValue {
+                peer.close()
+            } else {
+                peer.send(.response(to: envelope, message: HealthCheckResponse(status: .serving)))
+            }
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await client.caption(image: jpeg, timeout: .seconds(5))
+        }
+        guard case .connectionLost = error else {
+            Issue.record("expected connectionLost, got \(String(describing: error))")
+            return
+        }
+        #expect(try await client.health() == .serving)
+        #expect(server.connections == 2)
+    }
+
+    @Test func silentServerHitsTheDeadline() async throws {
+        let server = try FakeServer { _, _ in }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await client.caption(image: jpeg, timeout: .milliseconds(200))
+        }
+        let elapsed = clock.now - start
+        #expect(error == .deadlineExceeded)
+        // The upper bound is loose: the test suite runs numeric tests on both cores at the same time.
+        // What matters is that a silent daemon never hangs the caller.
+        #expect(elapsed >= .milliseconds(200) && elapsed < .milliseconds(200) + Connection.deadlineGrace + .seconds(5), "\(elapsed)")
+        let request = try #require(server.received.first)
+        #expect(request.timeoutMicroseconds == 200_000)
+        // The abandoned call is cancelled on the daemon too.
+        #expect(await server.waitUntil { $0.contains(.cancel(callID: request.callID)) })
+    }
+
+    @Test func cancellingTheTaskSendsACancelFrame() async throws {
+        let server = try FakeServer { _, _ in }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let task = Task { try await client.caption(image: jpeg, timeout: .seconds(30)) }
+        #expect(await server.waitUntil { $0.contains { $0.kind == .request } })
+        task.cancel()
+        let result = await task.result
+        #expect(throws: CancellationError.self) { try result.get() }
+        let callID = try #require(server.received.first).callID
+        #expect(await server.waitUntil { $0.contains(.cancel(callID: callID)) })
+    }
+
+    @Test func alreadyCancelledTaskSendsNothing() async throws {
+        let server = try FakeServer { _, _ in }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await client.health()
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(server.connections == 0)
+    }
+
+    @Test func callIDZeroReplyFailsEveryCallInFlight() async throws {
+        let server = try FakeServer { envelope, peer in
+            let seen = envelope.callID
+            if seen >= 2 {  // both calls are in flight; answer as a daemon that lost the stream
+                peer.send(.failure(callID: 0, error: RPCError(code: .invalidArgument, message: "bad envelope")))
+                peer.close()
+            }
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let first = Task { _ = try await client.health(timeout: .seconds(5)) }
+        #expect(await server.waitUntil { !$0.isEmpty })
+        let second = Task { _ = try await client.info(timeout: .seconds(5)) }
+        let expected = CaptionClientError.rpc(RPCError(code: .invalidArgument, message: "bad envelope"))
+        await #expect(throws: expected) { try await first.value }
+        await #expect(throws: expected) { try await second.value }
+    }
+
+    @Test func oversizedReplyIsAProtocolViolation() async throws {
+        let server = try FakeServer { envelope, peer in
+            peer.send(.response(to: envelope, message: CaptionResponse(modelID: String(repeating: "x", count: 2000))))
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path, maxFrameBytes: 1024)
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await client.caption(image: jpeg, timeout: .seconds(5))
+        }
+        guard case .protocolViolation(let reason) = error else {
+            Issue.record("expected protocolViolation, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("exceeds the limit of 1024 bytes"))
+    }
+
+    @Test func closeFailsCallsInFlightAndLaterCallsReconnect() async throws {
+        let server = try FakeServer { envelope, peer in
+            if envelope.method == RPCMethod.healthCheck.rawValue {
+                peer.send(.response(to: envelope, message: HealthCheckResponse(status: .serving)))
+            }
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let task = Task { try await client.caption(image: jpeg, timeout: .seconds(30)) }
+        #expect(await server.waitUntil { !$0.isEmpty })
+        await client.close()
+        await #expect(throws: CaptionClientError.connectionLost("the client was closed")) { try await task.value }
+        #expect(try await client.health() == .serving)
+        #expect(server.connections == 2)
+    }
+
+    @Test func socketPathComesFromArgumentThenEnvironmentThenDefault() {
+        #expect(CaptionClient.resolveSocketPath("/a.sock", environment: "/b.sock") == "/a.sock")
+        #expect(CaptionClient.resolveSocketPath(nil, environment: "/b.sock") == "/b.sock")
+        #expect(CaptionClient.resolveSocketPath(nil, environment: "") == CaptionClient.defaultSocketPath)
+        #expect(CaptionClient.resolveSocketPath(nil, environment: nil) == "/run/blip-captiond/blip-captiond.sock")
+    }
+}

@@ -46,6 +46,7 @@ let package = Package(
             name: "blip-caption",
             dependencies: [
                 "BLIPEngine",
+                "BLIPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

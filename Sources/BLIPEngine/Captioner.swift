@@ -8,6 +8,12 @@ public struct CaptionCandidate: Sendable, Equatable, Codable {
     public var score: Float
 
     enum CodingKeys: String, CodingKey { case text, tokenIDs = "token_ids", score }
+
+    public init(text: String, tokenIDs: [Int32], score: Float) {
+        self.text = text
+        self.tokenIDs = tokenIDs
+        self.score = score
+    }
 }
 
 /// Where the time of one caption went, in seconds.

@@ -1,11 +1,13 @@
 import ArgumentParser
 
 /// `blip-caption`: caption images with blip-captiond or, with `--local`, in this process.
-struct BlipCaptionCommand: ParsableCommand {
+@main
+@available(macOS 10.15, *)
+struct BlipCaptionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "blip-caption",
         abstract: "Caption images with a BLIP model (Salesforce/blip-image-captioning-large).",
         discussion: "`caption` is the default subcommand: `blip-caption --local photo.jpg` works too.",
-        subcommands: [CaptionCommand.self],
+        subcommands: [CaptionCommand.self, HealthCommand.self, InfoCommand.self, BenchCommand.self],
         defaultSubcommand: CaptionCommand.self)
 }

@@ -1,51 +1,92 @@
 import ArgumentParser
+import BLIPClient
 import BLIPEngine
 import Foundation
 
 /// `blip-caption caption`: caption files, folders (recursively) or stdin (`-`).
-struct CaptionCommand: ParsableCommand {
+struct CaptionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Caption images: files, directories (recursively) or - for standard input.")
 
     @Flag(help: "Run the engine in this process instead of asking blip-captiond.") var local = false
-    @Option(help: "Model folder (default: $BLIP_MODEL, then the Hugging Face cache).") var model: String?
+    @Option(help: "Model folder for --local (default: $BLIP_MODEL, then the Hugging Face cache).") var model: String?
+    @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
+    @Option(help: "Seconds each image may take with the daemon, queueing included.") var timeout: Double = 120
+    @Option(help: "Images in flight at once with the daemon (output stays in input order).") var concurrency: Int = 2
     @Flag(help: "Print one JSON object per image (JSON Lines) instead of plain captions.") var json = false
-    @OptionGroup(title: "Decoding") var decoding: DecodingOptions
+    @OptionGroup(title: "Decoding") var decoding: DecodingArguments
     @Argument(help: "Image files (JPEG, PNG), directories, or - for standard input.") var images: [String]
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image, directory or -") }
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if !(timeout > 0) { throw ValidationError("--timeout must be > 0 seconds") }
     }
 
-    func run() throws {
-        guard local else {
-            throw ValidationError("this build talks to no daemon yet: pass --local to caption in this process")
-        }
+    func run() async throws {
         let inputs = try ImageInputs.expand(images)
         let log = StandardError()
-        let started = ContinuousClock.now
-        let captioner: Captioner
-        do {
-            captioner = try Captioner(folder: try ModelFolder.locate(explicit: model))
-        } catch {
-            log.write("blip-caption: \(error)")
-            throw ExitCode(2)
-        }
-        log.write("blip-caption: loaded \(captioner.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) threads")
-        let output = CaptionOutput(json: json)
-        let parameters = decoding.parameters
-        var failures = 0
-        for input in inputs {
+        let backend: CaptionBackend
+        if local {
+            reexecWithBetterBLASKernelIfNeeded()
+            let started = ContinuousClock.now
             do {
-                let bytes = try input.read()
-                let result = try captioner.caption(image: bytes, parameters: parameters, applyEXIFOrientation: !decoding.noExif)
-                output.write(image: input.name, result: result)
+                backend = .local(try Captioner(folder: try ModelFolder.locate(explicit: model)))
             } catch {
-                failures += 1
-                log.write("blip-caption: \(input.name): \(error)")
-                output.write(image: input.name, error: "\(error)")
+                log.write("blip-caption: \(error)")
+                throw ExitCode(2)
             }
+            if case .local(let c) = backend {
+                log.write("blip-caption: loaded \(c.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) threads")
+            }
+        } else {
+            backend = .daemon(CaptionClient(socketPath: socket))
+        }
+        let output = CaptionOutput(json: json)
+        let progress = Progress(total: inputs.count)
+        let timeout = Duration.milliseconds(Int64(timeout * 1000))
+        let arguments = decoding
+        var failures = 0
+        var fatal: CaptionClientError?  // the daemon cannot be reached at all
+        // A window of requests in flight; results are printed in input order.
+        let window = local ? 1 : concurrency
+        try await withThrowingTaskGroup(of: (Int, Result<CaptionBackend.Outcome, any Error>).self) { group in
+            var next = 0, printed = 0
+            var finished: [Int: Result<CaptionBackend.Outcome, any Error>] = [:]
+            func launch() {
+                let index = next, input = inputs[index]
+                next += 1
+                group.addTask {
+                    do { return (index, .success(try await backend.caption(try input.read(), arguments: arguments, timeout: timeout))) } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            while next < min(window, inputs.count) { launch() }
+            while let (index, result) = try await group.next() {
+                finished[index] = result
+                while let r = finished.removeValue(forKey: printed) {
+                    let name = inputs[printed].name
+                    switch r {
+                    case .success(let outcome): output.write(image: name, outcome: outcome)
+                    case .failure(let error):
+                        failures += 1
+                        log.write("blip-caption: \(name): \(error)")
+                        output.write(image: name, error: "\(error)")
+                        if let e = error as? CaptionClientError, case .noDaemon = e { fatal = e }
+                        if let e = error as? CaptionClientError, case .permissionDenied = e { fatal = e }
+                    }
+                    printed += 1
+                    progress.advance()
+                }
+                // Without a daemon every image would fail the same way: stop after the first.
+                if fatal == nil && next < inputs.count { launch() }
+            }
+        }
+        if fatal != nil {
+            if inputs.count > 1 { log.write("blip-caption: stopped after the first failure: every image would fail the same way") }
+            throw ExitCode(2)
         }
         if failures > 0 {
             log.write("blip-caption: \(failures) of \(inputs.count) images failed")
@@ -55,7 +96,7 @@ struct CaptionCommand: ParsableCommand {
 }
 
 /// Lines for people on stderr; library code never prints, the executable does.
-struct StandardError {
+struct StandardError: Sendable {
     func write(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }
 

@@ -12,20 +12,18 @@ struct CaptionOutput {
         var error: String?
     }
 
-    struct Timings: Encodable {
+    struct Timings: Encodable, Sendable {
         var decode_ms: Double, vision_ms: Double, text_ms: Double
+        var queue_ms: Double? = nil
     }
 
-    func write(image: String, result: CaptionResult) {
+    func write(image: String, outcome: CaptionBackend.Outcome) {
         if json {
-            let t = result.timings
-            emit(Line(image: image, candidates: result.candidates,
-                      timings: Timings(decode_ms: ms(t.decode), vision_ms: ms(t.vision), text_ms: ms(t.text))))
-        } else if result.candidates.count == 1 {
-            print("\(image): \(result.candidates[0].text)")
+            emit(Line(image: image, candidates: outcome.candidates, timings: outcome.timings))
+        } else if outcome.candidates.count == 1 {
+            emit(text: "\(image): \(outcome.candidates[0].text)")
         } else {
-            print("\(image):")
-            for c in result.candidates { print("  \(c.text)  (score \(String(format: "%.4f", c.score)))") }
+            emit(text: "\(image):\n" + outcome.candidates.map { "  \($0.text)  (score \(String(format: "%.4f", $0.score)))" }.joined(separator: "\n"))
         }
     }
 
@@ -33,7 +31,9 @@ struct CaptionOutput {
         if json { emit(Line(image: image, error: error)) }
     }
 
-    private func ms(_ seconds: Double) -> Double { (seconds * 1e5).rounded() / 100 }
+    private func emit(text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
 
     private func emit(_ line: Line) {
         let encoder = JSONEncoder()

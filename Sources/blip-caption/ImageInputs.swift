@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// One image to caption: a file or standard input.
-struct ImageInput {
+struct ImageInput: Sendable {
     let name: String
     let path: String?  // nil = standard input
 

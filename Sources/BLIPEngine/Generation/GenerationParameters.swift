@@ -155,3 +155,9 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
         return self
     }
 }
+
+extension GenerationParameters {
+    /// `num_beams` when the caller leaves it unset: the COCO setting's 3 beams for search, 1 for
+    /// sampling (3 would silently turn sampling into beam sampling).
+    public static func defaultNumBeams(doSample: Bool) -> Int { doSample ? 1 : 3 }
+}

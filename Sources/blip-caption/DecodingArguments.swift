@@ -1,10 +1,11 @@
 import ArgumentParser
+import BLIPClient
 import BLIPEngine
 
 /// Decoding options, named after transformers' `generate()` parameters in kebab case. Unset options
 /// take the engine's defaults (the BLIP paper's COCO setting: beam search with 3 beams, at most 20
 /// tokens in all, at least 5).
-struct DecodingOptions: ParsableArguments {
+struct DecodingArguments: ParsableArguments {
     @Option(help: "Text the caption must start with, e.g. \"a picture of\".") var prompt: String?
     @Option(help: "Beams for beam search; 1 = greedy (default 3).") var numBeams: Int?
     @Option(help: "Most tokens to generate, the final [SEP] included; overrides --max-length.") var maxNewTokens: Int?
@@ -24,6 +25,14 @@ struct DecodingOptions: ParsableArguments {
     @Option(parsing: .upToNextOption, help: "Words or phrases never to generate (e.g. arafed).") var badWords: [String] = []
     @Flag(help: "Do not apply the EXIF orientation tag (transformers ignores it).") var noExif = false
 
+    func validate() throws {
+        for (name, value) in [("--num-beams", numBeams), ("--max-new-tokens", maxNewTokens), ("--min-new-tokens", minNewTokens),
+                              ("--max-length", maxLength), ("--min-length", minLength), ("--no-repeat-ngram-size", noRepeatNgramSize),
+                              ("--num-return-sequences", numReturnSequences), ("--top-k", topK)] {
+            if let value, value < 0 { throw ValidationError("\(name) must be >= 0, got \(value)") }
+        }
+    }
+
     /// The engine parameters these options describe; unset options keep the defaults.
     var parameters: GenerationParameters {
         var p = GenerationParameters()
@@ -39,12 +48,26 @@ struct DecodingOptions: ParsableArguments {
         if let numReturnSequences { p.numReturnSequences = numReturnSequences }
         p.earlyStopping = earlyStopping
         p.doSample = doSample
-        if doSample && numBeams == nil { p.numBeams = 1 }
+        if numBeams == nil { p.numBeams = GenerationParameters.defaultNumBeams(doSample: doSample) }
         if let temperature { p.temperature = temperature }
         if let topK { p.topK = topK }
         if let topP { p.topP = topP }
         p.seed = seed
         p.badWords = badWords
         return p
+    }
+
+    /// The same options for the wire: unset stays unset, so the daemon's defaults apply.
+    var wireOptions: DecodingOptions {
+        DecodingOptions(
+            numBeams: numBeams.map(UInt32.init(clamping:)) ?? (doSample ? 1 : nil),
+            maxNewTokens: maxNewTokens.map(UInt32.init(clamping:)), minNewTokens: minNewTokens.map(UInt32.init(clamping:)),
+            maxLength: maxLength.map(UInt32.init(clamping:)), minLength: minLength.map(UInt32.init(clamping:)),
+            lengthPenalty: lengthPenalty.map(Double.init), repetitionPenalty: repetitionPenalty.map(Double.init),
+            noRepeatNgramSize: noRepeatNgramSize.map(UInt32.init(clamping:)),
+            numReturnSequences: numReturnSequences.map(UInt32.init(clamping:)),
+            earlyStopping: earlyStopping ? true : nil, doSample: doSample ? true : nil,
+            temperature: temperature.map(Double.init), topK: topK.map(UInt32.init(clamping:)), topP: topP.map(Double.init),
+            seed: seed, badWords: badWords)
     }
 }

@@ -1,0 +1,125 @@
+import ArgumentParser
+import BLIPClient
+import Foundation
+
+/// Options every daemon subcommand shares.
+struct SocketOption: ParsableArguments {
+    @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
+}
+
+/// `blip-caption health`: SERVING / NOT_SERVING, as grpc.health.v1; exit 0 only when serving.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "health", abstract: "Ask blip-captiond whether it is serving.")
+    @OptionGroup var socket: SocketOption
+    @Option(help: "Service name to ask about (empty = the whole daemon).") var service = ""
+
+    static let names: [HealthCheckResponse.ServingStatus: String] = [
+        .unknown: "UNKNOWN", .serving: "SERVING", .notServing: "NOT_SERVING", .serviceUnknown: "SERVICE_UNKNOWN",
+    ]
+
+    func run() async throws {
+        let client = CaptionClient(socketPath: socket.socket)
+        do {
+            let status = try await client.health(service: service)
+            print(Self.names[status] ?? "UNKNOWN")
+            await client.close()
+            if status != .serving { throw ExitCode(1) }
+        } catch let error as CaptionClientError {
+            StandardError().write("blip-caption: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// `blip-caption info`: the model, engine, limits and counters the daemon reports.
+struct InfoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show blip-captiond's model, limits, defaults and counters.")
+    @OptionGroup var socket: SocketOption
+
+    func run() async throws {
+        let client = CaptionClient(socketPath: socket.socket)
+        let info: InfoResponse
+        do { info = try await client.info() } catch {
+            StandardError().write("blip-caption: \(error)")
+            throw ExitCode(2)
+        }
+        await client.close()
+        let m = info.model, l = info.limits, c = info.counters, d = info.defaults
+        print("""
+        model:        \(info.modelID)
+                      vision \(m.visionHiddenSize)-wide × \(m.visionLayers) layers, \(m.imageSize)px / \(m.patchSize)px patches; text \(m.textHiddenSize)-wide × \(m.textLayers) layers, vocab \(m.vocabSize)
+        engine:       \(info.engineVersion), OpenBLAS \(info.blasCore) × \(info.blasThreads) threads
+        defaults:     num_beams \(d.numBeams.map(String.init) ?? "-"), max_length \(d.maxLength.map(String.init) ?? "-"), min_length \(d.minLength.map(String.init) ?? "-")
+        limits:       frame \(l.maxFrameBytes) B, image \(l.maxImageBytes) B, \(l.maxPixels) pixels, \(l.maxTokens) tokens, \(l.maxBeams) beams, queue \(l.maxQueueDepth)
+        uptime:       \(String(format: "%.1f", Double(c.uptimeMicroseconds) / 1e6)) s
+        queue depth:  \(c.queueDepth)
+        latency:      p50 \(ms(c.latencyP50Microseconds)) ms, p95 \(ms(c.latencyP95Microseconds)) ms, p99 \(ms(c.latencyP99Microseconds)) ms
+        requests:     \(c.requestsByStatus.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.name) \($0.value)" }.joined(separator: ", "))
+        """)
+    }
+
+    private func ms(_ us: UInt64) -> String { String(format: "%.1f", Double(us) / 1000) }
+}
+
+/// `blip-caption bench`: N requests at concurrency C against the daemon.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Send N caption requests at concurrency C to blip-captiond and report latency and throughput.")
+    @OptionGroup var socket: SocketOption
+    @Option(name: [.short, .customLong("requests")], help: "Requests in all.") var requests = 20
+    @Option(name: [.short, .customLong("concurrency")], help: "Requests in flight at once (each on its own connection).") var concurrency = 1
+    @Option(help: "Seconds each request may take.") var timeout: Double = 300
+    @OptionGroup(title: "Decoding") var decoding: DecodingArguments
+    @Argument(help: "Image to send.") var image: String
+
+    func validate() throws {
+        if requests < 1 || concurrency < 1 { throw ValidationError("--requests and --concurrency must be at least 1") }
+    }
+
+    func run() async throws {
+        guard let bytes = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
+        let data = [UInt8](bytes)
+        let options = decoding.wireOptions, prompt = decoding.prompt, exif = !decoding.noExif
+        let timeout = Duration.milliseconds(Int64(timeout * 1000))
+        let clients = (0..<concurrency).map { _ in CaptionClient(socketPath: socket.socket) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var latencies: [Double] = []
+        var errors: [String: Int] = [:]
+        await withTaskGroup(of: (Double, String?).self) { group in
+            var sent = 0
+            func send(_ client: CaptionClient) {
+                sent += 1
+                group.addTask {
+                    let t0 = clock.now
+                    do {
+                        _ = try await client.caption(image: data, prompt: prompt, options: options, applyEXIFOrientation: exif, timeout: timeout)
+                        return ((clock.now - t0).seconds, nil)
+                    } catch let e as CaptionClientError {
+                        return ((clock.now - t0).seconds, e.code.name)
+                    } catch {
+                        return ((clock.now - t0).seconds, "\(error)")
+                    }
+                }
+            }
+            for client in clients.prefix(requests) { send(client) }
+            var index = 0
+            while let (latency, error) = await group.next() {
+                if let error { errors[error, default: 0] += 1 } else { latencies.append(latency) }
+                if sent < requests { send(clients[index % clients.count]); index += 1 }
+            }
+        }
+        let wall = (clock.now - start).seconds
+        for client in clients { await client.close() }
+        latencies.sort()
+        func pct(_ p: Double) -> String {
+            guard !latencies.isEmpty else { return "-" }
+            let i = min(latencies.count - 1, Int((p / 100 * Double(latencies.count)).rounded(.up)) - 1)
+            return String(format: "%.1f ms", latencies[max(i, 0)] * 1000)
+        }
+        print("requests \(requests), concurrency \(concurrency), ok \(latencies.count), wall \(String(format: "%.2f", wall)) s")
+        print("throughput \(String(format: "%.3f", Double(latencies.count) / wall)) images/s")
+        print("latency p50 \(pct(50)), p95 \(pct(95)), p99 \(pct(99))")
+        print("errors " + (errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+        if !errors.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -8,7 +8,9 @@ let package = Package(
         .library(name: "BLIPEngine", targets: ["BLIPEngine"]),
         .library(name: "BLIPProtocol", targets: ["BLIPProtocol"]),
         .library(name: "BLIPClient", targets: ["BLIPClient"]),
+        .library(name: "BLIPServer", targets: ["BLIPServer"]),
         .executable(name: "blip-caption", targets: ["blip-caption"]),
+        .executable(name: "blip-captiond", targets: ["blip-captiond"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +44,18 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
 
+        // Listener, connections, scheduler, sd_notify. Serves any CaptionService; knows no engine.
+        .target(name: "BLIPServer", dependencies: ["BLIPProtocol", "CSystemd"]),
+
+        // The daemon: one linear start-up function and the adapter from the wire to the engine.
+        .executableTarget(
+            name: "blip-captiond",
+            dependencies: [
+                "BLIPServer", "BLIPProtocol", "BLIPEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         .executableTarget(
             name: "blip-caption",
             dependencies: [
@@ -52,6 +66,7 @@ let package = Package(
         ),
 
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
+        .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),
         .testTarget(
             name: "BLIPEngineTests",

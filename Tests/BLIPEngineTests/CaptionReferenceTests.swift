@@ -89,6 +89,7 @@ struct CaptionReferenceTests {
         #expect(result.candidates.map(\.text) == c.texts, "\(c.testDescription)")
         if let scores = c.scores {
             for (candidate, expected) in zip(result.candidates, scores) {
+                print("measured: score \(c.testDescription) |Δ| = \(abs(candidate.score - expected))")
                 #expect(abs(candidate.score - expected) <= 1e-4 * max(1, abs(expected)),
                         "\(c.testDescription): score \(candidate.score), expected \(expected)")
             }

@@ -49,6 +49,7 @@ struct ModelNumericsTests {
         }
         let d = Difference(actual: features, expected: expected)
         #expect(d.relative < Self.featureTolerance, "\(name)/\(image): \(d)")
+        print("measured: vision_features \(name)/\(image) \(d)")
     }
 
     @Test func fixturesCoverEveryModel() {
@@ -70,6 +71,7 @@ struct ModelNumericsTests {
             }
             let d = Difference(actual: logits, expected: expected)
             #expect(d.relative < Self.logitTolerance, "\(name)/\(image) \(key): \(d)")
+            print("measured: \(key) \(name)/\(image) \(d)")
         }
     }
 

@@ -1,0 +1,86 @@
+import BLIPProtocol
+import Synchronization
+
+/// One Caption call in flight: queued, running, or being stopped. Exactly one response is sent
+/// for it, whoever finishes it first (the worker, a cancel, a closed connection, shutdown).
+final class Call: Sendable {
+    /// The client's call id, unique among this connection's calls in flight.
+    let id: UInt64
+    let request: CaptionRequest
+    /// When the server read the request frame.
+    let received: ContinuousClock.Instant
+    /// `received + timeout`, or `nil` for no deadline.
+    let deadline: ContinuousClock.Instant?
+    /// Where the response goes.
+    let connection: Connection
+
+    private struct State {
+        /// Why the call must stop, once someone decided it must.
+        var stopReason: RPCError?
+        var finished = false
+    }
+    private let state = Mutex(State())
+
+    init(id: UInt64, request: CaptionRequest, received: ContinuousClock.Instant,
+         timeout: Duration?, connection: Connection) {
+        self.id = id
+        self.request = request
+        self.received = received
+        self.deadline = timeout.map { received + $0 }
+        self.connection = connection
+    }
+
+    /// Asks the call to stop with `reason`; the first reason wins. The worker sees it at the
+    /// next checkpoint.
+    func stop(_ reason: RPCError) {
+        state.withLock { if $0.stopReason == nil { $0.stopReason = reason } }
+    }
+
+    /// Why the call must stop now, if it must: a stop request, or its deadline passed.
+    func stopReason(at now: ContinuousClock.Instant = .now) -> RPCError? {
+        if let reason = state.withLock({ $0.stopReason }) { return reason }
+        if let deadline, now >= deadline {
+            return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow more time (timeout_us) or retry when the server is less busy")
+        }
+        return nil
+    }
+
+    /// Throws the call's stop reason; the service calls this between decoding steps.
+    func checkpoint() throws(RPCError) {
+        if let reason = stopReason() { throw reason }
+    }
+
+    /// Whether the call's response has been decided (it may still be being written).
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Marks the call finished. Returns `false` when it already was: its response is out.
+    func markFinished() -> Bool {
+        state.withLock { state in
+            guard !state.finished else { return false }
+            state.finished = true
+            return true
+        }
+    }
+
+    /// Sends `outcome` as the call's one response (ignored if it already has one).
+    func finish(_ outcome: Result<CaptionResponse, RPCError>) {
+        guard markFinished() else { return }
+        connection.complete(self, outcome)
+    }
+}
+
+/// "1.234 s" / "12 ms" for log lines and messages.
+func elapsedText(_ duration: Duration) -> String {
+    let (seconds, attoseconds) = duration.components
+    let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    return milliseconds >= 10_000 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
+}
+
+extension Duration {
+    /// Whole microseconds, clamped at 0.
+    var microseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000)
+    }
+}

@@ -1,0 +1,40 @@
+import Glibc
+
+/// Why the daemon could not get a listening socket.
+public enum ListenerError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `LISTEN_FDS` is set, but none of the passed descriptors is a usable listening Unix
+    /// stream socket; `details` lists what was passed and why each was refused.
+    case noUsableSystemdSocket(details: String)
+    /// `sd_listen_fds_with_names` failed (errno `code`).
+    case systemdFailed(code: Int32)
+    /// The socket path does not fit in `sockaddr_un.sun_path`.
+    case pathTooLong(path: String, limit: Int)
+    /// Another process accepts connections on `path`.
+    case socketInUse(path: String)
+    /// `path` exists and is not a socket.
+    case notASocket(path: String)
+    /// A system call failed.
+    case system(call: String, path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .noUsableSystemdSocket(details):
+            "LISTEN_FDS is set but systemd passed no usable listening Unix stream socket (\(details)); check ListenStream= and FileDescriptorName= in blip-captiond.socket"
+        case let .systemdFailed(code):
+            "sd_listen_fds_with_names failed: \(errnoText(code)); check LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES"
+        case let .pathTooLong(path, limit):
+            "socket path \(path) is \(path.utf8.count) bytes; a Unix socket path holds at most \(limit); choose a shorter --socket"
+        case let .socketInUse(path):
+            "another process is serving on \(path); stop it first or choose another --socket"
+        case let .notASocket(path):
+            "\(path) exists and is not a socket; remove it or choose another --socket"
+        case let .system(call, path, code):
+            "\(call) \(path): \(errnoText(code))"
+        }
+    }
+}
+
+/// strerror text with the errno number, e.g. "Permission denied (errno 13)".
+func errnoText(_ code: Int32) -> String {
+    "\(String(cString: strerror(code))) (errno \(code))"
+}

@@ -1,0 +1,161 @@
+import CSystemd
+import Glibc
+
+/// A listening Unix stream socket: adopted from systemd (socket activation) or bound by the
+/// daemon itself when started by hand.
+public struct ListeningSocket: Sendable {
+    /// The listening descriptor.
+    public let fileDescriptor: Int32
+    /// For logs: the systemd `FileDescriptorName=` or the bound path.
+    public let name: String
+    /// The path this process bound (and removes on ``close()``); `nil` for adopted sockets,
+    /// whose file systemd owns.
+    public let boundPath: String?
+
+    /// The names an adopted socket may carry: `FileDescriptorName=blip-captiond`, or systemd's
+    /// defaults when that line is missing (the unit name, or "unknown" without LISTEN_FDNAMES).
+    public static let defaultSystemdNames: Set<String> = ["blip-captiond", "blip-captiond.socket", "unknown"]
+
+    /// The sockets systemd passed (`sd_listen_fds_with_names`), or `nil` when `LISTEN_FDS` is
+    /// not set (the daemon was started by hand).
+    ///
+    /// - Parameters:
+    ///   - acceptedNames: Descriptors with other names are closed and ignored.
+    ///   - log: Receives one line per ignored descriptor.
+    /// - Throws: `ListenerError.noUsableSystemdSocket` when `LISTEN_FDS` is set but nothing
+    ///   usable was passed.
+    public static func adoptFromSystemd(
+        acceptedNames: Set<String> = defaultSystemdNames, log: (String) -> Void = { _ in }
+    ) throws(ListenerError) -> [ListeningSocket]? {
+        guard let listenFDs = getenv("LISTEN_FDS").map({ String(cString: $0) }) else { return nil }
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let count = sd_listen_fds_with_names(1, &names)
+        guard count >= 0 else { throw .systemdFailed(code: -count) }
+        defer {
+            if let names {
+                for i in 0..<Int(count) { free(names[i]) }
+                free(names)
+            }
+        }
+        var adopted: [ListeningSocket] = []
+        var refused: [String] = []
+        for i in 0..<Int(count) {
+            let fd = SD_LISTEN_FDS_START + Int32(i)
+            let name = names?[i].map { String(cString: $0) } ?? "unknown"
+            if !acceptedNames.contains(name) {
+                refused.append("fd \(fd) \"\(name)\": unexpected FileDescriptorName")
+            } else if sd_is_socket(fd, AF_UNIX, Int32(SOCK_STREAM.rawValue), 1) <= 0 {
+                refused.append("fd \(fd) \"\(name)\": not a listening AF_UNIX stream socket")
+            } else {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                adopted.append(ListeningSocket(fileDescriptor: fd, name: name, boundPath: nil))
+                continue
+            }
+            log("ignoring \(refused.last!)")
+            Glibc.close(fd)
+        }
+        guard !adopted.isEmpty else {
+            let details = count == 0
+                ? "LISTEN_FDS=\(listenFDs) but no descriptor is for this process (LISTEN_PID)"
+                : refused.joined(separator: "; ")
+            throw .noUsableSystemdSocket(details: details)
+        }
+        return adopted
+    }
+
+    /// Binds and listens on `path`, creating its directory. A stale socket file (nobody
+    /// accepts on it: `connect` is refused) is removed; a live one is never stolen.
+    ///
+    /// - Parameters:
+    ///   - path: Where to create the socket.
+    ///   - mode: The socket file's permissions, e.g. `0o660`.
+    ///   - backlog: The kernel's queue of connections not yet accepted.
+    /// - Throws: `ListenerError` naming the path and what to do.
+    public static func bind(path: String, mode: mode_t = 0o660, backlog: Int32 = 128) throws(ListenerError) -> ListeningSocket {
+        var address = try socketAddress(path)
+        try createParentDirectory(of: path)
+        try removeStaleSocket(at: path, address: address)
+
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .system(call: "socket", path: path, errno: errno) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw code == EADDRINUSE ? .socketInUse(path: path) : .system(call: "bind", path: path, errno: code)
+        }
+        guard chmod(path, mode) == 0 else {
+            let code = errno
+            Glibc.close(fd); unlink(path)
+            throw .system(call: "chmod", path: path, errno: code)
+        }
+        guard listen(fd, backlog) == 0 else {
+            let code = errno
+            Glibc.close(fd); unlink(path)
+            throw .system(call: "listen", path: path, errno: code)
+        }
+        return ListeningSocket(fileDescriptor: fd, name: path, boundPath: path)
+    }
+
+    /// Stops listening: closes this process's descriptor and removes a socket file it bound.
+    /// (An adopted socket stays open in systemd, which starts the daemon again on the next
+    /// connection.)
+    public func close() {
+        if let boundPath { unlink(boundPath) }
+        Glibc.close(fileDescriptor)
+    }
+
+    // MARK: Helpers
+
+    static func socketAddress(_ path: String) throws(ListenerError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, bytes.count < capacity else {
+            throw .pathTooLong(path: path, limit: capacity - 1)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
+    }
+
+    private static func createParentDirectory(of path: String) throws(ListenerError) {
+        var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        guard !components.isEmpty else { return }
+        var current = path.hasPrefix("/") ? "" : "."
+        if components.first == "" { components = components.dropFirst() }
+        for component in components where !component.isEmpty {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0, errno != EEXIST {
+                throw .system(call: "mkdir", path: current, errno: errno)
+            }
+        }
+    }
+
+    private static func removeStaleSocket(at path: String, address: sockaddr_un) throws(ListenerError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // nothing there
+        guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: path) }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { throw .system(call: "socket", path: path, errno: errno) }
+        defer { Glibc.close(probe) }
+        var address = address
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected == 0 { throw .socketInUse(path: path) }
+        // Only "nobody listens" makes the file stale; anything else (EACCES, EAGAIN: a full
+        // backlog of a live server) means leave it alone.
+        guard errno == ECONNREFUSED else { throw .system(call: "connect (probing for a live server on)", path: path, errno: errno) }
+        guard unlink(path) == 0 || errno == ENOENT else { throw .system(call: "unlink stale socket", path: path, errno: errno) }
+    }
+}

@@ -1,0 +1,36 @@
+import BLIPProtocol
+
+/// How a ``CaptionServer`` behaves: limits, shutdown timing, access control and where its
+/// events go. Every field has a sane default.
+public struct ServerConfiguration: Sendable {
+    /// The largest frame payload a client may send; a longer length prefix gets
+    /// `RESOURCE_EXHAUSTED` with call id 0 and the connection is closed. Default 32 MiB.
+    public var maxFrameBytes: Int = 32 << 20
+    /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
+    public var queueDepth: Int = 16
+    /// How long calls in flight may run after a shutdown request before they are answered
+    /// `UNAVAILABLE`. Default 10 s.
+    public var gracePeriod: Duration = .seconds(10)
+    /// Exit after this long with no connection and no work; `nil` never exits for idleness.
+    public var idleExit: Duration?
+    /// Peers whose uid is listed may call; `nil` (and `allowedGIDs` `nil`) lets everyone in.
+    /// With both lists set, a peer matching either is allowed.
+    public var allowedUIDs: Set<UInt32>?
+    /// Peers whose gid is listed may call. See ``allowedUIDs``.
+    public var allowedGIDs: Set<UInt32>?
+    /// systemd's watchdog interval (`WATCHDOG_USEC`); the server pings at half of it while the
+    /// inference worker makes progress. `nil` disables the pings.
+    public var watchdogInterval: Duration?
+    /// How often the housekeeping thread wakes: expires queued deadlines, sends watchdog pings
+    /// and status lines, checks idleness. Default 100 ms.
+    public var tickInterval: Duration = .milliseconds(100)
+    /// Minimum time between two `STATUS=` updates. Default 1 s.
+    public var statusInterval: Duration = .seconds(1)
+    /// Sends sd_notify state strings; default: systemd's `NOTIFY_SOCKET` (a no-op without it).
+    public var notifier: SystemdNotifier = .systemd
+    /// Receives one line per event (connections, calls, errors). Default: discarded. The
+    /// library never prints; the executable points this at stderr.
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    public init() {}
+}

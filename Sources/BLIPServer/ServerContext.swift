@@ -1,0 +1,84 @@
+import BLIPProtocol
+import Synchronization
+
+/// What every connection shares: the scheduler (which holds the service), the counters, the draining
+/// flag and the set of open connections.
+final class ServerContext: Sendable {
+    let configuration: ServerConfiguration
+    let scheduler: Scheduler
+    let statistics = ServerStatistics()
+
+    private struct State {
+        var draining = false
+        var connections: [Int: Connection] = [:]
+        var nextConnectionID = 1
+        /// Since when no connection has been open (for --idle-exit); `nil` while one is.
+        var idleSince: ContinuousClock.Instant? = .now
+    }
+    private let state = Mutex(State())
+
+    init(service: any CaptionService, configuration: ServerConfiguration) {
+        self.configuration = configuration
+        self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth)
+    }
+
+    func log(_ line: String) { configuration.log(line) }
+
+    /// Whether shutdown has begun: health says NOT_SERVING, captions get UNAVAILABLE.
+    var isDraining: Bool { state.withLock { $0.draining } }
+
+    func beginDraining() { state.withLock { $0.draining = true } }
+
+    /// Registers a new connection on accepted socket `fd` and returns it.
+    func openConnection(fd: Int32) -> Connection {
+        state.withLock { state in
+            let id = state.nextConnectionID
+            state.nextConnectionID += 1
+            let connection = Connection(id: id, fd: fd, context: self)
+            state.connections[id] = connection
+            state.idleSince = nil
+            return connection
+        }
+    }
+
+    func closed(_ connection: Connection) {
+        state.withLock { state in
+            state.connections[connection.id] = nil
+            if state.connections.isEmpty { state.idleSince = .now }
+        }
+    }
+
+    var openConnections: [Connection] { state.withLock { Array($0.connections.values) } }
+
+    /// How long no connection has been open, or `nil` while one is.
+    func idleDuration(now: ContinuousClock.Instant = .now) -> Duration? {
+        state.withLock { $0.idleSince.map { now - $0 } }
+    }
+
+    // MARK: Immediate answers
+
+    func health(_ request: HealthCheckRequest) -> HealthCheckResponse {
+        let known = request.service.isEmpty || RPCMethod.allCases.contains { $0.service == request.service }
+        guard known else { return HealthCheckResponse(status: .serviceUnknown) }
+        return HealthCheckResponse(status: isDraining ? .notServing : .serving)
+    }
+
+    func info() -> InfoResponse {
+        var info = scheduler.service.describe()
+        info.limits.maxFrameBytes = UInt64(configuration.maxFrameBytes)
+        info.limits.maxQueueDepth = UInt32(clamping: scheduler.capacity)
+        info.counters = statistics.counters(queueDepth: scheduler.depth)
+        return info
+    }
+
+    /// The `STATUS=` line for systemd.
+    func statusLine() -> String {
+        let depth = scheduler.depth
+        let served = statistics.captionsServed
+        let connections = state.withLock { $0.connections.count }
+        if isDraining {
+            return "draining: \(depth) call(s) in flight, \(served) captions served"
+        }
+        return "serving: \(served) captions served, queue \(depth)/\(scheduler.capacity), \(connections) connection(s)"
+    }
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import BLIPEngine
+import BLIPServer
+import Foundation
+import Glibc
+
+/// `blip-captiond`: the socket-activated captioning daemon.
+///
+/// Start-up is one linear function (``run()``): parse → load the model → adopt or bind the
+/// socket → warm up → `READY=1` → serve → `STOPPING=1` → exit.
+@main
+struct BlipCaptiond: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blip-captiond",
+        abstract: "Serve BLIP image captions over a Unix socket (length-prefixed protobuf, blip.v1).",
+        discussion: """
+            Under systemd (blip-captiond.socket + blip-captiond.service) the daemon adopts the \
+            listening socket systemd passes; started by hand it binds --socket itself. SIGTERM or \
+            SIGINT drains: calls in flight get --grace-period seconds, the rest UNAVAILABLE. \
+            SIGHUP reloads the model folder without dropping the socket.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The model folder (config.json, model.safetensors, vocab.txt). Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("Socket to bind when systemd passes none (LISTEN_FDS unset).", valueName: "path"))
+    var socket = "/run/blip-captiond/blip-captiond.sock"
+
+    @Option(help: ArgumentHelp("Permissions of a socket this process binds, in octal.", valueName: "mode"))
+    var socketMode = "0660"
+
+    @Option(help: "Caption calls waiting or running at once; one more gets RESOURCE_EXHAUSTED.")
+    var queueDepth = 16
+
+    @Option(help: "Largest frame a client may send, in bytes (docs/protocol.md §1).")
+    var maxFrameBytes = 32 << 20
+
+    @Option(help: ArgumentHelp("Seconds calls in flight may run after SIGTERM before they are answered UNAVAILABLE.", valueName: "seconds"))
+    var gracePeriod: Double = 10
+
+    @Option(help: ArgumentHelp("Exit cleanly after this many seconds with no connection (systemd starts the daemon again on the next one).", valueName: "seconds"))
+    var idleExit: Double?
+
+    @Option(name: .customLong("allow-uid"), help: ArgumentHelp("Only peers with this uid (SO_PEERCRED) may call; repeatable. Others get PERMISSION_DENIED.", valueName: "uid"))
+    var allowedUIDs: [UInt32] = []
+
+    @Option(name: .customLong("allow-gid"), help: ArgumentHelp("Only peers with this gid may call; repeatable. A peer matching --allow-uid or --allow-gid is let in.", valueName: "gid"))
+    var allowedGIDs: [UInt32] = []
+
+    @Option(help: "Largest image a request may carry, in bytes (checked before decoding).")
+    var maxImageBytes = ImageLimits.default.maxBytes
+
+    @Option(help: "Most pixels (width × height) an image may declare; checked from its header before decoding.")
+    var maxPixels = ImageLimits.default.maxPixels
+
+    @Option(help: "Most beams (and returned sequences) a request may ask for.")
+    var maxBeams = 8
+
+    /// TEST HOOK: serve ``TestHookService`` (no model) so tests can run this binary end to end.
+    @Flag(name: .customLong("test-fake-service"), help: .hidden)
+    var testFakeService = false
+
+    /// The model folder: `--model`, else `$BLIP_MODEL` (set by the unit), else `nil` (the
+    /// engine's own discovery).
+    var modelDirectory: String? {
+        model ?? ProcessInfo.processInfo.environment["BLIP_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func validate() throws {
+        guard mode_t(socketMode, radix: 8).map({ $0 <= 0o777 }) == true else {
+            throw ValidationError("--socket-mode \(socketMode) is not an octal mode such as 0660")
+        }
+        guard maxImageBytes >= 1, maxPixels >= 1 else { throw ValidationError("--max-image-bytes and --max-pixels must be at least 1") }
+        guard (1...64).contains(maxBeams) else { throw ValidationError("--max-beams must be between 1 and 64") }
+        guard queueDepth >= 1 else { throw ValidationError("--queue-depth must be at least 1") }
+        guard maxFrameBytes >= 1024, maxFrameBytes <= Int(UInt32.max) else {
+            throw ValidationError("--max-frame-bytes must be between 1024 and \(UInt32.max)")
+        }
+        guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be ≥ 0 seconds") }
+        if let idleExit, !(idleExit > 0 && idleExit.isFinite) {
+            throw ValidationError("--idle-exit must be a positive number of seconds")
+        }
+    }
+
+    func run() throws {
+        reexecWithBetterBLASKernelIfNeeded()
+        let log = StandardErrorLog()
+        let notifier = SystemdNotifier.systemd
+        let signals = ShutdownSignals()
+        let reloads = ReloadSignal()
+        signal(SIGPIPE, SIG_IGN)
+
+        /// Every failed start-up ends here: STOPPING=1 and the reason in STATUS= and the log.
+        func fail(_ what: String, _ error: any Error) -> ExitCode {
+            log("\(what): \(error)")
+            notifier.notify("STOPPING=1\nSTATUS=" + "\(what): \(error)".replacingOccurrences(of: "\n", with: " "))
+            return ExitCode.failure
+        }
+
+        // 1. Load the model.
+        notifier.status("loading model \(modelDirectory ?? "(default location)")…")
+        log("loading model \(modelDirectory ?? "(default location)")")
+        let loadStart = ContinuousClock.now
+        let service: any CaptionService
+        do { service = try loadService() } catch { throw fail("loading the model failed", error) }
+        log("model loaded in \(milliseconds(since: loadStart)) ms")
+
+        // 2. Adopt systemd's socket, or bind our own.
+        let listeners: [ListeningSocket]
+        do {
+            if let adopted = try ListeningSocket.adoptFromSystemd(log: { log($0) }) {
+                listeners = adopted
+                log("adopted \(adopted.count) socket(s) from systemd: \(adopted.map(\.name).joined(separator: ", "))")
+            } else {
+                listeners = [try ListeningSocket.bind(path: socket, mode: mode_t(socketMode, radix: 8)!)]
+                log("listening on \(socket) (mode \(socketMode))")
+            }
+        } catch {
+            throw fail("cannot listen", error)
+        }
+
+        // 3. Warm up, so READY=1 means "a caption runs at full speed now".
+        notifier.status("warming up…")
+        let warmStart = ContinuousClock.now
+        do { try service.warmUp() } catch {
+            for listener in listeners { listener.close() }
+            throw fail("warm-up caption failed", error)
+        }
+        log("warm-up caption took \(milliseconds(since: warmStart)) ms")
+
+        // 4. Serve until SIGTERM/SIGINT or idleness; the server sends READY=1 and STOPPING=1.
+        var configuration = ServerConfiguration()
+        configuration.maxFrameBytes = maxFrameBytes
+        configuration.queueDepth = queueDepth
+        configuration.gracePeriod = .milliseconds(Int64(gracePeriod * 1000))
+        configuration.idleExit = idleExit.map { .milliseconds(Int64($0 * 1000)) }
+        configuration.allowedUIDs = allowedUIDs.isEmpty ? nil : Set(allowedUIDs)
+        configuration.allowedGIDs = allowedGIDs.isEmpty ? nil : Set(allowedGIDs)
+        configuration.watchdogInterval = SystemdNotifier.watchdogInterval()
+        configuration.notifier = notifier
+        configuration.log = { log($0) }
+        if let watchdog = configuration.watchdogInterval {
+            log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the inference worker makes progress")
+        }
+
+        let server = CaptionServer(service: service, listeners: listeners, configuration: configuration)
+        signals.attach(server)
+        reloads.attach { [self] in reload(server, notifier: notifier, log: log) }
+        let reason = server.run()
+        log("exiting (\(reason))")
+    }
+}
+
+extension BlipCaptiond {
+    /// The engine adapter (or, for tests only, the fake behind `--test-fake-service`).
+    func loadService() throws -> any CaptionService {
+        testFakeService ? TestHookService() : try makeService(self)
+    }
+
+    /// SIGHUP: loads and warms up the model folder again while the old model keeps serving,
+    /// then swaps it in (calls in flight finish on the old one). A reload that fails keeps the
+    /// old model and says why. Peak memory holds both models for the duration.
+    func reload(_ server: CaptionServer, notifier: SystemdNotifier, log: StandardErrorLog) {
+        guard !server.isStopping else {
+            log("SIGHUP while stopping, ignoring")
+            return
+        }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let monotonic = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(monotonic)\nSTATUS=reloading model \(modelDirectory ?? "(default location)")…")
+        log("SIGHUP: reloading model \(modelDirectory ?? "(default location)")")
+        let start = ContinuousClock.now
+        do {
+            let service = try loadService()
+            try service.warmUp()
+            server.replaceService(service)
+            log("reloaded and warmed up in \(milliseconds(since: start)) ms")
+            notifier.notify("READY=1\nSTATUS=" + server.statusLine)
+        } catch {
+            log("reload failed: \(error); still serving the previous model")
+            notifier.notify("READY=1\nSTATUS=" + "reload failed (\(error)); serving the previous model".replacingOccurrences(of: "\n", with: " "))
+        }
+    }
+}
+
+/// Whole milliseconds since `start`, for log lines.
+private func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
+    let (seconds, attoseconds) = (ContinuousClock.now - start).components
+    return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+}

@@ -1,0 +1,14 @@
+import BLIPEngine
+import BLIPServer
+import Foundation
+
+/// Creates the captioning service the daemon serves, from the parsed options
+/// (`options.modelDirectory` is `--model`, else `$BLIP_MODEL`, else `nil`: the Hugging Face cache).
+func makeService(_ options: BlipCaptiond) throws -> any CaptionService {
+    let folder = try ModelFolder.locate(explicit: options.modelDirectory)
+    let captioner = try Captioner(
+        folder: folder,
+        imageLimits: ImageLimits(maxBytes: options.maxImageBytes, maxPixels: options.maxPixels),
+        generationLimits: GenerationLimits(maxBeams: options.maxBeams, maxReturnSequences: options.maxBeams))
+    return EngineCaptionService(captioner: captioner)
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+/// The unit files in systemd/ parse cleanly and carry the settings the daemon relies on.
+@Suite struct UnitFileTests {
+    static let systemdDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("systemd")
+    static let analyze = "/usr/bin/systemd-analyze"
+
+    /// The units' `Key=value` lines, all sections together (keys may repeat).
+    static func settings(_ unit: String) throws -> [(key: String, value: String)] {
+        let text = try String(contentsOf: systemdDirectory.appendingPathComponent(unit), encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line in
+            guard !line.hasPrefix("#"), !line.hasPrefix("["), let equals = line.firstIndex(of: "=") else { return nil }
+            return (String(line[..<equals]), String(line[line.index(after: equals)...]))
+        }
+    }
+
+    @Test func socketUnitSettings() throws {
+        let settings = try Self.settings("blip-captiond.socket")
+        for (key, value) in [("ListenStream", "/run/blip-captiond/blip-captiond.sock"), ("SocketMode", "0660"),
+                             ("SocketGroup", "blip-caption"), ("FileDescriptorName", "blip-captiond"),
+                             ("Accept", "no")] {
+            #expect(settings.contains { $0 == (key, value) }, "\(key)=\(value) missing")
+        }
+    }
+
+    @Test func serviceUnitSettings() throws {
+        let settings = try Self.settings("blip-captiond.service")
+        for (key, value) in [("Type", "notify"), ("WatchdogSec", "30"), ("DynamicUser", "yes"),
+                             ("Environment", "BLIP_MODEL=/var/lib/blip-captiond/model"),
+                             ("StateDirectory", "blip-captiond"), ("ProtectSystem", "strict"),
+                             ("ProtectHome", "yes"), ("PrivateNetwork", "yes"), ("PrivateDevices", "yes"),
+                             ("NoNewPrivileges", "yes"), ("MemoryDenyWriteExecute", "yes"),
+                             ("RestrictAddressFamilies", "AF_UNIX"), ("SystemCallFilter", "@system-service")] {
+            #expect(settings.contains { $0 == (key, value) }, "\(key)=\(value) missing")
+        }
+        // ~@resources would kill OpenBLAS (mbind) with SIGSYS.
+        #expect(!settings.contains { $0.key == "SystemCallFilter" && $0.value.contains("~@resources") })
+    }
+
+    /// `systemd-analyze verify` exits 0 even on parse warnings, so any output is a failure.
+    /// ExecStart= must name an existing executable for verify; the copy points it at /bin/true.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze is not installed"))
+    func unitsVerifyWithoutOutput() throws {
+        let directory = TemporaryDirectory()
+        for unit in ["blip-captiond.socket", "blip-captiond.service"] {
+            var text = try String(contentsOf: Self.systemdDirectory.appendingPathComponent(unit), encoding: .utf8)
+            text = text.replacingOccurrences(of: "ExecStart=/usr/local/bin/blip-captiond", with: "ExecStart=/bin/true")
+            try text.write(toFile: directory.path + "/" + unit, atomically: true, encoding: .utf8)
+        }
+        let (status, output) = try run(Self.analyze, ["verify", "blip-captiond.socket", "blip-captiond.service"], in: directory.path)
+        #expect(status == 0)
+        #expect(output == "", "systemd-analyze verify said: \(output)")
+
+        // The sandbox's exposure score (0 = locked down, 10 = unprotected).
+        let (_, security) = try run(Self.analyze, ["security", "--offline=yes", "blip-captiond.service"], in: directory.path)
+        let line = try #require(security.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
+        #expect(score <= 2.0, "\(line)")
+    }
+
+    private func run(_ executable: String, _ arguments: [String], in directory: String) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}

@@ -65,8 +65,8 @@ struct InfoCommand: AsyncParsableCommand {
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Send N caption requests at concurrency C to blip-captiond and report latency and throughput.")
     @OptionGroup var socket: SocketOption
-    @Option(name: [.short, .customLong("requests")], help: "Requests in all.") var requests = 20
-    @Option(name: [.short, .customLong("concurrency")], help: "Requests in flight at once (each on its own connection).") var concurrency = 1
+    @Option(name: [.customShort("n"), .customLong("requests")], help: "Requests in all.") var requests = 20
+    @Option(name: [.customShort("c"), .customLong("concurrency")], help: "Requests in flight at once (each on its own connection).") var concurrency = 1
     @Option(help: "Seconds each request may take.") var timeout: Double = 300
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
     @Argument(help: "Image to send.") var image: String

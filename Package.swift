@@ -67,6 +67,7 @@ let package = Package(
 
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
         .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BLIPClient"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),
         .testTarget(
             name: "BLIPEngineTests",

@@ -1,0 +1,168 @@
+import BLIPClient
+import Foundation
+import Testing
+
+/// The real `blip-captiond` with a tiny fixture model, called through `BLIPClient`, the
+/// `blip-caption` CLI and the Python example: captions must be exactly transformers'.
+@Suite("Daemon end to end", .serialized)
+struct DaemonEndToEndTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binaries = packageRoot.appendingPathComponent(".build/debug")
+    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
+    static let built = FileManager.default.isExecutableFile(atPath: binaries.appendingPathComponent("blip-captiond").path)
+
+    /// transformers' output for the project's default parameters (beam 3, length 5…20) on tiny-a.
+    struct Golden: Decodable, Sendable { var name: String; var image: String; var sequences: [[UInt32]]; var texts: [String] }
+    static func goldens() throws -> [Golden] {
+        try JSONDecoder().decode([Golden].self, from: Data(contentsOf: fixtures.appendingPathComponent("golden/tiny-a/generation.json")))
+            .filter { $0.name == "project_default" }
+    }
+
+    /// A daemon on a temporary socket, stopped (SIGTERM) at the end.
+    final class Daemon {
+        let directory: URL
+        let socket: String
+        let process = Process()
+
+        init(model: String = "tiny-a") throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("blip-e2e-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            socket = directory.appendingPathComponent("d.sock").path
+            process.executableURL = binaries.appendingPathComponent("blip-captiond")
+            // --idle-exit: a daemon orphaned by a crashed test exits by itself. stdout must not be the
+            // test runner's, or the runner waits for an orphan to close it.
+            process.arguments = ["--model", fixtures.appendingPathComponent("models/\(model)").path, "--socket", socket,
+                                 "--queue-depth", "64", "--idle-exit", "30"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // The socket appears once the model is loaded; the daemon serves after warm-up.
+            let deadline = Date().addingTimeInterval(30)
+            while !FileManager.default.fileExists(atPath: socket) {
+                guard Date() < deadline, process.isRunning else { throw CocoaError(.fileNoSuchFile) }
+                usleep(20_000)
+            }
+        }
+
+        deinit { if process.isRunning { process.terminate() } }
+
+        func stop() -> Int32 {
+            process.terminate()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(at: directory)
+            return process.terminationStatus
+        }
+    }
+
+    func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
+    func clientCaptionsMatchTransformersConcurrently() async throws {
+        let daemon = try Daemon()
+        let goldens = try Self.goldens()
+        try #require(goldens.count >= 3)
+        let client = CaptionClient(socketPath: daemon.socket)
+        let socket = daemon.socket
+        #expect(try await client.health() == .serving)
+        // All images at once on one connection, and again on one connection each (38 calls: the
+        // daemon runs with --queue-depth 64).
+        try await withThrowingTaskGroup(of: (Golden, CaptionResponse).self) { group in
+            for golden in goldens {
+                let bytes = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/\(golden.image)")))
+                group.addTask { (golden, try await client.caption(image: bytes, timeout: .seconds(60))) }
+                group.addTask { (golden, try await CaptionClient(socketPath: socket).caption(image: bytes, timeout: .seconds(60))) }
+            }
+            for try await (golden, response) in group {
+                #expect(response.candidates.map(\.tokenIDs) == golden.sequences, "\(golden.image)")
+                #expect(response.candidates.map(\.text) == golden.texts, "\(golden.image)")
+                #expect(response.modelID == "tiny-a")
+            }
+        }
+        let info = try await client.info()
+        #expect(info.counters.requestsByStatus[.ok, default: 0] >= UInt64(2 * goldens.count))
+        #expect(info.model.visionHiddenSize == 48 && info.limits.maxBeams == 8)
+        await client.close()
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
+    func badRequestsGetPreciseCodesAndTheDaemonKeepsServing() async throws {
+        let daemon = try Daemon()
+        let client = CaptionClient(socketPath: daemon.socket)
+        let jpeg = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/astronaut_q90_420.jpg")))
+        let cases: [(String, [UInt8], DecodingOptions, StatusCode, String)] = [
+            ("no beams", jpeg, DecodingOptions(numBeams: 0), .invalidArgument, "num_beams"),
+            ("top_p > 1", jpeg, DecodingOptions(doSample: true, topP: 1.5), .invalidArgument, "top_p"),
+            ("NaN temperature", jpeg, DecodingOptions(doSample: true, temperature: .nan), .invalidArgument, "temperature"),
+            ("too long", jpeg, DecodingOptions(maxNewTokens: 100_000), .invalidArgument, "max_new_tokens"),
+            ("empty image", [], DecodingOptions(), .invalidArgument, "empty"),
+            ("truncated JPEG", Array(jpeg.prefix(300)), DecodingOptions(), .invalidArgument, "JPEG"),
+            ("garbage", Array(repeating: 0x42, count: 100), DecodingOptions(), .invalidArgument, "neither JPEG nor PNG"),
+        ]
+        for (name, image, options, code, mention) in cases {
+            do {
+                _ = try await client.caption(image: image, options: options, timeout: .seconds(30))
+                Issue.record("\(name): succeeded")
+            } catch let CaptionClientError.rpc(error) {
+                #expect(error.code == code, "\(name): \(error)")
+                #expect(error.message.localizedCaseInsensitiveContains(mention), "\(name): \(error.message)")
+            }
+            #expect(try await client.health() == .serving, "after \(name)")
+        }
+        let ok = try await client.caption(image: jpeg, options: DecodingOptions(numBeams: 1, maxNewTokens: 5), timeout: .seconds(30))
+        #expect(ok.candidates.count == 1)
+        await client.close()
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
+    func cliThroughTheDaemonMatchesTransformers() throws {
+        let daemon = try Daemon()
+        let golden = try #require(try Self.goldens().first)
+        let image = Self.fixtures.appendingPathComponent("images/\(golden.image)").path
+        let r = try run(Self.binaries.appendingPathComponent("blip-caption").path, ["caption", "--socket", daemon.socket, "--json", image])
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let candidates = try #require(line["candidates"] as? [[String: Any]])
+        #expect((candidates.first?["token_ids"] as? [Int])?.map(UInt32.init) == golden.sequences[0])
+        #expect(candidates.first?["text"] as? String == golden.texts[0])
+        let health = try run(Self.binaries.appendingPathComponent("blip-caption").path, ["health", "--socket", daemon.socket])
+        #expect(health.status == 0 && health.stdout == "SERVING\n")
+        #expect(daemon.stop() == 0)
+    }
+
+    static let pythonReady: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import google.protobuf, grpc_tools"]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
+    @Test(.enabled(if: built && pythonReady, "needs the built daemon and python3 with protobuf + grpcio-tools"))
+    func pythonExampleCaptionsThroughTheDaemon() throws {
+        let daemon = try Daemon()
+        let golden = try #require(try Self.goldens().first)
+        let image = Self.fixtures.appendingPathComponent("images/\(golden.image)").path
+        let r = try run("/usr/bin/env", ["python3", Self.packageRoot.appendingPathComponent("examples/python/caption.py").path, "--socket", daemon.socket, image])
+        #expect(r.status == 0, "\(r.stderr)")
+        let fields = r.stdout.split(separator: "\n").first?.split(separator: "\t", omittingEmptySubsequences: false)
+        #expect(fields?.count == 3 && fields?[0] == Substring(image), "\(r.stdout)")
+        #expect(fields.map { String($0[2]) } == golden.texts[0], "\(r.stdout)")
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -1,5 +1,6 @@
 import BLIPClient
 import Foundation
+import Glibc
 import Testing
 
 /// The real `blip-captiond` with a tiny fixture model, called through `BLIPClient`, the
@@ -24,10 +25,15 @@ struct DaemonEndToEndTests {
         let socket: String
         let process = Process()
 
-        init(model: String = "tiny-a") throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("blip-e2e-\(UUID().uuidString.prefix(8))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            socket = directory.appendingPathComponent("d.sock").path
+        init(model: String = "tiny-a", socketPath: String? = nil) throws {
+            if let socketPath {
+                socket = socketPath
+                directory = URL(fileURLWithPath: socketPath).deletingLastPathComponent()
+            } else {
+                directory = FileManager.default.temporaryDirectory.appendingPathComponent("blip-e2e-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                socket = directory.appendingPathComponent("d.sock").path
+            }
             process.executableURL = binaries.appendingPathComponent("blip-captiond")
             // --idle-exit: a daemon orphaned by a crashed test exits by itself. stdout must not be the
             // test runner's, or the runner waits for an orphan to close it.
@@ -38,13 +44,27 @@ struct DaemonEndToEndTests {
             try process.run()
             // The socket appears once the model is loaded; the daemon serves after warm-up.
             let deadline = Date().addingTimeInterval(30)
-            while !FileManager.default.fileExists(atPath: socket) {
+            while !Self.accepting(socket) {
                 guard Date() < deadline, process.isRunning else { throw CocoaError(.fileNoSuchFile) }
                 usleep(20_000)
             }
         }
 
         deinit { if process.isRunning { process.terminate() } }
+
+        /// Whether a daemon accepts connections on `path` (a stale socket file refuses them).
+        static func accepting(_ path: String) -> Bool {
+            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+            }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            }
+        }
 
         func stop() -> Int32 {
             process.terminate()
@@ -141,6 +161,88 @@ struct DaemonEndToEndTests {
         let health = try run(Self.binaries.appendingPathComponent("blip-caption").path, ["health", "--socket", daemon.socket])
         #expect(health.status == 0 && health.stdout == "SERVING\n")
         #expect(daemon.stop() == 0)
+    }
+
+    /// The slowest request a tiny model allows: 8 beams forced to the 63 tokens its 64 positions hold.
+    static let slow = DecodingOptions(numBeams: 8, maxNewTokens: 63, minNewTokens: 63)
+
+    @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
+    func deadlinesCancellationCrashAndRestart() async throws {
+        var daemon = try Daemon()
+        let socket = daemon.socket
+        let client = CaptionClient(socketPath: socket)
+        let jpeg = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/astronaut_q90_420.jpg")))
+
+        // Deadline: a short call queued behind slow ones expires (on the daemon or, at the latest, locally).
+        let blockers = (0..<3).map { _ in Task { try await client.caption(image: jpeg, options: Self.slow, timeout: .seconds(60)) } }
+        try await Task.sleep(for: .milliseconds(50))
+        do {
+            _ = try await client.caption(image: jpeg, options: DecodingOptions(numBeams: 1), timeout: .milliseconds(20))
+            Issue.record("a 20 ms call behind three slow ones finished in time")
+        } catch let error as CaptionClientError {
+            #expect(error.code == .deadlineExceeded, "\(error)")
+        }
+        for b in blockers { _ = try await b.value }
+
+        // Cancellation: cancelling the task ends the call at once; the daemon keeps serving.
+        let cancelled = Task { try await client.caption(image: jpeg, options: Self.slow, timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(20))
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(try await client.health() == .serving)
+
+        // The daemon dies mid-call: the caller gets an error, not a hang.
+        let inFlight = Task { try await client.caption(image: jpeg, options: Self.slow, timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        kill(daemon.process.processIdentifier, SIGKILL)
+        daemon.process.waitUntilExit()
+        do {
+            _ = try await inFlight.value
+            Issue.record("the call survived SIGKILL of the daemon")
+        } catch let error as CaptionClientError {
+            #expect([StatusCode.unavailable, .internal].contains(error.code) || error == .connectionLost(""), "\(error)")
+            if case .connectionLost = error {} else if case .noDaemon = error {} else { Issue.record("unexpected \(error)") }
+        }
+
+        // A new daemon on the same path (the stale socket file is replaced); the same client reconnects.
+        daemon = try Daemon(socketPath: socket)
+        let again = try await client.caption(image: jpeg, options: DecodingOptions(numBeams: 1, maxNewTokens: 4), timeout: .seconds(30))
+        #expect(again.candidates.count == 1)
+        await client.close()
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
+    func cliDirectoryStdinBadFileInfoHealthBench() throws {
+        let daemon = try Daemon()
+        let cli = Self.binaries.appendingPathComponent("blip-caption").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("blip-cli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, to) in [("astronaut_q90_420.jpg", "a.jpg"), ("rocket.png", "sub/b.png")] {
+            try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("images/\(name)"), to: dir.appendingPathComponent(to))
+        }
+        try Data("not an image".utf8).write(to: dir.appendingPathComponent("bad.jpg"))
+
+        let r = try run(cli, ["--socket", daemon.socket, "--json", dir.path])
+        #expect(r.status == 1, "one bad file → exit 1: \(r.stderr)")
+        let lines = try r.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(lines.map { ($0["image"] as? String)?.components(separatedBy: "/").suffix(2).joined(separator: "/") } == [
+            dir.lastPathComponent + "/a.jpg", dir.lastPathComponent + "/bad.jpg", "sub/b.png"])
+        #expect(lines[0]["candidates"] != nil && lines[2]["candidates"] != nil)
+        #expect((lines[1]["error"] as? String)?.contains("INVALID_ARGUMENT") == true)
+        #expect(r.stderr.contains("1 of 3 images failed"))
+
+        let info = try run(cli, ["info", "--socket", daemon.socket])
+        #expect(info.status == 0 && info.stdout.contains("model:        tiny-a") && info.stdout.contains("OK 2"), "\(info.stdout)")
+        let bench = try run(cli, ["bench", "--socket", daemon.socket, "-n", "6", "-c", "2", "--num-beams", "1",
+                                  dir.appendingPathComponent("a.jpg").path])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(bench.stdout.contains("requests 6, concurrency 2, ok 6") && bench.stdout.contains("errors none"), "\(bench.stdout)")
+        #expect(bench.stdout.contains("latency p50"))
+        #expect(daemon.stop() == 0)
+        let gone = try run(cli, ["health", "--socket", daemon.socket])
+        #expect(gone.status == 2 && gone.stderr.contains("no daemon at \(daemon.socket)"), "\(gone.stderr)")
     }
 
     static let pythonReady: Bool = {

@@ -188,9 +188,10 @@ import Testing
         }
         let elapsed = clock.now - start
         #expect(error == .deadlineExceeded)
-        // The upper bound is loose: the test suite runs numeric tests on both cores at the same time.
-        // What matters is that a silent daemon never hangs the caller.
-        #expect(elapsed >= .milliseconds(200) && elapsed < .milliseconds(200) + Connection.deadlineGrace + .seconds(5), "\(elapsed)")
+        // The upper bound is loose on purpose: Swift Testing runs the engine's synchronous numeric
+        // tests on the same two cooperative threads, which can delay resuming this task by tens of
+        // seconds under CI load. What matters is that a silent daemon never hangs the caller.
+        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(120), "\(elapsed)")
         let request = try #require(server.received.first)
         #expect(request.timeoutMicroseconds == 200_000)
         // The abandoned call is cancelled on the daemon too.

@@ -33,6 +33,25 @@ struct ModelNumericsTests {
         }
     }
 
+    /// The image pipeline of the model's own preprocessor config: file → RGB → resize → normalise.
+    @Test(arguments: cases)
+    func pixelValuesMatch(model name: String, image: String) throws {
+        let model = try #require(Self.models[name])
+        let golden = try Fixtures.golden(model: name, image: image)
+        let p = model.preprocessor
+        let decoded = try ImageDecoder.decode(try Fixtures.imageBytes(image))
+        let resized = BicubicResize.resize(decoded, width: p.imageSize, height: p.imageSize)
+        #expect(resized.pixels == (try golden.uint8s("resized")), "\(name)/\(image): resized uint8 differs from PIL")
+        var pixels = [Float](repeating: .nan, count: 3 * p.imageSize * p.imageSize)
+        pixels.withUnsafeMutableBufferPointer {
+            ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)
+                .pixelValues(from: decoded, into: $0)
+        }
+        let d = Difference(actual: pixels, expected: try golden.floats("pixel_values"))
+        #expect(d.absolute == 0, "\(name)/\(image) pixel_values: \(d)")
+        print("measured: pixel_values \(name)/\(image) \(d)")
+    }
+
     @Test(arguments: cases)
     func visionFeaturesMatch(model name: String, image: String) throws {
         let model = try #require(Self.models[name])

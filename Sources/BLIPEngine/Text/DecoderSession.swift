@@ -17,12 +17,12 @@ public final class DecoderSession {
     private let layerCount: Int
     private var cache: FloatBuffer       // keys then values: (2, layers, capacityRows, capacityLength, hidden)
     private var spareCache: FloatBuffer  // same shape: the target of a reorder, then swapped in
-    private let cross: FloatBuffer       // (2, layers, imageTokens, hidden)
+    private let cross: FloatBuffer       // (2, layers, heads, imageTokens, headDim)
     private let scratch: [FloatBuffer]
     let hidden: UnsafeMutablePointer<Float>   // (rows, hidden): the residual stream
     let query: UnsafeMutablePointer<Float>    // (rows, hidden)
     let context: UnsafeMutablePointer<Float>  // (rows, hidden)
-    let scores: UnsafeMutablePointer<Float>   // (max(capacityLength, imageTokens)): one head, one row
+    let scores: UnsafeMutablePointer<Float>   // (rows, heads, max(capacityLength, imageTokens))
     let ffn: UnsafeMutablePointer<Float>      // (rows, intermediate)
     let logits: UnsafeMutablePointer<Float>   // (rows, vocab)
 
@@ -41,14 +41,15 @@ public final class DecoderSession {
         let cacheCount = 2 * layerCount * maxRows * maxLength * hiddenWidth
         cache = FloatBuffer(count: cacheCount)
         spareCache = FloatBuffer(count: cacheCount)
-        cross = FloatBuffer(count: 2 * layerCount * imageTokens * hiddenWidth)
+        cross = FloatBuffer(count: 2 * layerCount * imageTokens * hiddenWidth, zeroed: false)
         let sizes = [maxRows * hiddenWidth, maxRows * hiddenWidth, maxRows * hiddenWidth,
-                     max(maxLength, imageTokens), maxRows * c.intermediateSize, maxRows * c.vocabSize]
+                     maxRows * c.numAttentionHeads * max(maxLength, imageTokens), maxRows * c.intermediateSize, maxRows * c.vocabSize]
         scratch = sizes.map { FloatBuffer(count: $0) }
         (hidden, query, context, scores, ffn, logits) =
             (scratch[0].pointer, scratch[1].pointer, scratch[2].pointer, scratch[3].pointer, scratch[4].pointer, scratch[5].pointer)
+        let projected = FloatBuffer(count: imageTokens * hiddenWidth, zeroed: false)
         for (i, layer) in decoder.layers.enumerated() {
-            layer.crossAttention.project(features: features, imageTokens: imageTokens,
+            layer.crossAttention.project(features: features, imageTokens: imageTokens, scratch: projected.pointer,
                                          keys: crossKeys(layer: i), values: crossValues(layer: i))
         }
     }

@@ -26,15 +26,9 @@ struct TextSelfAttention: @unchecked Sendable {
         key.apply(x, rows: rows, xStride: h, into: s.keyCache(layer: layer, row: 0, position: position), yStride: cacheRowStride)
         value.apply(x, rows: rows, xStride: h, into: s.valueCache(layer: layer, row: 0, position: position), yStride: cacheRowStride)
         let scale = 1 / Float(headDim).squareRoot()
-        for r in 0..<rows {
-            for head in 0..<heads {
-                attendOneQuery(query: s.query + r * h + head * headDim,
-                               keys: s.keyCache(layer: layer, row: r, position: 0) + head * headDim,
-                               values: s.valueCache(layer: layer, row: r, position: 0) + head * headDim,
-                               count: position + 1, headDim: headDim, stride: h, scale: scale,
-                               scores: s.scores, into: s.context + r * h + head * headDim)
-            }
-        }
+        attendAllHeads(queries: s.query, rows: rows, heads: heads, headDim: headDim,
+                       keys: s.keyCache(layer: layer, row: 0, position: 0), values: s.valueCache(layer: layer, row: 0, position: 0),
+                       rowOffset: cacheRowStride, headOffset: headDim, stride: h, count: position + 1, scale: scale, scores: s.scores, into: s.context)
         outputDense.apply(s.context, rows: rows, xStride: h, into: x, yStride: h, accumulate: true)
         outputLayerNorm(x, rows: rows, into: x)
     }

@@ -31,7 +31,7 @@ struct VisionAttention: @unchecked Sendable {
             // scores (t, t) = scale · q (t, d) · kᵀ
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(headDim),
                         scale, q, Int32(3 * hidden), k, Int32(3 * hidden), 0, scores, Int32(t))
-            for row in 0..<t { softmaxInPlace(scores + row * t, count: t) }
+            softmaxRows(scores, rows: t, count: t)
             // context[:, head] (t, d) = scores (t, t) · v (t, d)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(headDim), Int32(t),
                         1, scores, Int32(t), v, Int32(3 * hidden), 0, context + head * headDim, Int32(hidden))

@@ -1,0 +1,99 @@
+import BLIPEngine
+import Foundation
+
+/// Times each stage of captioning one image with the engine; every figure is the median of `runs`.
+struct EngineBenchmark {
+    let captioner: Captioner
+    let image: [UInt8]
+    let runs: Int
+    /// New tokens per caption (min = max, so every run does the same work).
+    let newTokens: Int
+    /// Stage names to run (nil: all): decode, vision, cross, greedy_step, beam3_step, captions.
+    let only: Set<String>?
+
+    private func wanted(_ stage: String) -> Bool { only?.contains(stage) ?? true }
+
+    var model: BlipModel { captioner.model }
+
+    func run() throws -> [String: Double] {
+        var out: [String: Double] = [:]
+        let vc = model.config.vision, p = model.preprocessor
+        let normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)
+        let pixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3 * p.imageSize * p.imageSize)
+        let features = UnsafeMutablePointer<Float>.allocate(capacity: vc.tokenCount * vc.hiddenSize)
+        defer { pixels.deallocate(); features.deallocate() }
+
+        if wanted("decode") { out["decode_preprocess_s"] = try median {
+            let rgb = try ImageDecoder.decode(image, applyEXIFOrientation: false)
+            normalizer.pixelValues(from: rgb, into: pixels)
+        } }
+        do {
+            let rgb = try ImageDecoder.decode(image, applyEXIFOrientation: false)
+            normalizer.pixelValues(from: rgb, into: pixels)
+        }
+        let state = VisionState(config: vc)
+        if wanted("vision") { out["vision_s"] = try median {
+            model.encodeImage(pixels: UnsafePointer(pixels.baseAddress!), into: features, state: state)
+        } } else {
+            model.encodeImage(pixels: UnsafePointer(pixels.baseAddress!), into: features, state: state)
+        }
+        let maxLength = 1 + newTokens
+        if wanted("cross") { out["cross_kv_s"] = try median {
+            _ = model.makeSession(features: features, maxRows: 1, maxLength: maxLength)
+        } }
+        if wanted("greedy_step") { out["greedy_step_s"] = try stepTime(features: features, rows: 1, maxLength: maxLength) }
+        if wanted("beam3_step") { out["beam3_step_s"] = try stepTime(features: features, rows: 3, maxLength: maxLength) }
+        guard wanted("captions") else { return out }
+
+        var greedy = GenerationParameters()
+        greedy.numBeams = 1
+        greedy.maxNewTokens = newTokens
+        greedy.minNewTokens = newTokens
+        var beam = greedy
+        beam.numBeams = 3
+        for (key, parameters) in [("caption_greedy_s", greedy), ("caption_beam3_s", beam)] {
+            var tokens = 0
+            out[key] = try median {
+                let result = try captioner.caption(image: image, parameters: parameters, applyEXIFOrientation: false)
+                tokens = result.candidates[0].tokenIDs.count - 1
+            }
+            guard tokens == newTokens else { throw BenchError.wrongLength(key, tokens) }
+        }
+        return out
+    }
+
+    /// Median time of one decoder step with `rows` rows over a whole caption's positions, as the
+    /// generator drives it: the `[DEC]` step on one row, widened to `rows`, then steps to `maxLength`.
+    func stepTime(features: UnsafePointer<Float>, rows: Int, maxLength: Int) throws -> Double {
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let session = model.makeSession(features: features, maxRows: rows, maxLength: maxLength)
+            _ = try session.step([model.config.text.bosTokenID])
+            session.reorder(Array(repeating: 0, count: rows))
+            let tokens = (0..<rows).map { Int32(1037 + $0) }
+            for _ in 1..<maxLength {
+                times.append(try Stopwatch.time { _ = try session.step(tokens) })
+            }
+        }
+        return Stats.median(times)
+    }
+
+    private func median(_ body: () throws -> Void) throws -> Double {
+        try body()  // warm-up: page in the weights, size OpenBLAS's buffers
+        var times: [Double] = []
+        for _ in 0..<runs { times.append(try Stopwatch.time(body)) }
+        return Stats.median(times)
+    }
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case usage(String)
+    case wrongLength(String, Int)
+
+    var description: String {
+        switch self {
+        case .usage(let m): m
+        case .wrongLength(let k, let n): "\(k): generated \(n) tokens, not the requested number (is min_new_tokens honoured?)"
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import BLIPEngine
+import Foundation
+
+// blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only]
+// Prints one JSON object of stage timings (seconds), peak RSS and machine probes on stdout;
+// scripts/bench/run.sh runs it beside scripts/bench/pytorch_reference.py and prints the comparison.
+
+// Same kernel choice as blip-caption: OpenBLAS reads OPENBLAS_CORETYPE only when it loads.
+if case .reexec(let coreType) = BLASRuntime.kernelDecision() {
+    setenv("OPENBLAS_CORETYPE", coreType, 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+}
+
+func option(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+do {
+    if CommandLine.arguments.contains("--gemm-shapes") {
+        let shapes = MachineProbe.visionShapes(runs: 9)
+        print(shapes.sorted { $0.key < $1.key }.map { "\($0.key): \(Int($0.value)) GFLOP/s" }.joined(separator: "\n"))
+        exit(0)
+    }
+    guard let modelPath = option("--model") else {
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe]")
+    }
+    let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
+    let captioner = try Captioner(folder: folder)
+    var result: [String: Double] = ["ready_s": ProcessInfoLinux.secondsSinceStart()]
+    if !CommandLine.arguments.contains("--load-only") {
+        guard let imagePath = option("--image") else { throw BenchError.usage("--image FILE is required") }
+        let image = try [UInt8](Data(contentsOf: URL(fileURLWithPath: imagePath)))
+        let runs = Int(option("--runs") ?? "3") ?? 3
+        let bench = EngineBenchmark(captioner: captioner, image: image, runs: runs,
+                                    newTokens: Int(option("--tokens") ?? "20") ?? 20,
+                                    only: option("--only").map { Set($0.split(separator: ",").map(String.init)) })
+        result.merge(try bench.run()) { $1 }
+        result["peak_rss_bytes"] = Double(ProcessInfoLinux.peakRSSBytes())
+        if !CommandLine.arguments.contains("--no-probe") {
+            result["sgemm_gflops"] = MachineProbe.sgemmGFLOPs(runs: max(runs, 5))
+            result["bandwidth_gbs"] = MachineProbe.readBandwidthGBs(runs: max(runs, 5))
+        }
+    } else {
+        result["peak_rss_bytes"] = Double(ProcessInfoLinux.peakRSSBytes())
+    }
+    var json: [String: Any] = result
+    json["cpu"] = ProcessInfoLinux.cpuModel()
+    json["openblas_core"] = BLASRuntime.coreName
+    json["threads"] = BLASRuntime.threads
+    let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+} catch {
+    FileHandle.standardError.write(Data("blip-bench: \(error)\n".utf8))
+    exit(1)
+}

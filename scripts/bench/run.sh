@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: this engine (blip-bench) and PyTorch transformers on the same full-size
+# random-weight BLIP-large model and the same 1024×768 JPEG, in one run, then the comparison table
+# of docs/performance.md.
+#
+#   scripts/bench/run.sh [RUNS]          # RUNS: repetitions per stage, median reported (default 5)
+#
+# Environment: MODEL (default .build/bench/blip-large-random, generated if missing, ~1.8 GB),
+# CONFIG (swift build configuration, default release), THREADS (default 2), BASELINE (optional path
+# of an earlier blip-bench binary, run in the same session and shown as a "before" column).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${1:-5}
+WORK=.build/bench
+MODEL=${MODEL:-$WORK/blip-large-random}
+CONFIG=${CONFIG:-release}
+THREADS=${THREADS:-2}
+mkdir -p "$WORK"
+
+if [ ! -f "$MODEL/model.safetensors" ]; then
+    echo "generating a full-size random-weight model in $MODEL" >&2
+    python3 scripts/reference/make_full_size_model.py --out "$MODEL"
+fi
+IMAGE=$WORK/chelsea_1024x768.jpg
+if [ ! -f "$IMAGE" ]; then
+    python3 -c "
+from PIL import Image
+Image.open('Tests/Fixtures/images/chelsea_q95_444.jpg').convert('RGB').resize((1024, 768), Image.BICUBIC).save('$IMAGE', quality=90)"
+fi
+
+swift build -c "$CONFIG" --product blip-bench >&2
+BENCH=$(swift build -c "$CONFIG" --show-bin-path)/blip-bench
+export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
+
+# Start-up: separate processes, alternating, after one warm-up of each (warm page cache).
+"$BENCH" --model "$MODEL" --load-only > /dev/null
+python3 scripts/bench/pytorch_reference.py --model "$MODEL" --threads "$THREADS" --load-only > /dev/null
+ENGINE_READY=() PYTORCH_READY=()
+for i in 1 2 3; do
+    "$BENCH" --model "$MODEL" --load-only > "$WORK/engine-ready-$i.json"
+    python3 scripts/bench/pytorch_reference.py --model "$MODEL" --threads "$THREADS" --load-only > "$WORK/pytorch-ready-$i.json"
+    ENGINE_READY+=("$WORK/engine-ready-$i.json") PYTORCH_READY+=("$WORK/pytorch-ready-$i.json")
+done
+
+echo "engine stages (runs=$RUNS)…" >&2
+"$BENCH" --model "$MODEL" --image "$IMAGE" --runs "$RUNS" > "$WORK/engine.json"
+BASELINE_ARGS=()
+if [ -n "${BASELINE:-}" ]; then
+    echo "baseline engine stages (runs=$RUNS)…" >&2
+    "$BASELINE" --model "$MODEL" --image "$IMAGE" --runs "$RUNS" --no-probe > "$WORK/baseline.json"
+    BASELINE_ARGS=(--baseline "$WORK/baseline.json")
+fi
+echo "PyTorch stages (runs=$RUNS)…" >&2
+python3 scripts/bench/pytorch_reference.py --model "$MODEL" --image "$IMAGE" --runs "$RUNS" --threads "$THREADS" > "$WORK/pytorch.json"
+
+date -u +"%Y-%m-%d %H:%M UTC"
+python3 scripts/bench/report.py --config "$MODEL/config.json" --engine "$WORK/engine.json" --pytorch "$WORK/pytorch.json" \
+    --engine-ready "${ENGINE_READY[@]}" --pytorch-ready "${PYTORCH_READY[@]}" "${BASELINE_ARGS[@]}"

@@ -65,9 +65,16 @@ let package = Package(
             ]
         ),
 
+        // Stage timings of the engine on a full-size model (scripts/bench/run.sh runs it beside PyTorch).
+        // Optimised always, like BLIPEngine, so its bandwidth probe measures memory, not -Onone.
+        .executableTarget(name: "blip-bench", dependencies: ["BLIPEngine", "COpenBLAS"],
+                          swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
         .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BLIPClient"]),
+        // Bad input and faults against the real blip-captiond binary; replays fuzz/corpus.
+        .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine"], exclude: ["Inputs"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),
         .testTarget(
             name: "BLIPEngineTests",

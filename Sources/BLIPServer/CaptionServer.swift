@@ -172,10 +172,29 @@ public final class CaptionServer: Sendable {
         // A peer that stops reading must not wedge the worker that writes its response.
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // Reads wake up at least this often so a half-sent frame can time out (Connection.serve).
+        let stall = context.configuration.partialFrameTimeout
+        let wake = max(min(stall / 4, .seconds(1)), .milliseconds(10))
+        var readTimeout = timeval(tv_sec: Int(wake.components.seconds), tv_usec: Int(wake.components.attoseconds / 1_000_000_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &readTimeout, socklen_t(MemoryLayout<timeval>.size))
+        let limit = context.configuration.maxConnections
+        if context.openConnections.count >= limit {
+            Self.refuse(fd, RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later"))
+            context.log("refused a connection: \(limit) already open (--max-connections)")
+            return
+        }
         let connection = context.openConnection(fd: fd)
         let thread = Thread { connection.serve() }
         thread.name = "conn \(connection.id)"
         thread.start()
+    }
+
+    /// Answers a connection the server will not serve with one call-id-0 error, then closes it.
+    private static func refuse(_ fd: Int32, _ error: RPCError) {
+        if let frame = try? FrameEncoder().encode(Envelope.failure(callID: 0, error: error).encoded()) {
+            _ = frame.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        Glibc.close(fd)
     }
 
     // MARK: Housekeeping

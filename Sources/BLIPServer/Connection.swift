@@ -44,10 +44,21 @@ final class Connection: Sendable {
         var decoder = FrameDecoder(maxFrameBytes: context.configuration.maxFrameBytes)
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var reason = "peer closed the connection"
+        let stallLimit = context.configuration.partialFrameTimeout
+        var lastProgress = ContinuousClock.now
         reading: while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    // The receive timeout: idle between frames is fine, a half-sent frame is not.
+                    if decoder.hasPartialFrame && ContinuousClock.now - lastProgress > stallLimit {
+                        reason = "peer stalled mid-frame for more than \(stallLimit)"
+                        break
+                    }
+                    if !decoder.hasPartialFrame { lastProgress = .now }
+                    continue
+                }
                 reason = "read failed: \(errnoText(errno))"
                 break
             }
@@ -55,6 +66,7 @@ final class Connection: Sendable {
                 if decoder.hasPartialFrame { reason = "peer closed the connection mid-frame" }
                 break
             }
+            lastProgress = .now
             decoder.append(Array(buffer[0..<count]))
             do {
                 while let frame = try decoder.nextFrame() {

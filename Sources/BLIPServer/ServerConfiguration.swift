@@ -4,8 +4,16 @@ import BLIPProtocol
 /// events go. Every field has a sane default.
 public struct ServerConfiguration: Sendable {
     /// The largest frame payload a client may send; a longer length prefix gets
-    /// `RESOURCE_EXHAUSTED` with call id 0 and the connection is closed. Default 32 MiB.
-    public var maxFrameBytes: Int = 32 << 20
+    /// `RESOURCE_EXHAUSTED` with call id 0 and the connection is closed. Default 32 MiB + 256 KiB,
+    /// so the largest image the engine accepts by default (32 MiB) fits with its envelope.
+    public var maxFrameBytes: Int = (32 << 20) + (256 << 10)
+    /// Connections open at once; one more is answered `RESOURCE_EXHAUSTED` (call id 0) and closed.
+    /// Each connection costs a thread and a descriptor. Default 256.
+    public var maxConnections: Int = 256
+    /// How long a peer may leave a frame half-sent before the connection is closed (a stalled or
+    /// malicious client must not hold a connection forever). Idle connections between frames are
+    /// not affected. Default 30 s.
+    public var partialFrameTimeout: Duration = .seconds(30)
     /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
     public var queueDepth: Int = 16
     /// How long calls in flight may run after a shutdown request before they are answered

@@ -34,7 +34,13 @@ struct BlipCaptiond: ParsableCommand {
     var queueDepth = 16
 
     @Option(help: "Largest frame a client may send, in bytes (docs/protocol.md §1).")
-    var maxFrameBytes = 32 << 20
+    var maxFrameBytes = ServerConfiguration().maxFrameBytes
+
+    @Option(help: "Connections open at once; one more is refused with RESOURCE_EXHAUSTED.")
+    var maxConnections = ServerConfiguration().maxConnections
+
+    @Option(help: ArgumentHelp("Seconds a client may leave a frame half-sent before its connection is closed.", valueName: "seconds"))
+    var partialFrameTimeout: Double = 30
 
     @Option(help: ArgumentHelp("Seconds calls in flight may run after SIGTERM before they are answered UNAVAILABLE.", valueName: "seconds"))
     var gracePeriod: Double = 10
@@ -73,6 +79,8 @@ struct BlipCaptiond: ParsableCommand {
         }
         guard maxImageBytes >= 1, maxPixels >= 1 else { throw ValidationError("--max-image-bytes and --max-pixels must be at least 1") }
         guard (1...64).contains(maxBeams) else { throw ValidationError("--max-beams must be between 1 and 64") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard partialFrameTimeout > 0, partialFrameTimeout.isFinite else { throw ValidationError("--partial-frame-timeout must be a positive number of seconds") }
         guard queueDepth >= 1 else { throw ValidationError("--queue-depth must be at least 1") }
         guard maxFrameBytes >= 1024, maxFrameBytes <= Int(UInt32.max) else {
             throw ValidationError("--max-frame-bytes must be between 1024 and \(UInt32.max)")
@@ -132,6 +140,8 @@ struct BlipCaptiond: ParsableCommand {
         // 4. Serve until SIGTERM/SIGINT or idleness; the server sends READY=1 and STOPPING=1.
         var configuration = ServerConfiguration()
         configuration.maxFrameBytes = maxFrameBytes
+        configuration.maxConnections = maxConnections
+        configuration.partialFrameTimeout = .milliseconds(Int64(partialFrameTimeout * 1000))
         configuration.queueDepth = queueDepth
         configuration.gracePeriod = .milliseconds(Int64(gracePeriod * 1000))
         configuration.idleExit = idleExit.map { .milliseconds(Int64($0 * 1000)) }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in fuzz/ (a nested SwiftPM package, built with
+# --sanitize=fuzzer --sanitize=address into fuzz/.build) and runs each for SECONDS (default 60)
+# from the committed seeds in fuzz/corpus/<target>/. New inputs go to fuzz/.build/corpus/<target>/
+# (never into the committed seeds); crashes to fuzz/.build/artifacts/. Prints, per target, the
+# executions, coverage (libFuzzer's cov:/ft:) and corpus size, and exits non-zero if any crashed.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(FuzzFrame FuzzCaptionRequest FuzzJPEG FuzzPNG FuzzEXIF FuzzSafeTensors FuzzTokenizer)
+
+echo "building ${targets[*]} (fuzzer + address sanitizer)…"
+for t in "${targets[@]}"; do
+    swift build --package-path fuzz --sanitize=fuzzer --sanitize=address -j 2 --product "$t" 2>&1 | grep -E "error|warning: unre" && exit 1
+done
+bin=$(swift build --package-path fuzz --sanitize=fuzzer --sanitize=address --show-bin-path)
+
+# Swift's runtime keeps metadata for ever: leak reports would be noise.
+export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1
+status=0
+printf '%-20s %12s %10s %8s %8s %s\n' target executions exec/s cov ft result
+for t in "${targets[@]}"; do
+    work=fuzz/.build/corpus/$t
+    artifacts=fuzz/.build/artifacts/$t
+    mkdir -p "$work" "$artifacts"
+    log=fuzz/.build/$t.log
+    "$bin/$t" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 -timeout=10 \
+        -artifact_prefix="$artifacts/" "$work" "fuzz/corpus/$t" > "$log" 2>&1
+    rc=$?
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    cov=$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")
+    ft=$(sed -nE 's/.*ft: ([0-9]+).*/\1/p' <<<"$last")
+    execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log")
+    rate=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+)/\1/p' "$log")
+    if [ $rc -eq 0 ]; then result=ok; else result="CRASH (see $log, $artifacts)"; status=1; fi
+    printf '%-20s %12s %10s %8s %8s %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
+done
+exit $status

@@ -25,7 +25,7 @@ struct DaemonEndToEndTests {
         let socket: String
         let process = Process()
 
-        init(model: String = "tiny-a", socketPath: String? = nil) throws {
+        init(model: String = "tiny-a", socketPath: String? = nil, arguments: [String] = []) throws {
             if let socketPath {
                 socket = socketPath
                 directory = URL(fileURLWithPath: socketPath).deletingLastPathComponent()
@@ -38,7 +38,7 @@ struct DaemonEndToEndTests {
             // --idle-exit: a daemon orphaned by a crashed test exits by itself. stdout must not be the
             // test runner's, or the runner waits for an orphan to close it.
             process.arguments = ["--model", fixtures.appendingPathComponent("models/\(model)").path, "--socket", socket,
-                                 "--queue-depth", "64", "--idle-exit", "30"]
+                                 "--queue-depth", "64", "--idle-exit", "30"] + arguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -243,6 +243,35 @@ struct DaemonEndToEndTests {
         #expect(daemon.stop() == 0)
         let gone = try run(cli, ["health", "--socket", daemon.socket])
         #expect(gone.status == 2 && gone.stderr.contains("no daemon at \(daemon.socket)"), "\(gone.stderr)")
+    }
+
+    static let canSwitchUser = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+
+    /// Access control with a real second uid (nobody): the socket's file mode keeps out who lacks
+    /// permission, and --allow-uid refuses a peer that can connect, without processing its request.
+    @Test(.enabled(if: built && canSwitchUser, "needs root and setpriv to act as a second uid"))
+    func secondUIDIsRefused() throws {
+        let cli = Self.binaries.appendingPathComponent("blip-caption").path
+        let image = Self.fixtures.appendingPathComponent("images/pixel_1x1.png").path
+        let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cli]
+
+        // Default socket mode 0660, owned by root: nobody cannot even connect.
+        let closed = try Daemon()
+        chmod(closed.directory.path, 0o755)
+        let denied = try run(asNobody[0], Array(asNobody.dropFirst()) + ["health", "--socket", closed.socket])
+        #expect(denied.status == 2 && denied.stderr.contains("permission denied on \(closed.socket)"), "\(denied.stderr)")
+        #expect(closed.stop() == 0)
+
+        // A world-writable socket but --allow-uid 0: nobody connects and is refused per request.
+        let open = try Daemon(arguments: ["--socket-mode", "0666", "--allow-uid", "0"])
+        chmod(open.directory.path, 0o755)
+        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socket, "--json", image])
+        #expect(refused.status == 1 && refused.stdout.contains("PERMISSION_DENIED"), "\(refused.stdout) \(refused.stderr)")
+        let info = try run(cli, ["info", "--socket", open.socket])
+        #expect(info.stdout.contains("PERMISSION_DENIED 1") && !info.stdout.contains("OK 1\n"), "the refused request was not processed: \(info.stdout)")
+        let allowed = try run(cli, ["caption", "--socket", open.socket, "--num-beams", "1", image])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(open.stop() == 0)
     }
 
     static let pythonReady: Bool = {

@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
         .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BLIPClient"]),
+        // The real units under a systemd --user manager in a private mount namespace (skips where impossible).
+        .testTarget(name: "SystemdTests"),
         // Bad input and faults against the real blip-captiond binary; replays fuzz/corpus.
         .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine"], exclude: ["Inputs"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),

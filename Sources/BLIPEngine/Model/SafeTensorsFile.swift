@@ -62,10 +62,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
         let raw = UnsafeRawPointer(mapped)
         do {
-            let headerLength = Int(UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)))
-            guard headerLength > 0, headerLength <= Self.maxHeaderBytes, headerLength <= size - 8 else {
-                throw ModelError.badSafeTensors(url.path, "header length \(headerLength) is outside 1…\(min(Self.maxHeaderBytes, size - 8)) (truncated or not a safetensors file)")
+            let declared = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+            guard declared > 0, declared <= UInt64(min(Self.maxHeaderBytes, size - 8)) else {
+                throw ModelError.badSafeTensors(url.path, "header length \(declared) is outside 1…\(min(Self.maxHeaderBytes, size - 8)) (truncated or not a safetensors file)")
             }
+            let headerLength = Int(declared)
             let headerBytes = Data(bytes: raw + 8, count: headerLength)
             let parsed = try Self.parseHeader(headerBytes, dataLength: size - 8 - headerLength, path: url.path)
             self.entries = parsed.entries

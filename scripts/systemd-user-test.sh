@@ -108,7 +108,11 @@ sed -e 's|^\[Unit\]$|[Unit]\nDefaultDependencies=no|' \
     -e "s|^ListenStream=.*|ListenStream=$sock|" \
     -e '/^SocketGroup=/d' \
     systemd/blip-captiond.socket > "$units/blip-captiond.socket"
+# PrivateTmp= would hide a checkout under /tmp (where CI may clone) from the daemon itself.
+privtmp='s|^$||'
+case "$bin$model" in */tmp/*|/tmp/*) privtmp='/^PrivateTmp=/d' ;; esac
 sed -e 's|^\[Unit\]$|[Unit]\nDefaultDependencies=no|' \
+    -e "$privtmp" \
     -e "s|^ExecStart=.*|ExecStart=$bin/blip-captiond --model $model --idle-exit 600|" \
     -e 's|^WatchdogSec=.*|WatchdogSec=2\nRestartSec=1\nTimeoutAbortSec=3|' \
     -e "s|^Type=notify$|Type=notify\nStandardOutput=append:$rt/daemon.log\nStandardError=inherit|" \

@@ -1,5 +1,4 @@
 import BLIPProtocol
-import Synchronization
 
 /// One Caption call in flight: queued, running, or being stopped. Exactly one response is sent
 /// for it, whoever finishes it first (the worker, a cancel, a closed connection, shutdown).
@@ -19,7 +18,7 @@ final class Call: Sendable {
         var stopReason: RPCError?
         var finished = false
     }
-    private let state = Mutex(State())
+    private let state = LockedState(State())
 
     init(id: UInt64, request: CaptionRequest, received: ContinuousClock.Instant,
          timeout: Duration?, connection: Connection) {

@@ -1,7 +1,6 @@
 import BLIPProtocol
 import Foundation
 import Glibc
-import Synchronization
 
 /// The daemon's serving loop: accepts connections on the listening sockets, answers Health
 /// and Info at once, queues captions for the one inference worker, keeps systemd informed,
@@ -33,8 +32,8 @@ public final class CaptionServer: Sendable {
     /// `shutdown()` writes a byte here to wake the accept loop's poll.
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let exitReason = Mutex<ExitReason?>(nil)
-    private let heartbeatStopped = Mutex(false)
+    private let exitReason = LockedState<ExitReason?>(nil)
+    private let heartbeatStopped = LockedState(false)
 
     /// - Parameters:
     ///   - service: The captioning engine (loaded and warmed up already).

@@ -1,6 +1,5 @@
 import BLIPProtocol
 import Glibc
-import Synchronization
 
 /// One client connection: a thread reads frames and dispatches them; responses are written by
 /// whichever thread finishes a call (under a lock, so frames never interleave).
@@ -15,7 +14,7 @@ final class Connection: Sendable {
         /// Set by the reader once it is done: the fd is closed, responses are dropped.
         var closed = false
     }
-    private let state = Mutex(State())
+    private let state = LockedState(State())
 
     init(id: Int, fd: Int32, context: ServerContext) {
         self.id = id

@@ -1,6 +1,5 @@
 import BLIPProtocol
 import Foundation
-import Synchronization
 
 /// The bounded FIFO queue of Caption calls and the one inference worker that runs them.
 ///
@@ -20,10 +19,10 @@ final class Scheduler: @unchecked Sendable {
     let capacity: Int
     /// The service new calls run on; replaced by a reload while a call may be running on the
     /// previous one.
-    private let currentService: Mutex<any CaptionService>
+    private let currentService: LockedState<any CaptionService>
 
     init(service: any CaptionService, capacity: Int) {
-        self.currentService = Mutex(service)
+        self.currentService = LockedState(service)
         self.capacity = max(capacity, 1)
     }
 

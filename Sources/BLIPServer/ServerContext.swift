@@ -1,5 +1,4 @@
 import BLIPProtocol
-import Synchronization
 
 /// What every connection shares: the scheduler (which holds the service), the counters, the draining
 /// flag and the set of open connections.
@@ -15,7 +14,7 @@ final class ServerContext: Sendable {
         /// Since when no connection has been open (for --idle-exit); `nil` while one is.
         var idleSince: ContinuousClock.Instant? = .now
     }
-    private let state = Mutex(State())
+    private let state = LockedState(State())
 
     init(service: any CaptionService, configuration: ServerConfiguration) {
         self.configuration = configuration

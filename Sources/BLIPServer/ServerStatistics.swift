@@ -1,5 +1,4 @@
 import BLIPProtocol
-import Synchronization
 
 /// Counters for Info: calls completed by status, and Caption latencies.
 final class ServerStatistics: Sendable {
@@ -13,7 +12,7 @@ final class ServerStatistics: Sendable {
         var nextSlot = 0
         var captionsOK: UInt64 = 0
     }
-    private let state = Mutex(State())
+    private let state = LockedState(State())
     let started = ContinuousClock.now
 
     /// Counts one completed call; `latency` is given for Caption calls.

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BLIPProtocol", targets: ["BLIPProtocol"]),
         .library(name: "BLIPClient", targets: ["BLIPClient"]),
         .library(name: "BLIPServer", targets: ["BLIPServer"]),
+        .library(name: "BLIPCaptionService", targets: ["BLIPCaptionService"]),
         .executable(name: "blip-caption", targets: ["blip-caption"]),
         .executable(name: "blip-captiond", targets: ["blip-captiond"]),
     ],
@@ -47,11 +48,14 @@ let package = Package(
         // Listener, connections, scheduler, sd_notify. Serves any CaptionService; knows no engine.
         .target(name: "BLIPServer", dependencies: ["BLIPProtocol", "CSystemd"]),
 
-        // The daemon: one linear start-up function and the adapter from the wire to the engine.
+        // The adapter from the wire to the engine: the service the daemon serves.
+        .target(name: "BLIPCaptionService", dependencies: ["BLIPServer", "BLIPProtocol", "BLIPEngine"]),
+
+        // The daemon: one linear start-up function.
         .executableTarget(
             name: "blip-captiond",
             dependencies: [
-                "BLIPServer", "BLIPProtocol", "BLIPEngine",
+                "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPCaptionService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

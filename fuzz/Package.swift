@@ -16,6 +16,7 @@ let package = Package(
             dependencies: [
                 .product(name: "BLIPProtocol", package: "blip-captiond"),
                 .product(name: "BLIPEngine", package: "blip-captiond"),
+                .product(name: "BLIPCaptionService", package: "blip-captiond"),
             ],
             // No main.swift: libFuzzer provides main().
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]

@@ -29,7 +29,7 @@ struct CaptionCommand: AsyncParsableCommand {
         let log = StandardError()
         let backend: CaptionBackend
         if local {
-            reexecWithBetterBLASKernelIfNeeded()
+            if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log.write("blip-caption: \(failure)") }
             let started = ContinuousClock.now
             do {
                 backend = .local(try Captioner(folder: try ModelFolder.locate(explicit: model)))

@@ -92,8 +92,8 @@ struct BlipCaptiond: ParsableCommand {
     }
 
     func run() throws {
-        reexecWithBetterBLASKernelIfNeeded()
         let log = StandardErrorLog()
+        if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log(failure) }
         let notifier = SystemdNotifier.systemd
         let signals = ShutdownSignals()
         let reloads = ReloadSignal()

@@ -1,3 +1,4 @@
+import BLIPCaptionService
 import BLIPEngine
 import BLIPServer
 import Foundation

@@ -49,4 +49,16 @@ public enum BLASRuntime {
         if let core = recommendedCoreType(cpuFlags: cpuFlags(), currentCore: coreName) { return .reexec(coreType: core) }
         return .keep
     }
+
+    /// Applies ``kernelDecision(environment:)``: when a better kernel exists, sets
+    /// `OPENBLAS_CORETYPE` and re-executes the process (same pid, environment and open descriptors,
+    /// so sockets passed by systemd survive). Call it first thing in an executable.
+    /// - Returns: nil when no re-execution was needed; otherwise it returns only if `execv` failed,
+    ///   with a sentence for the caller to log.
+    public static func reexecWithBetterKernelIfNeeded() -> String? {
+        guard case .reexec(let coreType) = kernelDecision() else { return nil }
+        setenv("OPENBLAS_CORETYPE", coreType, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        return "could not re-execute with OPENBLAS_CORETYPE=\(coreType) (\(String(cString: strerror(errno)))), continuing with OpenBLAS kernel \(coreName)"
+    }
 }

@@ -1,3 +1,4 @@
+import BLIPCaptionService
 import BLIPEngine
 import BLIPProtocol
 
@@ -10,26 +11,8 @@ public func fuzzCaptionRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     let again = try? CaptionRequest(decoding: request.encoded())
     precondition(again != nil, "a decoded CaptionRequest does not decode after re-encoding")
     let o = request.options
-    // The mapping of Sources/blip-captiond/EngineCaptionService.parameters (an executable target,
-    // so it cannot be imported): keep the two in step.
-    var p = GenerationParameters()
-    p.prompt = request.prompt
-    p.doSample = o.doSample ?? false
-    p.numBeams = o.numBeams.map { Int($0) } ?? GenerationParameters.defaultNumBeams(doSample: p.doSample)
-    p.maxNewTokens = o.maxNewTokens.map { Int($0) }
-    p.minNewTokens = o.minNewTokens.map { Int($0) }
-    p.maxLength = o.maxLength.map { Int($0) }
-    p.minLength = o.minLength.map { Int($0) }
-    if let v = o.lengthPenalty { p.lengthPenalty = Float(v) }
-    if let v = o.repetitionPenalty { p.repetitionPenalty = Float(v) }
-    if let v = o.noRepeatNgramSize { p.noRepeatNgramSize = Int(v) }
-    if let v = o.numReturnSequences { p.numReturnSequences = Int(v) }
-    if let v = o.earlyStopping { p.earlyStopping = v }
-    if let v = o.temperature { p.temperature = Float(v) }
-    if let v = o.topK { p.topK = Int(v) }
-    if let v = o.topP { p.topP = Float(v) }
-    p.seed = o.seed
-    p.badWords = o.badWords
+    // The daemon's own mapping from wire options to engine parameters.
+    let p = EngineCaptionService.parameters(request.options, prompt: request.prompt)
     let limits = GenerationLimits()
     guard let valid = try? p.validated(maxPositions: 512, limits: limits) else { return 0 }
     precondition((1...limits.maxBeams).contains(valid.numBeams))

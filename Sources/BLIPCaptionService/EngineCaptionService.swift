@@ -4,13 +4,15 @@ import BLIPServer
 import Foundation
 
 /// The daemon's service: wire requests → the engine's `Captioner` → wire responses. This is the one
-/// place where the protocol's types meet the engine's.
-struct EngineCaptionService: CaptionService {
-    static let engineVersion = "blip-captiond 0.1.0"
+/// place where the protocol's types meet the engine's (the daemon and the fuzz targets use it).
+public struct EngineCaptionService: CaptionService {
+    public static let engineVersion = "blip-captiond 0.1.0"
 
-    let captioner: Captioner
+    public let captioner: Captioner
 
-    func caption(_ request: CaptionRequest, checkpoint: () throws -> Void) throws -> CaptionResponse {
+    public init(captioner: Captioner) { self.captioner = captioner }
+
+    public func caption(_ request: CaptionRequest, checkpoint: () throws -> Void) throws -> CaptionResponse {
         let image = request.image
         let format: ImageFormat?
         switch image.format {
@@ -33,7 +35,7 @@ struct EngineCaptionService: CaptionService {
     }
 
     /// Wire options → engine parameters. Unset stays the engine's default (docs/protocol.md).
-    static func parameters(_ o: DecodingOptions, prompt: String?) -> GenerationParameters {
+    public static func parameters(_ o: DecodingOptions, prompt: String?) -> GenerationParameters {
         var p = GenerationParameters()
         p.prompt = prompt
         p.doSample = o.doSample ?? false
@@ -55,7 +57,7 @@ struct EngineCaptionService: CaptionService {
         return p
     }
 
-    func describe() -> InfoResponse {
+    public func describe() -> InfoResponse {
         let c = captioner.model.config
         return InfoResponse(
             modelID: captioner.model.modelID,
@@ -74,7 +76,7 @@ struct EngineCaptionService: CaptionService {
 
     /// One real caption before READY=1, so the first caller does not pay for page faults and
     /// first-touch allocations.
-    func warmUp() throws {
+    public func warmUp() throws {
         let side = 64
         let pixels = (0..<(side * side * 3)).map { UInt8(truncatingIfNeeded: $0 &* 37) }
         _ = try captioner.caption(image: pixels, format: .rawRGB8(width: side, height: side))

@@ -1,9 +1,15 @@
 import BLIPEngine
+import CPUFeatures
 import Foundation
 
 // blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only]
 // Prints one JSON object of stage timings (seconds), peak RSS and machine probes on stdout;
 // scripts/bench/run.sh runs it beside scripts/bench/pytorch_reference.py and prints the comparison.
+
+if let problem = CPUFeatures.engineProblem() {
+    FileHandle.standardError.write(Data("blip-bench: \(problem)\n".utf8))
+    exit(1)
+}
 
 // Same kernel choice as blip-caption: OpenBLAS reads OPENBLAS_CORETYPE only when it loads.
 if case .reexec(let coreType) = BLASRuntime.kernelDecision() {

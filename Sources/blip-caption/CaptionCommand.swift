@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLIPClient
 import BLIPEngine
+import CPUFeatures
 import Foundation
 
 /// `blip-caption caption`: caption files, folders (recursively) or stdin (`-`).
@@ -29,6 +30,11 @@ struct CaptionCommand: AsyncParsableCommand {
         let log = StandardError()
         let backend: CaptionBackend
         if local {
+            // Before any engine code runs: the engine is built for AVX2 + FMA (CPUFeatures).
+            if let problem = CPUFeatures.engineProblem() {
+                log.write("blip-caption: --local cannot run here: \(problem); captioning through a daemon works on any CPU")
+                throw ExitCode(2)
+            }
             if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log.write("blip-caption: \(failure)") }
             let started = ContinuousClock.now
             do {

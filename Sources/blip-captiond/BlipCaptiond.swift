@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLIPEngine
+import CPUFeatures
 import BLIPServer
 import Foundation
 import Glibc
@@ -93,8 +94,14 @@ struct BlipCaptiond: ParsableCommand {
 
     func run() throws {
         let log = StandardErrorLog()
-        if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log(failure) }
         let notifier = SystemdNotifier.systemd
+        // Before any engine code runs: the engine is built for AVX2 + FMA (CPUFeatures).
+        if let problem = CPUFeatures.engineProblem() {
+            log("cannot start: \(problem)")
+            notifier.notify("STOPPING=1\nSTATUS=cannot start: " + problem)
+            throw ExitCode(1)
+        }
+        if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log(failure) }
         let signals = ShutdownSignals()
         let reloads = ReloadSignal()
         signal(SIGPIPE, SIG_IGN)

@@ -4,19 +4,24 @@ import Foundation
 /// in place. Vectorised (`gelu8`); large buffers are split across cores.
 func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
     Parallel.forChunks(count: count, granularity: 8, minimumChunk: 1 << 16) { range in
-        let p = x + range.lowerBound, n = range.count
-        var i = 0
-        while i + 8 <= n {
-            p.store8(gelu8(p.load8(i)), i)
-            i += 8
-        }
-        if i < n {
-            // Tail: pad one vector with zeros so it goes through the same arithmetic.
-            var lane = Float8()
-            for j in i..<n { lane[j - i] = p[j] }
-            lane = gelu8(lane)
-            for j in i..<n { p[j] = lane[j - i] }
-        }
+        geluInPlace(x + range.lowerBound, count: range.count)
+    }
+}
+
+/// GELU over one contiguous run on the calling thread.
+@inline(__always)
+func geluInPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        p.store8(gelu8(p.load8(i)), i)
+        i += 8
+    }
+    if i < n {
+        // Tail: pad one vector with zeros so it goes through the same arithmetic.
+        var lane = Float8()
+        for j in i..<n { lane[j - i] = p[j] }
+        lane = gelu8(lane)
+        for j in i..<n { p[j] = lane[j - i] }
     }
 }
 
@@ -27,7 +32,7 @@ func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     var max8 = Float8(repeating: -.infinity)
     while i + 8 <= n {
         let v = x.load8(i)
-        max8 = max8.replacing(with: v, where: v .> max8)
+        max8.replace(with: v, where: v .> max8)  // mutating form: one blend per vector
         i += 8
     }
     var maximum = max8.max()

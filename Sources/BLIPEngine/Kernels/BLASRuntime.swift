@@ -1,4 +1,5 @@
 import COpenBLAS
+import CPUFeatures
 import Foundation
 
 /// What OpenBLAS runs with, and how to make it pick the right kernel.
@@ -13,7 +14,14 @@ public enum BLASRuntime {
         return String(cString: name)
     }
 
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Threads the engine computes with (see ``Parallel/workers``); OpenBLAS itself runs one thread
+    /// inside each of them once a model is loaded.
+    public static var threads: Int { Parallel.workers }
+
+    /// Makes OpenBLAS single-threaded: the engine splits every product across the cores itself.
+    /// Idempotent; called when a model loads.
+    static func useEngineThreading() { _ = singleThreaded }
+    private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
 
     /// Kernels weaker than what any AVX2 machine can run.
     static let genericCores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai", "coppermine", "northwood", "banias", "unknown"]
@@ -28,12 +36,7 @@ public enum BLASRuntime {
     }
 
     /// The flags line of /proc/cpuinfo (empty where there is none).
-    public static func cpuFlags() -> Set<String> {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
-        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
-    }
+    public static func cpuFlags() -> Set<String> { CPUFeatures.flags() }
 
     /// The decision an executable takes at start-up, before doing anything else.
     public enum KernelDecision: Equatable, Sendable {

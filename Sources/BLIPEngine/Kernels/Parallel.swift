@@ -1,18 +1,33 @@
 import Dispatch
+import Foundation
 
-/// Splits element-wise work across the cores. The forward pass's non-GEMM ops (GELU over
-/// 577 × 4096 activations, softmax over 16 × 577 × 577 scores) would otherwise leave the second core
-/// idle between OpenBLAS calls.
+/// Splits the forward pass's work across the cores. The engine does all of its own threading:
+/// OpenBLAS runs single-threaded inside each piece (``BLASRuntime/useEngineThreading()``), so one
+/// fork/join per operation replaces OpenBLAS's per-call hand-offs, and no idle OpenBLAS thread spins
+/// against the non-GEMM work (softmax, GELU, layer norm) between products.
 enum Parallel {
-    /// Workers to use; the machines this targets have two cores and OpenBLAS uses the same ones.
-    static let workers = 2
+    /// Threads the engine computes with: `BLIP_THREADS`, else `OPENBLAS_NUM_THREADS`, else the CPUs
+    /// this process may run on (its affinity mask, so `taskset` and systemd's `CPUAffinity=` count).
+    static let workers: Int = {
+        let environment = ProcessInfo.processInfo.environment
+        for name in ["BLIP_THREADS", "OPENBLAS_NUM_THREADS"] {
+            if let value = environment[name].flatMap({ Int($0) }), value >= 1 { return min(value, 256) }
+        }
+        // Foundation counts the affinity mask (and a cgroup CPU quota) on Linux.
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Calls `body` with disjoint ranges covering 0..<count, each a multiple of `granularity` long
     /// (except the last), in parallel when there is at least `minimumChunk` work per worker.
     static func forChunks(count: Int, granularity: Int, minimumChunk: Int, _ body: (Range<Int>) -> Void) {
+        forChunks(count: count, granularity: granularity, minimumChunk: minimumChunk) { _, range in body(range) }
+    }
+
+    /// As above, also passing the chunk's index (0..<workers), so a chunk can use per-worker scratch.
+    static func forChunks(count: Int, granularity: Int, minimumChunk: Int, _ body: (Int, Range<Int>) -> Void) {
         let chunks = min(workers, count / max(minimumChunk, 1))
         if chunks <= 1 {
-            if count > 0 { body(0..<count) }
+            if count > 0 { body(0, 0..<count) }
             return
         }
         let units = (count + granularity - 1) / granularity
@@ -21,7 +36,7 @@ enum Parallel {
             let box = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let start = c * perChunk, end = min(count, start + perChunk)
-                if start < end { box.value(start..<end) }
+                if start < end { box.value(c, start..<end) }
             }
         }
     }

@@ -26,8 +26,10 @@ extension UnsafeMutablePointer where Pointee == Float {
 /// after max subtraction, GELU's tail).
 @inline(__always)
 func exp8(_ x: Float8) -> Float8 {
-    let x = x.replacing(with: 88.3762626647949, where: x .> 88.3762626647949)
-        .replacing(with: -87.3365478515625, where: x .< -87.3365478515625)
+    // The mutating `replace(with:where:)` compiles to one blend; `replacing` can be scalarised.
+    var x = x
+    x.replace(with: 88.3762626647949, where: x .> 88.3762626647949)
+    x.replace(with: -87.3365478515625, where: x .< -87.3365478515625)
     // n = round(x · log2 e) with the 1.5·2²³ trick: after the add, the low mantissa bits hold n.
     let magic: Float8 = Float8(repeating: 12582912)
     let shifted = x * 1.44269504088896341 + magic
@@ -67,9 +69,12 @@ func erfcNonNegative8(_ z: Float8) -> Float8 {
 @inline(__always)
 func gelu8(_ x: Float8) -> Float8 {
     let z = x * 0.70710678118654752440
-    let magnitude = z.replacing(with: -z, where: z .< 0)
-    let e = erfcNonNegative8(magnitude.replacing(with: 10, where: magnitude .> 10))
+    var magnitude = z
+    magnitude.replace(with: -z, where: z .< 0)
+    magnitude.replace(with: 10, where: magnitude .> 10)
+    let e = erfcNonNegative8(magnitude)
     // 1 + erf(z) = 2 − erfc(z) for z ≥ 0, erfc(−z) for z < 0.
-    let onePlusErf = e.replacing(with: 2 - e, where: z .>= 0)
+    var onePlusErf = e
+    onePlusErf.replace(with: 2 - e, where: z .>= 0)
     return 0.5 * x * onePlusErf
 }

@@ -16,6 +16,7 @@ public final class BlipModel: @unchecked Sendable {
     /// preprocessor_config.json (optional) and model.safetensors (every tensor checked by name,
     /// shape and dtype; unknown or missing tensors are errors).
     public init(folder: ModelFolder) throws(ModelError) {
+        BLASRuntime.useEngineThreading()
         self.folder = folder
         config = try BlipConfig.load(from: folder.config)
         preprocessor = try PreprocessorConfig.load(folder: folder, visionImageSize: config.vision.imageSize)

@@ -17,24 +17,28 @@ struct VisionAttention: @unchecked Sendable {
     }
 
     /// x: (tokens, hidden) normalised input; adds the attention output to `residual` (tokens, hidden).
-    /// Scratch: qkvOut (tokens, 3·hidden), scores (tokens, tokens), context (tokens, hidden).
+    /// Scratch: qkvOut (tokens, 3·hidden), scores (workers, tokens, tokens), context (tokens, hidden).
     func callAsFunction(_ x: UnsafePointer<Float>, tokens t: Int, residual: UnsafeMutablePointer<Float>,
                         qkvOut: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
                         context: UnsafeMutablePointer<Float>) {
         let hidden = heads * headDim
         qkv(x, rows: t, into: qkvOut)
         let scale = 1 / Float(headDim).squareRoot()
-        for head in 0..<heads {
-            let q = qkvOut + head * headDim
-            let k = qkvOut + hidden + head * headDim
-            let v = qkvOut + 2 * hidden + head * headDim
-            // scores (t, t) = scale · q (t, d) · kᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(headDim),
-                        scale, q, Int32(3 * hidden), k, Int32(3 * hidden), 0, scores, Int32(t))
-            softmaxRows(scores, rows: t, count: t)
-            // context[:, head] (t, d) = scores (t, t) · v (t, d)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(headDim), Int32(t),
-                        1, scores, Int32(t), v, Int32(3 * hidden), 0, context + head * headDim, Int32(hidden))
+        // Heads are split across the cores; each worker has its own (t, t) score matrix.
+        Parallel.forChunks(count: heads, granularity: 1, minimumChunk: 1) { worker, headRange in
+            let scores = scores + worker * t * t
+            for head in headRange {
+                let q = qkvOut + head * headDim
+                let k = qkvOut + hidden + head * headDim
+                let v = qkvOut + 2 * hidden + head * headDim
+                // scores (t, t) = scale · q (t, d) · kᵀ
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(headDim),
+                            scale, q, Int32(3 * hidden), k, Int32(3 * hidden), 0, scores, Int32(t))
+                for r in 0..<t { softmaxInPlace(scores + r * t, count: t) }
+                // context[:, head] (t, d) = scores (t, t) · v (t, d)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(headDim), Int32(t),
+                            1, scores, Int32(t), v, Int32(3 * hidden), 0, context + head * headDim, Int32(hidden))
+            }
         }
         projection.apply(context, rows: t, xStride: hidden, into: residual, yStride: hidden, accumulate: true)
     }

@@ -35,14 +35,14 @@ public final class VisionState: @unchecked Sendable {
     let hidden: UnsafeMutablePointer<Float>   // (tokens, hidden): the residual stream
     let normed: UnsafeMutablePointer<Float>   // (tokens, hidden)
     let qkv: UnsafeMutablePointer<Float>      // (tokens, 3·hidden)
-    let scores: UnsafeMutablePointer<Float>   // (tokens, tokens): one head at a time
+    let scores: UnsafeMutablePointer<Float>   // (workers, tokens, tokens): one head per worker at a time
     let context: UnsafeMutablePointer<Float>  // (tokens, hidden)
     let mlp: UnsafeMutablePointer<Float>      // (tokens, intermediate)
 
     public init(config c: BlipVisionConfig) {
         let t = c.tokenCount, h = c.hiddenSize
         tokens = t
-        let sizes = [(t - 1) * 3 * c.patchSize * c.patchSize, t * h, t * h, t * 3 * h, t * t, t * h, t * c.intermediateSize]
+        let sizes = [(t - 1) * 3 * c.patchSize * c.patchSize, t * h, t * h, t * 3 * h, Parallel.workers * t * t, t * h, t * c.intermediateSize]
         buffers = sizes.map { FloatBuffer(count: $0) }
         (patches, hidden, normed, qkv, scores, context, mlp) =
             (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer,

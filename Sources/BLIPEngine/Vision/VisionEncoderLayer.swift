@@ -22,8 +22,7 @@ struct VisionEncoderLayer: @unchecked Sendable {
         layerNorm1(x, rows: t, into: state.normed)
         attention(state.normed, tokens: t, residual: x, qkvOut: state.qkv, scores: state.scores, context: state.context)
         layerNorm2(x, rows: t, into: state.normed)
-        fc1(state.normed, rows: t, into: state.mlp)
-        gelu(state.mlp, count: t * fc1.outFeatures)
+        fc1(state.normed, rows: t, into: state.mlp, then: .gelu)
         fc2.apply(state.mlp, rows: t, xStride: fc1.outFeatures, into: x, yStride: fc2.outFeatures, accumulate: true)
     }
 }

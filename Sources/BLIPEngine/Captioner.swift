@@ -32,14 +32,17 @@ public struct CaptionResult: Sendable, Equatable {
 
 /// The engine's single entry point: image bytes + decoding parameters → ranked captions.
 ///
-/// Thread-safe: the model is immutable and every call owns its scratch state, so several calls may
-/// run at once (each then competes for the same cores).
+/// Thread-safe: the model is immutable and every call owns its scratch state. Calls made at the same
+/// time cooperate through one ``StepBatcher``: their image encodes take turns and their decode steps
+/// run together, each weight read once for all of them.
 public final class Captioner: Sendable {
     public let model: BlipModel
     public let tokenizer: WordPieceTokenizer
     public let imageLimits: ImageLimits
     public let generationLimits: GenerationLimits
     private let normalizer: ImageNormalizer
+    /// Shares the cores between concurrent calls.
+    public let batcher: StepBatcher
 
     public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits()) throws {
         model = try BlipModel(folder: folder)
@@ -48,6 +51,7 @@ public final class Captioner: Sendable {
         normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)
         self.imageLimits = imageLimits
         self.generationLimits = generationLimits
+        batcher = StepBatcher(decoder: model.text)
     }
 
     /// The decoder's input before any generated token: `[DEC]`, then the prompt's tokens. As in
@@ -99,14 +103,22 @@ public final class Captioner: Sendable {
 
         let vc = model.config.vision
         let features = FloatBuffer(count: vc.tokenCount * vc.hiddenSize)
-        model.encodeImage(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc))
-        let afterVision = clock.now
-        timings.vision = (afterVision - afterDecode).seconds
+        var afterVision = afterDecode
+        // The encode and the image's cross-attention keys/values: compute-bound, one call at a time.
+        let session = batcher.encode { () -> DecoderSession in
+            let encodeStart = clock.now
+            model.encodeImage(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc))
+            afterVision = clock.now
+            timings.vision = (afterVision - encodeStart).seconds
+            return model.makeSession(features: features.pointer, maxRows: max(parameters.numBeams, 1), maxLength: maxLength)
+        }
 
-        let session = model.makeSession(features: features.pointer, maxRows: max(parameters.numBeams, 1), maxLength: maxLength)
         let generator = Generator(eosTokenID: model.config.text.sepTokenID, padTokenID: model.config.text.padTokenID)
+        batcher.join()
+        defer { batcher.leave() }
         let candidates = try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
-                                                model: session, checkpoint: checkpoint)
+                                                model: BatchedStepper(session: session, batcher: batcher),
+                                                checkpoint: checkpoint)
         timings.text = (clock.now - afterVision).seconds
         return CaptionResult(
             candidates: candidates.map {

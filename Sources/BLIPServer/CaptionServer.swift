@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 
 /// The daemon's serving loop: accepts connections on the listening sockets, answers Health
-/// and Info at once, queues captions for the one inference worker, keeps systemd informed,
+/// and Info at once, queues captions for the inference workers, keeps systemd informed,
 /// and drains cleanly on ``shutdown()``.
 ///
 /// ```swift
@@ -97,15 +97,17 @@ public final class CaptionServer: Sendable {
     public func run() -> ExitReason {
         let configuration = context.configuration
         let notifier = configuration.notifier
-        let worker = Thread { [context] in context.scheduler.runWorker() }
-        worker.name = "inference"
-        worker.start()
+        for index in 0..<context.scheduler.workers {
+            let worker = Thread { [context] in context.scheduler.runWorker() }
+            worker.name = "inference-\(index)"
+            worker.start()
+        }
         let heartbeat = Thread { [self] in runHeartbeat() }
         heartbeat.name = "heartbeat"
         heartbeat.start()
 
         notifier.notify("READY=1\nSTATUS=" + context.statusLine())
-        context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.scheduler.capacity), max frame \(configuration.maxFrameBytes) bytes)")
+        context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.scheduler.capacity), \(context.scheduler.workers) captions at once, max frame \(configuration.maxFrameBytes) bytes)")
 
         acceptLoop()
         let reason = exitReason.withLock { $0 } ?? .shutdownRequested

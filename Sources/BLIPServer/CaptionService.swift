@@ -3,8 +3,9 @@ import BLIPProtocol
 /// What the server needs from a captioning engine. The daemon is written against this, not
 /// against the engine, so it can be tested with a fake and the engine knows nothing of sockets.
 ///
-/// The server calls ``caption(_:checkpoint:)`` from one inference thread at a time, and
-/// ``describe()`` from connection threads at any time.
+/// The server calls ``caption(_:checkpoint:)`` from up to `ServerConfiguration.maxBatch` inference
+/// threads at once (one unless configured otherwise), and ``describe()`` from connection threads
+/// at any time.
 public protocol CaptionService: Sendable {
     /// Runs one caption.
     ///

@@ -1,29 +1,34 @@
 import BLIPProtocol
 import Foundation
 
-/// The bounded FIFO queue of Caption calls and the one inference worker that runs them.
+/// The bounded FIFO queue of Caption calls and the inference workers that run them.
 ///
-/// One worker, because the engine already uses every core through OpenBLAS: two captions at
-/// once would only fight over them. The queue bounds memory and latency; when it is full a
+/// Up to `workers` calls run at once (`--max-batch`): the engine makes concurrent captions take
+/// turns for their image encodes and runs their decode steps together, one weight read for all
+/// (BLIPEngine's `StepBatcher`), so a second worker adds throughput instead of fighting for the
+/// cores. Calls start in arrival order. The queue bounds memory and latency; when it is full a
 /// call is refused at once instead of waiting unboundedly.
 final class Scheduler: @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var queue: [Call] = []
-    private var running: Call?
+    private var running: [Call] = []
     private var accepting = true
     private var stopped = false
     private var lastProgress = ContinuousClock.now
 
     /// Calls waiting or running at once.
     let capacity: Int
+    /// Calls running at once.
+    let workers: Int
     /// The service new calls run on; replaced by a reload while a call may be running on the
     /// previous one.
     private let currentService: LockedState<any CaptionService>
 
-    init(service: any CaptionService, capacity: Int) {
+    init(service: any CaptionService, capacity: Int, workers: Int = 1) {
         self.currentService = LockedState(service)
         self.capacity = max(capacity, 1)
+        self.workers = max(1, min(workers, self.capacity))
     }
 
     /// The service the next call will run on.
@@ -84,15 +89,16 @@ final class Scheduler: @unchecked Sendable {
 
     /// ``depth``, with `condition` held.
     private var lockedDepth: Int {
-        queue.count + (running.map { $0.isFinished ? 0 : 1 } ?? 0)
+        queue.count + running.filter { !$0.isFinished }.count
     }
 
-    /// Whether the worker is healthy: idle, or its running call reached a checkpoint (or
-    /// started) within `window`. A caption stuck in one step longer than that is not.
+    /// Whether the workers are healthy: idle, or a running call reached a checkpoint (or started
+    /// or finished) within `window`. Captions stuck in one step longer than that are not (running
+    /// captions wait for each other's encodes and steps, so one stuck caption stops them all).
     func isMakingProgress(within window: Duration, now: ContinuousClock.Instant = .now) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        return running == nil || now - lastProgress < window
+        return running.isEmpty || now - lastProgress < window
     }
 
     private func noteProgress() {
@@ -112,7 +118,7 @@ final class Scheduler: @unchecked Sendable {
     func waitUntilIdle(before deadline: ContinuousClock.Instant) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while !queue.isEmpty || running != nil {
+        while !queue.isEmpty || !running.isEmpty {
             let left = deadline - .now
             guard left > .zero else { return false }
             _ = condition.wait(until: Date(timeIntervalSinceNow: min(Double(left.microseconds) / 1e6, 0.1)))
@@ -127,9 +133,9 @@ final class Scheduler: @unchecked Sendable {
         defer { condition.unlock() }
         var calls = queue
         queue.removeAll()
-        if let running {
-            running.stop(reason)
-            calls.append(running)
+        for call in running {
+            call.stop(reason)
+            calls.append(call)
         }
         return calls
     }
@@ -142,12 +148,12 @@ final class Scheduler: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The worker: runs queued calls one at a time, in order, until ``stop()``.
+    /// One worker (``workers`` of them run): takes queued calls in order and runs them until ``stop()``.
     func runWorker() {
         while let call = next() {
             execute(call)
             condition.lock()
-            running = nil
+            running.removeAll { $0 === call }
             lastProgress = .now
             condition.broadcast()
             condition.unlock()
@@ -162,7 +168,7 @@ final class Scheduler: @unchecked Sendable {
             condition.wait()
         }
         let call = queue.removeFirst()
-        running = call
+        running.append(call)
         lastProgress = .now
         return call
     }

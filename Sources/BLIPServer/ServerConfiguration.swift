@@ -16,6 +16,11 @@ public struct ServerConfiguration: Sendable {
     public var partialFrameTimeout: Duration = .seconds(30)
     /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
     public var queueDepth: Int = 16
+    /// Caption calls run at once, each on its own worker thread (at most `queueDepth`). More than 1
+    /// only for a service built for it: BLIPEngine decodes concurrent captions together, each weight
+    /// read once per step for all, and encodes their images in turn. Default 1 (the daemon's
+    /// `--max-batch` defaults to 4).
+    public var maxBatch: Int = 1
     /// How long calls in flight may run after a shutdown request before they are answered
     /// `UNAVAILABLE`. Default 10 s.
     public var gracePeriod: Duration = .seconds(10)

@@ -18,7 +18,7 @@ final class ServerContext: Sendable {
 
     init(service: any CaptionService, configuration: ServerConfiguration) {
         self.configuration = configuration
-        self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth)
+        self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth, workers: configuration.maxBatch)
     }
 
     func log(_ line: String) { configuration.log(line) }

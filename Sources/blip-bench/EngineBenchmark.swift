@@ -8,7 +8,7 @@ struct EngineBenchmark {
     let runs: Int
     /// New tokens per caption (min = max, so every run does the same work).
     let newTokens: Int
-    /// Stage names to run (nil: all): decode, vision, cross, greedy_step, beam3_step, captions.
+    /// Stage names to run (nil: all): decode, vision, cross, greedy_step, beam3_step, batch4_step, captions.
     let only: Set<String>?
 
     private func wanted(_ stage: String) -> Bool { only?.contains(stage) ?? true }
@@ -43,6 +43,9 @@ struct EngineBenchmark {
         } }
         if wanted("greedy_step") { out["greedy_step_s"] = try stepTime(features: features, rows: 1, maxLength: maxLength) }
         if wanted("beam3_step") { out["beam3_step_s"] = try stepTime(features: features, rows: 3, maxLength: maxLength) }
+        if wanted("batch4_step") {
+            out["batch4_beam3_step_s"] = try stepTime(features: features, rows: 3, maxLength: maxLength, captions: 4)
+        }
         guard wanted("captions") else { return out }
 
         var greedy = GenerationParameters()
@@ -64,15 +67,22 @@ struct EngineBenchmark {
 
     /// Median time of one decoder step with `rows` rows over a whole caption's positions, as the
     /// generator drives it: the `[DEC]` step on one row, widened to `rows`, then steps to `maxLength`.
-    func stepTime(features: UnsafePointer<Float>, rows: Int, maxLength: Int) throws -> Double {
+    /// With `captions` > 1, that many sessions (the same image) step together as concurrent
+    /// captions do in the daemon (`StepBatcher`).
+    func stepTime(features: UnsafePointer<Float>, rows: Int, maxLength: Int, captions: Int = 1) throws -> Double {
         var times: [Double] = []
         for _ in 0..<runs {
-            let session = model.makeSession(features: features, maxRows: rows, maxLength: maxLength)
-            _ = try session.step([model.config.text.bosTokenID])
-            session.reorder(Array(repeating: 0, count: rows))
-            let tokens = (0..<rows).map { Int32(1037 + $0) }
+            let sessions = (0..<captions).map { _ in model.makeSession(features: features, maxRows: rows, maxLength: maxLength) }
+            let first = sessions.map { _ in [model.config.text.bosTokenID] }
+            try captioner.batcher.stepTogether(sessions, tokens: first)
+            for s in sessions { s.reorder(Array(repeating: 0, count: rows)) }
+            let tokens = sessions.indices.map { c in (0..<rows).map { Int32(1037 + $0 + 7 * c) } }
             for _ in 1..<maxLength {
-                times.append(try Stopwatch.time { _ = try session.step(tokens) })
+                if captions == 1 {
+                    times.append(try Stopwatch.time { _ = try sessions[0].step(tokens[0]) })
+                } else {
+                    times.append(try Stopwatch.time { try captioner.batcher.stepTogether(sessions, tokens: tokens) })
+                }
             }
         }
         return Stats.median(times)

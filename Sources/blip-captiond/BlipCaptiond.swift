@@ -34,6 +34,9 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: "Caption calls waiting or running at once; one more gets RESOURCE_EXHAUSTED.")
     var queueDepth = 16
 
+    @Option(help: "Caption calls run at once: their image encodes take turns and their decoding steps run together, each weight read once for all (1 = strictly one at a time).")
+    var maxBatch = 4
+
     @Option(help: "Largest frame a client may send, in bytes (docs/protocol.md §1).")
     var maxFrameBytes = ServerConfiguration().maxFrameBytes
 
@@ -83,6 +86,7 @@ struct BlipCaptiond: ParsableCommand {
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard partialFrameTimeout > 0, partialFrameTimeout.isFinite else { throw ValidationError("--partial-frame-timeout must be a positive number of seconds") }
         guard queueDepth >= 1 else { throw ValidationError("--queue-depth must be at least 1") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         guard maxFrameBytes >= 1024, maxFrameBytes <= Int(UInt32.max) else {
             throw ValidationError("--max-frame-bytes must be between 1024 and \(UInt32.max)")
         }
@@ -150,6 +154,7 @@ struct BlipCaptiond: ParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.partialFrameTimeout = .milliseconds(Int64(partialFrameTimeout * 1000))
         configuration.queueDepth = queueDepth
+        configuration.maxBatch = maxBatch
         configuration.gracePeriod = .milliseconds(Int64(gracePeriod * 1000))
         configuration.idleExit = idleExit.map { .milliseconds(Int64($0 * 1000)) }
         configuration.allowedUIDs = allowedUIDs.isEmpty ? nil : Set(allowedUIDs)

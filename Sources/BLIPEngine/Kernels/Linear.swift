@@ -23,24 +23,6 @@ struct Linear: @unchecked Sendable {
     func apply(_ x: UnsafePointer<Float>, rows: Int, xStride: Int,
                into y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool = false,
                then epilogue: Epilogue = .none) {
-        if rows == 1 {
-            // One row: OpenBLAS's AVX2 gemv streams the weights faster than skinnyProduct's one-row
-            // loop; each core runs it on its slice of the output features.
-            Parallel.forChunks(count: outFeatures, granularity: 16, minimumChunk: max(16, (1 << 14) / max(inFeatures, 1))) { columns in
-                let n = columns.count, c0 = columns.lowerBound
-                let beta: Float
-                if let bias {
-                    if accumulate { addInPlace(y + c0, bias + c0, count: n) } else { (y + c0).update(from: bias + c0, count: n) }
-                    beta = 1
-                } else {
-                    beta = accumulate ? 1 : 0
-                }
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(inFeatures), 1,
-                            weight + c0 * inFeatures, Int32(inFeatures), x, 1, beta, y + c0, 1)
-                if case .gelu = epilogue { geluInPlace(y + c0, count: n) }
-            }
-            return
-        }
         if rows <= Self.skinnyRows {
             // Decode steps: stream the weights once for all rows (see skinnyProduct).
             skinnyProduct(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
@@ -71,9 +53,12 @@ struct Linear: @unchecked Sendable {
         }
     }
 
-    /// From 2 up to this many rows (one image's beams) the weight-streaming kernel is used: at 3 rows (beam 3) a decode step is ~2× faster than sgemm,
-    /// which packs the whole weight for a 3-row product; 5–8 rows stream the weights twice.
-    static let skinnyRows = 8
+    /// Up to this many rows (the beams of one caption, or of several captions decoded together) the
+    /// weight-streaming kernel is used. At 1 row it streams as fast as OpenBLAS's gemv and keeps a
+    /// caption's logits independent of what it is batched with; at 3 rows (beam 3) it is ~2× faster than sgemm,
+    /// which packs the whole weight for a tiny-M product; each weight row is read from memory once
+    /// for all rows, so up to a few dozen rows a step stays bound by the weight read.
+    static let skinnyRows = 32
 }
 
 /// y[i] += x[i]

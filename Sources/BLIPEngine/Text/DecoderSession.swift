@@ -18,13 +18,10 @@ public final class DecoderSession {
     private var cache: FloatBuffer       // keys then values: (2, layers, capacityRows, capacityLength, hidden)
     private var spareCache: FloatBuffer  // same shape: the target of a reorder, then swapped in
     private let cross: FloatBuffer       // (2, layers, heads, imageTokens, headDim)
-    private let scratch: [FloatBuffer]
-    let hidden: UnsafeMutablePointer<Float>   // (rows, hidden): the residual stream
-    let query: UnsafeMutablePointer<Float>    // (rows, hidden)
-    let context: UnsafeMutablePointer<Float>  // (rows, hidden)
-    let scores: UnsafeMutablePointer<Float>   // (rows, heads, max(capacityLength, imageTokens))
-    let ffn: UnsafeMutablePointer<Float>      // (rows, intermediate)
-    let logits: UnsafeMutablePointer<Float>   // (rows, vocab)
+    /// This session's own step activations (its rows alone).
+    let scratch: DecoderScratch
+    /// Longest attention span of a row: max(sequence capacity, image tokens).
+    var span: Int { max(capacityLength, imageTokens) }
 
     /// - Parameters:
     ///   - features: the vision features, (imageTokens, encoderHidden); read once here.
@@ -42,11 +39,7 @@ public final class DecoderSession {
         cache = FloatBuffer(count: cacheCount)
         spareCache = FloatBuffer(count: cacheCount)
         cross = FloatBuffer(count: 2 * layerCount * imageTokens * hiddenWidth, zeroed: false)
-        let sizes = [maxRows * hiddenWidth, maxRows * hiddenWidth, maxRows * hiddenWidth,
-                     maxRows * c.numAttentionHeads * max(maxLength, imageTokens), maxRows * c.intermediateSize, maxRows * c.vocabSize]
-        scratch = sizes.map { FloatBuffer(count: $0) }
-        (hidden, query, context, scores, ffn, logits) =
-            (scratch[0].pointer, scratch[1].pointer, scratch[2].pointer, scratch[3].pointer, scratch[4].pointer, scratch[5].pointer)
+        scratch = DecoderScratch(config: c, rows: maxRows, span: max(maxLength, imageTokens))
         let projected = FloatBuffer(count: imageTokens * hiddenWidth, zeroed: false)
         for (i, layer) in decoder.layers.enumerated() {
             layer.crossAttention.project(features: features, imageTokens: imageTokens, scratch: projected.pointer,
@@ -72,14 +65,26 @@ public final class DecoderSession {
     /// Appends `tokens[r]` to row r and returns the next-token logits, (rows, vocab) row-major,
     /// valid until the next call.
     public func step(_ tokens: [Int32]) throws(DecoderSessionError) -> UnsafeBufferPointer<Float> {
+        try checkStep(tokens)
+        decoder.forward(DecoderStep(parts: [.init(session: self, firstRow: 0, tokens: tokens)], rows: rows, scratch: scratch))
+        return logits
+    }
+
+    /// The logits of the last step, (rows, vocab) row-major.
+    var logits: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: scratch.logits, count: rows * decoder.config.vocabSize)
+    }
+
+    /// Throws unless `tokens` can be this session's next step.
+    func checkStep(_ tokens: [Int32]) throws(DecoderSessionError) {
         guard tokens.count == rows else { throw .rowMismatch(expected: rows, got: tokens.count) }
         guard length < capacityLength else { throw .sequenceTooLong(capacityLength) }
         let vocab = decoder.config.vocabSize
         for t in tokens where t < 0 || Int(t) >= vocab { throw .tokenOutOfRange(t, vocab) }
-        decoder.forward(tokens, s: self)
-        length += 1
-        return UnsafeBufferPointer(start: logits, count: rows * vocab)
     }
+
+    /// Called by the decoder after a step has written this session's keys/values at `length`.
+    func advance() { length += 1 }
 
     /// Re-arranges rows: new row i continues old row `sources[i]`. The row count becomes
     /// `sources.count` (so `[0, 0, 0]` turns one prefix into three beams).

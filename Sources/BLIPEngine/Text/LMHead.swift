@@ -30,8 +30,7 @@ struct LMHead: @unchecked Sendable {
     /// x: (rows, hidden) → logits (rows, vocab). `scratch` is (rows, hidden).
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>,
                         into logits: UnsafeMutablePointer<Float>) {
-        transform(x, rows: rows, into: scratch)
-        gelu(scratch, count: rows * transform.outFeatures)
+        transform(x, rows: rows, into: scratch, then: .gelu)
         layerNorm(scratch, rows: rows, into: scratch)
         decoder(scratch, rows: rows, into: logits)
     }

@@ -37,15 +37,19 @@ struct TextCrossAttention: @unchecked Sendable {
         }
     }
 
-    /// x: (rows, hidden), updated in place.
-    func callAsFunction(_ x: UnsafeMutablePointer<Float>, layer: Int, s: DecoderSession) {
-        let rows = s.rows, h = heads * headDim
-        query(x, rows: rows, into: s.query)
+    /// x: (rows, hidden), every row of `step`, updated in place; each session's rows attend to its image.
+    func callAsFunction(_ x: UnsafeMutablePointer<Float>, layer: Int, step: DecoderStep) {
+        let rows = step.rows, h = heads * headDim, sc = step.scratch
+        query(x, rows: rows, into: sc.query)
         let scale = 1 / Float(headDim).squareRoot()
-        let keys = s.crossKeys(layer: layer), values = s.crossValues(layer: layer)
-        attendAllHeads(queries: s.query, rows: rows, heads: heads, headDim: headDim, keys: keys, values: values,
-                       rowOffset: 0, headOffset: s.imageTokens * headDim, stride: headDim, count: s.imageTokens, scale: scale, scores: s.scores, into: s.context)
-        outputDense.apply(s.context, rows: rows, xStride: h, into: x, yStride: h, accumulate: true)
+        for part in step.parts {
+            let s = part.session, first = part.firstRow
+            attendAllHeads(queries: sc.query + first * h, rows: s.rows, heads: heads, headDim: headDim,
+                           keys: s.crossKeys(layer: layer), values: s.crossValues(layer: layer),
+                           rowOffset: 0, headOffset: s.imageTokens * headDim, stride: headDim, count: s.imageTokens, scale: scale,
+                           scores: sc.scores + first * heads * sc.capacitySpan, into: sc.context + first * h)
+        }
+        outputDense.apply(sc.context, rows: rows, xStride: h, into: x, yStride: h, accumulate: true)
         outputLayerNorm(x, rows: rows, into: x)
     }
 }

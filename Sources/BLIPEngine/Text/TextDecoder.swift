@@ -19,12 +19,16 @@ public struct TextDecoder: @unchecked Sendable {
                           wordEmbeddings: embeddings.wordEmbeddings)
     }
 
-    /// Runs one position for every row of `s`: embeds `tokens`, updates the KV cache, writes
-    /// (rows, vocab) logits into `s.logits`.
-    func forward(_ tokens: [Int32], s: DecoderSession) {
-        let x = s.hidden
-        embeddings(tokens, position: s.length, into: x)
-        for (i, layer) in layers.enumerated() { layer(x, layer: i, s: s) }
-        head(x, rows: s.rows, scratch: s.query, into: s.logits)
+    /// Runs one position for every row of every session in `step`: embeds the tokens (each session
+    /// at its own position), updates each session's KV cache, writes (rows, vocab) logits into
+    /// `step.scratch.logits` and advances every session by one position.
+    func forward(_ step: DecoderStep) {
+        let x = step.scratch.hidden
+        for part in step.parts {
+            embeddings(part.tokens, position: part.session.length, into: x + part.firstRow * config.hiddenSize)
+        }
+        for (i, layer) in layers.enumerated() { layer(x, layer: i, step: step) }
+        head(x, rows: step.rows, scratch: step.scratch.query, into: step.scratch.logits)
+        for part in step.parts { part.session.advance() }
     }
 }

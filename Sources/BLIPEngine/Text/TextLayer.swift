@@ -16,13 +16,13 @@ struct TextLayer: @unchecked Sendable {
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
     }
 
-    func callAsFunction(_ x: UnsafeMutablePointer<Float>, layer: Int, s: DecoderSession) {
-        selfAttention(x, layer: layer, s: s)
-        crossAttention(x, layer: layer, s: s)
-        let rows = s.rows
-        intermediate(x, rows: rows, into: s.ffn)
-        gelu(s.ffn, count: rows * intermediate.outFeatures)
-        output.apply(s.ffn, rows: rows, xStride: intermediate.outFeatures, into: x, yStride: output.outFeatures, accumulate: true)
+    /// x: (rows, hidden), every row of `step`, updated in place.
+    func callAsFunction(_ x: UnsafeMutablePointer<Float>, layer: Int, step: DecoderStep) {
+        selfAttention(x, layer: layer, step: step)
+        crossAttention(x, layer: layer, step: step)
+        let rows = step.rows, ffn = step.scratch.ffn
+        intermediate(x, rows: rows, into: ffn, then: .gelu)
+        output.apply(ffn, rows: rows, xStride: intermediate.outFeatures, into: x, yStride: output.outFeatures, accumulate: true)
         outputLayerNorm(x, rows: rows, into: x)
     }
 }

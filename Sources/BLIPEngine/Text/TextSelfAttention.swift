@@ -17,19 +17,27 @@ struct TextSelfAttention: @unchecked Sendable {
         headDim = config.headDim
     }
 
-    /// x: (rows, hidden), updated in place. The new key/value rows are written into the cache at
-    /// `position`; attention covers positions 0…position.
-    func callAsFunction(_ x: UnsafeMutablePointer<Float>, layer: Int, s: DecoderSession) {
-        let rows = s.rows, h = heads * headDim, position = s.length
-        let cacheRowStride = s.capacityLength * h
-        query(x, rows: rows, into: s.query)
-        key.apply(x, rows: rows, xStride: h, into: s.keyCache(layer: layer, row: 0, position: position), yStride: cacheRowStride)
-        value.apply(x, rows: rows, xStride: h, into: s.valueCache(layer: layer, row: 0, position: position), yStride: cacheRowStride)
+    /// x: (rows, hidden), every row of `step`, updated in place. Each session's new key/value rows
+    /// go into its cache at its position; its rows attend to positions 0…position of their own sequence.
+    func callAsFunction(_ x: UnsafeMutablePointer<Float>, layer: Int, step: DecoderStep) {
+        let rows = step.rows, h = heads * headDim, sc = step.scratch
+        query(x, rows: rows, into: sc.query)
+        key(x, rows: rows, into: sc.newKeys)
+        value(x, rows: rows, into: sc.newValues)
         let scale = 1 / Float(headDim).squareRoot()
-        attendAllHeads(queries: s.query, rows: rows, heads: heads, headDim: headDim,
-                       keys: s.keyCache(layer: layer, row: 0, position: 0), values: s.valueCache(layer: layer, row: 0, position: 0),
-                       rowOffset: cacheRowStride, headOffset: headDim, stride: h, count: position + 1, scale: scale, scores: s.scores, into: s.context)
-        outputDense.apply(s.context, rows: rows, xStride: h, into: x, yStride: h, accumulate: true)
+        for part in step.parts {
+            let s = part.session, position = s.length, first = part.firstRow
+            let cacheRowStride = s.capacityLength * h
+            for r in 0..<s.rows {
+                s.keyCache(layer: layer, row: r, position: position).update(from: sc.newKeys + (first + r) * h, count: h)
+                s.valueCache(layer: layer, row: r, position: position).update(from: sc.newValues + (first + r) * h, count: h)
+            }
+            attendAllHeads(queries: sc.query + first * h, rows: s.rows, heads: heads, headDim: headDim,
+                           keys: s.keyCache(layer: layer, row: 0, position: 0), values: s.valueCache(layer: layer, row: 0, position: 0),
+                           rowOffset: cacheRowStride, headOffset: headDim, stride: h, count: position + 1, scale: scale,
+                           scores: sc.scores + first * heads * sc.capacitySpan, into: sc.context + first * h)
+        }
+        outputDense.apply(sc.context, rows: rows, xStride: h, into: x, yStride: h, accumulate: true)
         outputLayerNorm(x, rows: rows, into: x)
     }
 }

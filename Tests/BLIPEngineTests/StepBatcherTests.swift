@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import BLIPEngine
+
+/// Concurrent captions decoded together (StepBatcher) must give exactly what each gives alone.
+@Suite("Decode steps of concurrent captions batched")
+struct StepBatcherTests {
+    static let images = ["chelsea_q95_444.jpg", "rocket.png", "astronaut_q90_420.jpg", "exif_orientation6.jpg"]
+
+    /// Sessions stepped together get bit-identical logits to the same sessions stepped alone, with
+    /// different row counts (greedy, beam 3), images and positions in one step.
+    @Test(arguments: ["tiny-a", "tiny-b"])
+    func batchedStepsMatchSteppingAlone(_ model: String) throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder(model))
+        let m = captioner.model, vc = m.config.vision, p = m.preprocessor
+        let normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)
+        let state = VisionState(config: vc)
+        var features: [FloatBuffer] = []
+        for name in Self.images.prefix(3) {
+            let rgb = try ImageDecoder.decode(try Fixtures.imageBytes(name))
+            let pixels = FloatBuffer(count: 3 * p.imageSize * p.imageSize)
+            normalizer.pixelValues(from: rgb, into: UnsafeMutableBufferPointer(start: pixels.pointer, count: pixels.count))
+            let f = FloatBuffer(count: vc.tokenCount * vc.hiddenSize)
+            m.encodeImage(pixels: pixels.pointer, into: f.pointer, state: state)
+            features.append(f)
+        }
+        let rows = [1, 3, 2]
+        func sessions() -> [DecoderSession] {
+            zip(features, rows).map { m.makeSession(features: $0.0.pointer, maxRows: $0.1, maxLength: 12) }
+        }
+        let alone = sessions(), together = sessions()
+        let bos = m.config.text.bosTokenID
+        // Session 0 gets two extra prefix steps first, so the batched step mixes positions.
+        for s in [alone[0], together[0]] { _ = try s.step([bos]); _ = try s.step([1037]) }
+        for (i, s) in alone.enumerated() {
+            _ = try s.step([bos])
+            s.reorder(Array(repeating: 0, count: rows[i]))
+        }
+        try captioner.batcher.stepTogether(together, tokens: together.map { _ in [bos] })
+        for (i, s) in together.enumerated() { s.reorder(Array(repeating: 0, count: rows[i])) }
+        let vocab = m.config.text.vocabSize
+        for position in 0..<5 {
+            let tokens = rows.enumerated().map { i, n in (0..<n).map { Int32(1000 + 13 * i + 5 * $0 + position) } }
+            var expected: [[Float]] = []
+            for (s, t) in zip(alone, tokens) { expected.append(Array(try s.step(t))) }
+            try captioner.batcher.stepTogether(together, tokens: tokens)
+            for (i, s) in together.enumerated() {
+                let got = Array(s.logits)
+                #expect(got.count == rows[i] * vocab)
+                #expect(got == expected[i], "session \(i) at step \(position): batched logits differ from stepping alone")
+                #expect(s.length == alone[i].length)
+            }
+        }
+    }
+
+    /// Captions run on several threads at once — greedy, beam search with two return sequences, a
+    /// prompt — give exactly the candidates (tokens, text, score) each gives alone.
+    @Test func concurrentCaptionsEqualSequentialOnes() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        var jobs: [(image: [UInt8], parameters: GenerationParameters)] = []
+        for (i, name) in Self.images.enumerated() {
+            var p = GenerationParameters()
+            p.numBeams = [1, 3, 2, 3][i]
+            p.numReturnSequences = i == 1 ? 2 : 1
+            p.maxNewTokens = 8 + i
+            if i == 2 { p.prompt = "a picture of" }
+            jobs.append((try Fixtures.imageBytes(name), p))
+        }
+        let sequential = try jobs.map { try captioner.caption(image: $0.image, parameters: $0.parameters).candidates }
+        let results = LockedResults(count: jobs.count * 3)
+        let jobsCopy = jobs
+        DispatchQueue.concurrentPerform(iterations: jobs.count * 3) { i in
+            let job = jobsCopy[i % jobsCopy.count]
+            results.set(i, Result { try captioner.caption(image: job.image, parameters: job.parameters).candidates })
+        }
+        for i in 0..<(jobs.count * 3) {
+            let got = try #require(results.get(i)).get()
+            #expect(got == sequential[i % jobs.count], "job \(i % jobs.count) run concurrently differs from alone")
+        }
+        let stats = captioner.batcher.batchedStatistics
+        print("measured: \(jobs.count * 3) concurrent captions, \(stats.steps) batched steps serving \(stats.captions) caption-steps")
+    }
+}
+
+/// Results written by concurrent workers.
+final class LockedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Result<[CaptionCandidate], any Error>?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: Result<[CaptionCandidate], any Error>) { lock.withLock { values[i] = value } }
+    func get(_ i: Int) -> Result<[CaptionCandidate], any Error>? { lock.withLock { values[i] } }
+}

@@ -43,11 +43,18 @@ struct EngineBenchmark {
         } }
         if wanted("greedy_step") { out["greedy_step_s"] = try stepTime(features: features, rows: 1, maxLength: maxLength) }
         if wanted("beam3_step") { out["beam3_step_s"] = try stepTime(features: features, rows: 3, maxLength: maxLength) }
+        if wanted("captions") { try captions(into: &out) }
+        // Peak RSS of one caption at a time (the target) before four sessions exist at once.
+        out["peak_rss_bytes"] = Double(ProcessInfoLinux.peakRSSBytes())
         if wanted("batch4_step") {
             out["batch4_beam3_step_s"] = try stepTime(features: features, rows: 3, maxLength: maxLength, captions: 4)
+            out["peak_rss_batch4_bytes"] = Double(ProcessInfoLinux.peakRSSBytes())
         }
-        guard wanted("captions") else { return out }
+        return out
+    }
 
+    /// Whole captions, greedy and beam 3, with exactly `newTokens` new tokens.
+    private func captions(into out: inout [String: Double]) throws {
         var greedy = GenerationParameters()
         greedy.numBeams = 1
         greedy.maxNewTokens = newTokens
@@ -62,7 +69,6 @@ struct EngineBenchmark {
             }
             guard tokens == newTokens else { throw BenchError.wrongLength(key, tokens) }
         }
-        return out
     }
 
     /// Median time of one decoder step with `rows` rows over a whole caption's positions, as the

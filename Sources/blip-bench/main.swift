@@ -43,7 +43,6 @@ do {
                                     newTokens: Int(option("--tokens") ?? "20") ?? 20,
                                     only: option("--only").map { Set($0.split(separator: ",").map(String.init)) })
         result.merge(try bench.run()) { $1 }
-        result["peak_rss_bytes"] = Double(ProcessInfoLinux.peakRSSBytes())
         if !CommandLine.arguments.contains("--no-probe") {
             result["sgemm_gflops"] = MachineProbe.sgemmGFLOPs(runs: max(runs, 5))
             result["bandwidth_gbs"] = MachineProbe.readBandwidthGBs(runs: max(runs, 5))

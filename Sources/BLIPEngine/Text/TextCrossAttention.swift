@@ -20,19 +20,25 @@ struct TextCrossAttention: @unchecked Sendable {
         headDim = config.headDim
     }
 
-    /// features: (imageTokens, encoderHidden) → keys, values: (heads, imageTokens, headDim), head-major
-    /// so that each head's keys are one contiguous block the attention streams through (token-major,
-    /// a head's slice is 256 bytes every 3 KB and the step waits on memory latency instead).
-    /// `scratch`: (imageTokens, hidden).
+    /// features: (imageTokens, encoderHidden) → keys (heads, headDim, imageTokens) and values
+    /// (heads, imageTokens, headDim): head-major, so each head's keys and values are contiguous blocks
+    /// the attention streams through (token-major, a head's slice is 256 bytes every 3 KB and the step
+    /// waits on memory latency instead); keys dimension-major within the head, so scores come 8 image
+    /// tokens per vector operation. `scratch`: (imageTokens, hidden).
     func project(features: UnsafePointer<Float>, imageTokens: Int, scratch: UnsafeMutablePointer<Float>,
                  keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
         let h = heads * headDim
-        for (projection, out) in [(key, keys), (value, values)] {
-            projection(features, rows: imageTokens, into: scratch)
-            for head in 0..<heads {
-                for t in 0..<imageTokens {
-                    (out + (head * imageTokens + t) * headDim).update(from: scratch + t * h + head * headDim, count: headDim)
-                }
+        key(features, rows: imageTokens, into: scratch)
+        for head in 0..<heads {
+            for d in 0..<headDim {
+                let row = keys + (head * headDim + d) * imageTokens, column = scratch + head * headDim + d
+                for t in 0..<imageTokens { row[t] = column[t * h] }
+            }
+        }
+        value(features, rows: imageTokens, into: scratch)
+        for head in 0..<heads {
+            for t in 0..<imageTokens {
+                (values + (head * imageTokens + t) * headDim).update(from: scratch + t * h + head * headDim, count: headDim)
             }
         }
     }
@@ -45,7 +51,7 @@ struct TextCrossAttention: @unchecked Sendable {
         for part in step.parts {
             let s = part.session, first = part.firstRow
             attendAllHeads(queries: sc.query + first * h, rows: s.rows, heads: heads, headDim: headDim,
-                           keys: s.crossKeys(layer: layer), values: s.crossValues(layer: layer),
+                           keys: s.crossKeys(layer: layer), keyLayout: .dimensionMajor, values: s.crossValues(layer: layer),
                            rowOffset: 0, headOffset: s.imageTokens * headDim, stride: headDim, count: s.imageTokens, scale: scale,
                            scores: sc.scores + first * heads * sc.capacitySpan, into: sc.context + first * h)
         }

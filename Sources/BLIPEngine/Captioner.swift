@@ -40,12 +40,14 @@ public final class Captioner: Sendable {
     public let tokenizer: WordPieceTokenizer
     public let imageLimits: ImageLimits
     public let generationLimits: GenerationLimits
-    private let normalizer: ImageNormalizer
+    /// Pixels → the model's normalised input; internal so that `warmUp()` (WarmUp.swift) takes the same path.
+    let normalizer: ImageNormalizer
     /// Shares the cores between concurrent calls.
     public let batcher: StepBatcher
 
-    public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits()) throws {
-        model = try BlipModel(folder: folder)
+    public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits(),
+                decoderWeights: WeightPrecision = .float32) throws {
+        model = try BlipModel(folder: folder, decoderWeights: decoderWeights)
         tokenizer = try WordPieceTokenizer(folder: folder)
         let p = model.preprocessor
         normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)

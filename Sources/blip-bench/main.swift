@@ -2,7 +2,7 @@ import BLIPEngine
 import CPUFeatures
 import Foundation
 
-// blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only]
+// blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--weights fp32|bf16]
 // Prints one JSON object of stage timings (seconds), peak RSS and machine probes on stdout;
 // scripts/bench/run.sh runs it beside scripts/bench/pytorch_reference.py and prints the comparison.
 
@@ -30,10 +30,11 @@ do {
         exit(0)
     }
     guard let modelPath = option("--model") else {
-        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe]")
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16]")
     }
     let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
-    let captioner = try Captioner(folder: folder)
+    let precision = option("--weights").flatMap(WeightPrecision.init(rawValue:)) ?? .float32
+    let captioner = try Captioner(folder: folder, decoderWeights: precision)
     var result: [String: Double] = ["ready_s": ProcessInfoLinux.secondsSinceStart()]
     if !CommandLine.arguments.contains("--load-only") {
         guard let imagePath = option("--image") else { throw BenchError.usage("--image FILE is required") }

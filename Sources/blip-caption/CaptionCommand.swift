@@ -12,6 +12,7 @@ struct CaptionCommand: AsyncParsableCommand {
 
     @Flag(help: "Run the engine in this process instead of asking blip-captiond.") var local = false
     @Option(help: "Model folder for --local (default: $BLIP_MODEL, then the Hugging Face cache).") var model: String?
+    @Option(help: ArgumentHelp("With --local: precision of the decoder's weights in decode steps (fp32 = identical to transformers; bf16 = faster, small logit error).", valueName: "fp32|bf16")) var weights: WeightPrecision = .float32
     @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
     @Option(help: "Seconds each image may take with the daemon, queueing included.") var timeout: Double = 120
     @Option(help: "Images in flight at once with the daemon (output stays in input order).") var concurrency: Int = 2
@@ -38,13 +39,13 @@ struct CaptionCommand: AsyncParsableCommand {
             if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log.write("blip-caption: \(failure)") }
             let started = ContinuousClock.now
             do {
-                backend = .local(try Captioner(folder: try ModelFolder.locate(explicit: model)))
+                backend = .local(try Captioner(folder: try ModelFolder.locate(explicit: model), decoderWeights: weights))
             } catch {
                 log.write("blip-caption: \(error)")
                 throw ExitCode(2)
             }
             if case .local(let c) = backend {
-                log.write("blip-caption: loaded \(c.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) threads")
+                log.write("blip-caption: loaded \(c.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) engine threads, decoder weights \(weights.rawValue)")
             }
         } else {
             backend = .daemon(CaptionClient(socketPath: socket))
@@ -109,3 +110,5 @@ struct StandardError: Sendable {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}

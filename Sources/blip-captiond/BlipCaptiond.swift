@@ -67,6 +67,13 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: "Most beams (and returned sequences) a request may ask for.")
     var maxBeams = 8
 
+    /// The old, slow warm-up: a complete caption before READY=1 instead of the engine's cut-down one.
+    @Flag(help: "Warm up with a complete caption of a 64×64 image (seconds on BLIP-large) instead of the quick warm-up (every stage once, on a few image tokens and 2 new tokens; docs/daemon.md).")
+    var fullWarmUp = false
+
+    @Option(help: ArgumentHelp("Precision decode steps read the decoder's weight matrices in: fp32 (identical to transformers) or bf16 (half the bytes per step: ~1.6× faster steps, small logit error; docs/performance.md).", valueName: "fp32|bf16"))
+    var weights: WeightPrecision = .float32
+
     /// TEST HOOK: serve ``TestHookService`` (no model) so tests can run this binary end to end.
     @Flag(name: .customLong("test-fake-service"), help: .hidden)
     var testFakeService = false
@@ -123,7 +130,7 @@ struct BlipCaptiond: ParsableCommand {
         let loadStart = ContinuousClock.now
         let service: any CaptionService
         do { service = try loadService() } catch { throw fail("loading the model failed", error) }
-        log("model loaded in \(milliseconds(since: loadStart)) ms")
+        log("model loaded in \(milliseconds(since: loadStart)) ms (decoder weights \(weights.rawValue), \(BLASRuntime.threads) engine threads)")
 
         // 2. Adopt systemd's socket, or bind our own.
         let listeners: [ListeningSocket]
@@ -212,3 +219,5 @@ private func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
     let (seconds, attoseconds) = (ContinuousClock.now - start).components
     return seconds * 1000 + attoseconds / 1_000_000_000_000_000
 }
+
+extension WeightPrecision: ExpressibleByArgument {}

@@ -10,6 +10,7 @@ func makeService(_ options: BlipCaptiond) throws -> any CaptionService {
     let captioner = try Captioner(
         folder: folder,
         imageLimits: ImageLimits(maxBytes: options.maxImageBytes, maxPixels: options.maxPixels),
-        generationLimits: GenerationLimits(maxBeams: options.maxBeams, maxReturnSequences: options.maxBeams))
-    return EngineCaptionService(captioner: captioner)
+        generationLimits: GenerationLimits(maxBeams: options.maxBeams, maxReturnSequences: options.maxBeams),
+        decoderWeights: options.weights)
+    return EngineCaptionService(captioner: captioner, fullWarmUp: options.fullWarmUp)
 }

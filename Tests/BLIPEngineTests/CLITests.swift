@@ -49,6 +49,27 @@ struct CLITests {
         #expect(r.stderr.contains("OpenBLAS kernel"))
     }
 
+    /// tiny-b stores bfloat16 weights, so `--weights bf16` loses nothing there: same tokens and
+    /// scores as float32, transformers' answer. A bad value names the choices.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"))
+    func bf16WeightsOnABFloat16CheckpointChangeNothing() throws {
+        let image = Fixtures.root.appendingPathComponent("images/rocket.png").path
+        let model = Fixtures.modelFolder("tiny-b").url.path
+        let fp32 = try run(["caption", "--local", "--model", model, "--json", "--max-new-tokens", "8", image])
+        let bf16 = try run(["caption", "--local", "--model", model, "--json", "--max-new-tokens", "8", "--weights", "bf16", image])
+        #expect(fp32.status == 0 && bf16.status == 0, "\(fp32.stderr)\n\(bf16.stderr)")
+        #expect(bf16.stderr.contains("decoder weights bf16"))
+        func candidates(_ r: Run) throws -> [[String: Any]] {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return try #require(object["candidates"] as? [[String: Any]])
+        }
+        let a = try candidates(fp32), b = try candidates(bf16)
+        #expect((a[0]["token_ids"] as? [Int]) == (b[0]["token_ids"] as? [Int]))
+        #expect((a[0]["score"] as? Double) == (b[0]["score"] as? Double))
+        let bad = try run(["caption", "--local", "--model", model, "--weights", "int4", image])
+        #expect(bad.status != 0 && bad.stderr.contains("fp32"), "\(bad.stderr)")
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"))
     func defaultSubcommandReadsStdinAndPrintsText() throws {
         let bytes = try Data(contentsOf: Fixtures.root.appendingPathComponent("images/astronaut_q90_420.jpg"))

@@ -117,6 +117,20 @@ struct DaemonEndToEndTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// `--full-warm-up` (a complete caption before READY=1 instead of the quick warm-up) starts and
+    /// serves the same captions.
+    @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
+    func fullWarmUpStartsAndServes() async throws {
+        let daemon = try Daemon(arguments: ["--full-warm-up"])
+        let golden = try #require(try Self.goldens().first)
+        let bytes = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/\(golden.image)")))
+        let client = CaptionClient(socketPath: daemon.socket)
+        let response = try await client.caption(image: bytes, timeout: .seconds(60))
+        #expect(response.candidates.map(\.tokenIDs) == golden.sequences)
+        await client.close()
+        #expect(daemon.stop() == 0)
+    }
+
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func badRequestsGetPreciseCodesAndTheDaemonKeepsServing() async throws {
         let daemon = try Daemon()

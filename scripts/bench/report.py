@@ -2,7 +2,10 @@
 """Combines blip-bench and pytorch_reference.py JSON into the side-by-side table of docs/performance.md.
 
     report.py --config MODEL/config.json --engine E.json --pytorch P.json \
-              [--engine-ready E1.json ...] [--pytorch-ready P1.json ...]
+              [--engine-ready E1.json ...] [--pytorch-ready P1.json ...] [--daemon-ready D.json]
+
+--daemon-ready is ready_time.py's output (blip-captiond start → READY=1); its row is printed when
+the file exists.
 
 Machine limits come from the probes blip-bench took in the same run: FLOP-bound stages at the sgemm
 rate, per-step decoding at the read bandwidth (every decoder weight read once per step, plus the
@@ -10,6 +13,7 @@ cross-attention keys/values of every layer).
 """
 import argparse
 import json
+import os
 import statistics
 
 
@@ -51,6 +55,7 @@ def main():
     ap.add_argument("--pytorch", required=True)
     ap.add_argument("--engine-ready", nargs="*", default=[])
     ap.add_argument("--pytorch-ready", nargs="*", default=[])
+    ap.add_argument("--daemon-ready", help="ready_time.py JSON: blip-captiond start → READY=1 (row shown if it exists)")
     ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--baseline", help="blip-bench JSON of an earlier build, shown as a 'before' column")
     args = ap.parse_args()
@@ -103,6 +108,10 @@ def main():
     er, pr = ready(args.engine_ready), ready(args.pytorch_ready)
     if er is not None and pr is not None:
         print(f"| process start → model ready | {fmt(er)} | {fmt(pr)} (import + load) | {pr / er:.2f}× | — | — |"
+              + (" — | — |" if b else ""))
+    if args.daemon_ready and os.path.exists(args.daemon_ready):
+        dr = json.load(open(args.daemon_ready))["median_s"]
+        print(f"| process start → READY=1 (daemon, warm-up included) | {fmt(dr)} | — | — | — | — |"
               + (" — | — |" if b else ""))
     gb = 1 << 30
     print(f"| peak RSS (after beam-3 captions) | {e['peak_rss_bytes'] / gb:.2f} GiB | {p['peak_rss_bytes'] / gb:.2f} GiB "

@@ -29,7 +29,9 @@ Image.open('Tests/Fixtures/images/chelsea_q95_444.jpg').convert('RGB').resize((1
 fi
 
 swift build -c "$CONFIG" --product blip-bench >&2
+swift build -c "$CONFIG" --product blip-captiond >&2
 BENCH=$(swift build -c "$CONFIG" --show-bin-path)/blip-bench
+DAEMON=$(swift build -c "$CONFIG" --show-bin-path)/blip-captiond
 export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 
 # Start-up: separate processes, alternating, after one warm-up of each (warm page cache).
@@ -41,6 +43,11 @@ for i in 1 2 3; do
     python3 scripts/bench/pytorch_reference.py --model "$MODEL" --threads "$THREADS" --load-only > "$WORK/pytorch-ready-$i.json"
     ENGINE_READY+=("$WORK/engine-ready-$i.json") PYTORCH_READY+=("$WORK/pytorch-ready-$i.json")
 done
+
+# Daemon start-up: process start → READY=1 with the default (quick) warm-up, three runs after one
+# uncounted one (warm page cache).
+echo "daemon start → READY=1…" >&2
+python3 scripts/bench/ready_time.py --binary "$DAEMON" --model "$MODEL" --runs 3 > "$WORK/engine-daemon-ready.json"
 
 echo "engine stages (runs=$RUNS)…" >&2
 "$BENCH" --model "$MODEL" --image "$IMAGE" --runs "$RUNS" > "$WORK/engine.json"
@@ -55,4 +62,5 @@ python3 scripts/bench/pytorch_reference.py --model "$MODEL" --image "$IMAGE" --r
 
 date -u +"%Y-%m-%d %H:%M UTC"
 python3 scripts/bench/report.py --config "$MODEL/config.json" --engine "$WORK/engine.json" --pytorch "$WORK/pytorch.json" \
-    --engine-ready "${ENGINE_READY[@]}" --pytorch-ready "${PYTORCH_READY[@]}" "${BASELINE_ARGS[@]}"
+    --engine-ready "${ENGINE_READY[@]}" --pytorch-ready "${PYTORCH_READY[@]}" \
+    --daemon-ready "$WORK/engine-daemon-ready.json" "${BASELINE_ARGS[@]}"

@@ -8,6 +8,8 @@ struct Linear: @unchecked Sendable {
     let bias: UnsafePointer<Float>?   // (outFeatures)
     let inFeatures: Int
     let outFeatures: Int
+    /// A bfloat16 copy of `weight` (reduced-precision mode), read instead of it by decode steps.
+    var reducedWeight: PackedBFloat16Matrix? = nil
 
     /// What to apply to the output after the product, inside the same parallel piece.
     enum Epilogue { case none, gelu }
@@ -25,8 +27,13 @@ struct Linear: @unchecked Sendable {
                then epilogue: Epilogue = .none) {
         if rows <= Self.skinnyRows {
             // Decode steps: stream the weights once for all rows (see skinnyProduct).
-            skinnyProduct(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
-                          x: x, rows: rows, xStride: xStride, y: y, yStride: yStride, accumulate: accumulate)
+            if let reducedWeight {
+                skinnyProduct(weight: reducedWeight, bias: bias, x: x, rows: rows, xStride: xStride,
+                              y: y, yStride: yStride, accumulate: accumulate)
+            } else {
+                skinnyProduct(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
+                              x: x, rows: rows, xStride: xStride, y: y, yStride: yStride, accumulate: accumulate)
+            }
             if case .gelu = epilogue { for r in 0..<rows { gelu(y + r * yStride, count: outFeatures) } }
             return
         }

@@ -10,12 +10,15 @@ public final class BlipModel: @unchecked Sendable {
     public let preprocessor: PreprocessorConfig
     public let vision: VisionEncoder
     public let text: TextDecoder
+    /// What decode steps read the decoder's matrices as.
+    public let decoderWeights: WeightPrecision
     private let weights: WeightStore
 
     /// Loads and validates the folder: config.json (absent keys → transformers' defaults),
     /// preprocessor_config.json (optional) and model.safetensors (every tensor checked by name,
-    /// shape and dtype; unknown or missing tensors are errors).
-    public init(folder: ModelFolder) throws(ModelError) {
+    /// shape and dtype; unknown or missing tensors are errors). `decoderWeights: .bfloat16` gives the
+    /// decoder's matrices bfloat16 copies that decode steps read (``WeightPrecision``).
+    public init(folder: ModelFolder, decoderWeights: WeightPrecision = .float32) throws(ModelError) {
         BLASRuntime.useEngineThreading()
         self.folder = folder
         config = try BlipConfig.load(from: folder.config)
@@ -23,8 +26,11 @@ public final class BlipModel: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: folder.weights.path) else { throw .missingFile(folder.weights.path) }
         weights = WeightStore(file: try SafeTensorsFile(url: folder.weights))
         vision = try VisionEncoder(weights, config: config.vision)
-        text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings)
+        text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
+                               precision: decoderWeights)
+        self.decoderWeights = decoderWeights
         try weights.checkAllUsed()
+        weights.releaseMappedPages()
     }
 
     /// A short identifier for logs and responses: the folder name, or the hub repository when the
@@ -46,7 +52,14 @@ public final class BlipModel: @unchecked Sendable {
 
     /// A decoding session for one image's features.
     public func makeSession(features: UnsafePointer<Float>, maxRows: Int, maxLength: Int) -> DecoderSession {
-        DecoderSession(decoder: text, features: features, imageTokens: config.vision.tokenCount,
-                       maxRows: maxRows, maxLength: min(maxLength, config.text.maxPositionEmbeddings))
+        makeSession(features: features, imageTokens: config.vision.tokenCount, maxRows: maxRows, maxLength: maxLength)
+    }
+
+    /// A decoding session that cross-attends to the first `imageTokens` rows of `features` only: the
+    /// counterpart of `VisionEncoder.encode(pixels:into:state:tokens:)` for the warm-up.
+    func makeSession(features: UnsafePointer<Float>, imageTokens: Int, maxRows: Int, maxLength: Int) -> DecoderSession {
+        precondition((1...config.vision.tokenCount).contains(imageTokens))
+        return DecoderSession(decoder: text, features: features, imageTokens: imageTokens,
+                              maxRows: maxRows, maxLength: min(maxLength, config.text.maxPositionEmbeddings))
     }
 }

@@ -87,6 +87,18 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
 
+    /// Drops this process's mapping of the whole pages inside `bytes` (which must point into this
+    /// file): they stop counting towards its memory and are read back from the page cache if
+    /// touched again. For weights only ever read through a converted copy.
+    func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, start >= base, start + bytes.count <= base + mappedLength else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + bytes.count) / page * page
+        guard end > first else { return }
+        madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, MADV_DONTNEED)
+    }
+
     /// Raw bytes of one tensor, in the mapping.
     public func bytes(of entry: SafeTensorsEntry) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + dataStart + entry.range.lowerBound, count: entry.range.count)

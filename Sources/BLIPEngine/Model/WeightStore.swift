@@ -9,11 +9,16 @@ final class WeightStore: @unchecked Sendable {
     // @unchecked: filled during loading on one thread, read-only afterwards.
     let file: SafeTensorsFile
     private var converted: [UnsafeMutablePointer<Float>] = []
+    private var reduced: [UnsafeMutablePointer<BFloat16>] = []
+    private var replacedOriginals: [UnsafeRawBufferPointer] = []
     private var used: Set<String> = []
 
     init(file: SafeTensorsFile) { self.file = file }
 
-    deinit { for p in converted { p.deallocate() } }
+    deinit {
+        for p in converted { p.deallocate() }
+        for p in reduced { p.deallocate() }
+    }
 
     func contains(_ name: String) -> Bool { file.entries[name] != nil }
 
@@ -53,10 +58,37 @@ final class WeightStore: @unchecked Sendable {
         }
     }
 
-    func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int) throws(ModelError) -> Linear {
-        Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
-               bias: try tensor(prefix + ".bias", shape: [outFeatures]),
-               inFeatures: inFeatures, outFeatures: outFeatures)
+    /// - Parameter precision: `.bfloat16` adds a rounded bfloat16 copy of the weight, owned by this
+    ///   store, for decode steps to read instead.
+    func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int,
+                precision: WeightPrecision = .float32) throws(ModelError) -> Linear {
+        var linear = Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
+                            bias: try tensor(prefix + ".bias", shape: [outFeatures]),
+                            inFeatures: inFeatures, outFeatures: outFeatures)
+        if precision == .bfloat16 {
+            linear.reducedWeight = packedBFloat16(linear.weight, outFeatures: outFeatures, inFeatures: inFeatures)
+        }
+        return linear
+    }
+
+    /// A packed bfloat16 copy (round to nearest even) of `weight` (n, k), owned by this store, or nil
+    /// when the shape cannot be packed. The float32 original's pages are released from this
+    /// process when they are part of the mapped file (`releaseMappedPages` once loading is done).
+    func packedBFloat16(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) -> PackedBFloat16Matrix? {
+        guard PackedBFloat16Matrix.canPack(outFeatures: n, inFeatures: k) else { return nil }
+        let out = UnsafeMutablePointer<BFloat16>.allocate(capacity: n * k)
+        PackedBFloat16Matrix.pack(weight, outFeatures: n, inFeatures: k, into: out)
+        reduced.append(out)
+        replacedOriginals.append(UnsafeRawBufferPointer(start: weight, count: n * k * MemoryLayout<Float>.size))
+        return PackedBFloat16Matrix(values: UnsafePointer(out), outFeatures: n, inFeatures: k)
+    }
+
+    /// Gives back the memory of float32 weights that decode steps now read as bfloat16 copies, where
+    /// they are pages of the mapped file (converted buffers stay). Anything that still reads them —
+    /// the word embeddings' rows, a product of more than 32 rows — faults the pages back in.
+    func releaseMappedPages() {
+        for bytes in replacedOriginals { file.releasePages(bytes) }
+        replacedOriginals.removeAll()
     }
 
     func layerNorm(_ prefix: String, width: Int, eps: Float) throws(ModelError) -> LayerNorm {

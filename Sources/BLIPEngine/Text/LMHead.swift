@@ -6,9 +6,9 @@ struct LMHead: @unchecked Sendable {
     let decoder: Linear    // (vocab, hidden)
 
     init(_ w: WeightStore, prefix: String, config: BlipTextConfig, tied: Bool,
-         wordEmbeddings: UnsafePointer<Float>) throws(ModelError) {
+         wordEmbeddings: UnsafePointer<Float>, precision: WeightPrecision) throws(ModelError) {
         let h = config.hiddenSize, v = config.vocabSize
-        transform = try w.linear(prefix + ".transform.dense", in: h, out: h)
+        transform = try w.linear(prefix + ".transform.dense", in: h, out: h, precision: precision)
         layerNorm = try w.layerNorm(prefix + ".transform.LayerNorm", width: h, eps: config.layerNormEps)
         let weightName = prefix + ".decoder.weight"
         let weight: UnsafePointer<Float>
@@ -24,7 +24,9 @@ struct LMHead: @unchecked Sendable {
             if bias == nil { bias = b }
         }
         guard let bias else { throw .missingTensor(prefix + ".bias") }
-        decoder = Linear(weight: weight, bias: bias, inFeatures: h, outFeatures: v)
+        var decoder = Linear(weight: weight, bias: bias, inFeatures: h, outFeatures: v)
+        if precision == .bfloat16 { decoder.reducedWeight = w.packedBFloat16(weight, outFeatures: v, inFeatures: h) }
+        self.decoder = decoder
     }
 
     /// x: (rows, hidden) → logits (rows, vocab). `scratch` is (rows, hidden).

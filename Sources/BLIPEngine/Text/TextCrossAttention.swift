@@ -9,12 +9,12 @@ struct TextCrossAttention: @unchecked Sendable {
     let outputLayerNorm: LayerNorm
     let heads: Int, headDim: Int
 
-    init(_ w: WeightStore, prefix: String, config: BlipTextConfig) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: WeightPrecision) throws(ModelError) {
         let h = config.hiddenSize, e = config.encoderHiddenSize
-        query = try w.linear(prefix + ".self.query", in: h, out: h)
+        query = try w.linear(prefix + ".self.query", in: h, out: h, precision: precision)
         key = try w.linear(prefix + ".self.key", in: e, out: h)
         value = try w.linear(prefix + ".self.value", in: e, out: h)
-        outputDense = try w.linear(prefix + ".output.dense", in: h, out: h)
+        outputDense = try w.linear(prefix + ".output.dense", in: h, out: h, precision: precision)
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
         heads = config.numAttentionHeads
         headDim = config.headDim

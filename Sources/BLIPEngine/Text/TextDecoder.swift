@@ -7,16 +7,18 @@ public struct TextDecoder: @unchecked Sendable {
     let layers: [TextLayer]
     let head: LMHead
 
-    init(_ w: WeightStore, prefix: String = "text_decoder", config: BlipTextConfig, tieWordEmbeddings: Bool) throws(ModelError) {
+    /// - Parameter precision: `.bfloat16` gives every matrix a decode step reads a bfloat16 copy.
+    init(_ w: WeightStore, prefix: String = "text_decoder", config: BlipTextConfig, tieWordEmbeddings: Bool,
+         precision: WeightPrecision = .float32) throws(ModelError) {
         self.config = config
         embeddings = try TextEmbeddings(w, prefix: prefix + ".bert.embeddings", config: config)
         var layers: [TextLayer] = []
         for i in 0..<config.numHiddenLayers {
-            layers.append(try TextLayer(w, prefix: "\(prefix).bert.encoder.layer.\(i)", config: config))
+            layers.append(try TextLayer(w, prefix: "\(prefix).bert.encoder.layer.\(i)", config: config, precision: precision))
         }
         self.layers = layers
         head = try LMHead(w, prefix: prefix + ".cls.predictions", config: config, tied: tieWordEmbeddings,
-                          wordEmbeddings: embeddings.wordEmbeddings)
+                          wordEmbeddings: embeddings.wordEmbeddings, precision: precision)
     }
 
     /// Runs one position for every row of every session in `step`: embeds the tokens (each session

@@ -7,12 +7,12 @@ struct TextLayer: @unchecked Sendable {
     let output: Linear        // (hidden, intermediate)
     let outputLayerNorm: LayerNorm
 
-    init(_ w: WeightStore, prefix: String, config: BlipTextConfig) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: WeightPrecision) throws(ModelError) {
         let h = config.hiddenSize, m = config.intermediateSize
-        selfAttention = try TextSelfAttention(w, prefix: prefix + ".attention", config: config)
-        crossAttention = try TextCrossAttention(w, prefix: prefix + ".crossattention", config: config)
-        intermediate = try w.linear(prefix + ".intermediate.dense", in: h, out: m)
-        output = try w.linear(prefix + ".output.dense", in: m, out: h)
+        selfAttention = try TextSelfAttention(w, prefix: prefix + ".attention", config: config, precision: precision)
+        crossAttention = try TextCrossAttention(w, prefix: prefix + ".crossattention", config: config, precision: precision)
+        intermediate = try w.linear(prefix + ".intermediate.dense", in: h, out: m, precision: precision)
+        output = try w.linear(prefix + ".output.dense", in: m, out: h, precision: precision)
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
     }
 

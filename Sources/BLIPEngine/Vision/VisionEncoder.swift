@@ -18,11 +18,27 @@ public struct VisionEncoder: @unchecked Sendable {
         postLayerNorm = try w.layerNorm(prefix + ".post_layernorm", width: config.hiddenSize, eps: config.layerNormEps)
     }
 
-    /// pixels: (3, S, S); features: (tokens, hidden). Allocates nothing: all scratch is in `state`.
+    /// The model's forward pass. pixels: (3, S, S); features: (tokens, hidden). Allocates nothing:
+    /// all scratch is in `state`.
     public func encode(pixels: UnsafePointer<Float>, into features: UnsafeMutablePointer<Float>, state: VisionState) {
+        encode(pixels: pixels, into: features, state: state, tokens: config.tokenCount)
+    }
+
+    /// The forward pass over the first `tokens` tokens only (the class token, then patches in raster
+    /// order): the encoder layers and the post-layernorm run on those rows, and only those rows of
+    /// `features` are written. The embeddings are still computed for every patch (cheap).
+    ///
+    /// With `tokens == config.tokenCount` this is `encode(pixels:into:state:)`. With fewer it is *not*
+    /// the model's output for any image (the kept tokens attend only to each other); it exists so that
+    /// a warm-up can run every layer, and so read every weight, at a fraction of the cost
+    /// (`Captioner.warmUp`).
+    /// - Precondition: `1 <= tokens <= config.tokenCount`.
+    public func encode(pixels: UnsafePointer<Float>, into features: UnsafeMutablePointer<Float>, state: VisionState,
+                       tokens t: Int) {
+        precondition((1...state.tokens).contains(t), "vision tokens \(t) outside 1...\(state.tokens)")
         embeddings(pixels: pixels, patches: state.patches, into: state.hidden)
-        for layer in layers { layer(state.hidden, state: state) }
-        postLayerNorm(state.hidden, rows: state.tokens, into: features)
+        for layer in layers { layer(state.hidden, tokens: t, state: state) }
+        postLayerNorm(state.hidden, rows: t, into: features)
     }
 }
 

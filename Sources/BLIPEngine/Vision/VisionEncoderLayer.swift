@@ -16,9 +16,9 @@ struct VisionEncoderLayer: @unchecked Sendable {
         fc2 = try w.linear(prefix + ".mlp.fc2", in: m, out: h)
     }
 
-    /// Updates x (tokens, hidden) in place using the scratch buffers of `state`.
-    func callAsFunction(_ x: UnsafeMutablePointer<Float>, state: VisionState) {
-        let t = state.tokens
+    /// Updates the first `t` rows of x (tokens, hidden) in place using the scratch buffers of
+    /// `state`; `t` is at most `state.tokens` (fewer only for `VisionEncoder.encode`'s warm-up use).
+    func callAsFunction(_ x: UnsafeMutablePointer<Float>, tokens t: Int, state: VisionState) {
         layerNorm1(x, rows: t, into: state.normed)
         attention(state.normed, tokens: t, residual: x, qkvOut: state.qkv, scores: state.scores, context: state.context)
         layerNorm2(x, rows: t, into: state.normed)

@@ -30,9 +30,19 @@ do {
         exit(0)
     }
     guard let modelPath = option("--model") else {
-        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16]")
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16] | --model DIR --fidelity IMAGES_DIR")
     }
     let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
+    if let directory = option("--fidelity") {
+        // --fidelity DIR: bf16 decoder weights against float32 on every .jpg/.png in DIR.
+        let images = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }
+            .map { URL(fileURLWithPath: directory).appendingPathComponent($0) }
+        let result = try Fidelity(folder: folder, images: images, newTokens: Int(option("--tokens") ?? "20") ?? 20).run()
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        exit(0)
+    }
     let precision = option("--weights").flatMap(WeightPrecision.init(rawValue:)) ?? .float32
     let captioner = try Captioner(folder: folder, decoderWeights: precision)
     var result: [String: Double] = ["ready_s": ProcessInfoLinux.secondsSinceStart()]

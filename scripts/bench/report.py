@@ -32,6 +32,7 @@ def limits(cfg, probe_gflops, probe_gbs, new_tokens):
     step_bytes = step_weight_bytes + cross_kv_bytes
     gf, bw = probe_gflops * 1e9, probe_gbs * 1e9
     lim = {
+        "weights_only_s": step_weight_bytes / bw,
         "vision_s": vision_flops / gf,
         "cross_kv_s": cross_flops / gf,
         "greedy_step_s": step_bytes / bw,
@@ -58,6 +59,8 @@ def main():
     ap.add_argument("--daemon-ready", help="ready_time.py JSON: blip-captiond start → READY=1 (row shown if it exists)")
     ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--baseline", help="blip-bench JSON of an earlier build, shown as a 'before' column")
+    ap.add_argument("--bf16", help="blip-bench --weights bf16 JSON: a second table for the bfloat16 decoder weights")
+    ap.add_argument("--fidelity", help="blip-bench --fidelity JSON: bf16 against float32")
     args = ap.parse_args()
     cfg = json.load(open(args.config))
     e, p = json.load(open(args.engine)), json.load(open(args.pytorch))
@@ -117,6 +120,36 @@ def main():
     print(f"| peak RSS (after beam-3 captions) | {e['peak_rss_bytes'] / gb:.2f} GiB | {p['peak_rss_bytes'] / gb:.2f} GiB "
           f"| {p['peak_rss_bytes'] / e['peak_rss_bytes']:.2f}× | — | — |"
           + before("peak_rss_bytes", e["peak_rss_bytes"], 1 / gb, "GiB"))
+
+    if "batch4_beam3_step_s" in e:
+        four = e["batch4_beam3_step_s"]
+        print(f"\nConcurrent captions (StepBatcher): one step of 4 beam-3 captions together (12 rows) {fmt(four)}"
+              f" = {four / e['beam3_step_s']:.2f}× one caption's beam-3 step (4 separate steps: 4.00×); "
+              f"limit {fmt(lim['beam3_step_s'] + 3 * (lim['beam3_step_s'] - lim['weights_only_s']))}"
+              f" (weights once, 4 images' cross-attention keys/values). Peak RSS with the 4 sessions: "
+              f"{e.get('peak_rss_batch4_bytes', 0) / gb:.2f} GiB.")
+
+    if args.bf16:
+        h = json.load(open(args.bf16))
+        wlim = lim["weights_only_s"] / 2 + (lim["beam3_step_s"] - lim["weights_only_s"])
+        print("\nbfloat16 decoder weights (`--weights bf16`), same run; limit: half the decoder weight bytes + the image's keys/values\n")
+        print("| stage | fp32 | bf16 | fp32 ÷ bf16 | bf16 limit | bf16 ÷ limit |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for name, key in [("one greedy decode step", "greedy_step_s"), ("one beam-3 decode step", "beam3_step_s"),
+                          ("one step of 4 beam-3 captions together", "batch4_beam3_step_s"),
+                          (f"caption, greedy, {args.tokens} new tokens", "caption_greedy_s"),
+                          (f"caption, beam 3, {args.tokens} new tokens", "caption_beam3_s")]:
+            if key not in h or key not in e:
+                continue
+            limit = {"greedy_step_s": wlim, "beam3_step_s": wlim}.get(key)
+            lim_text = f"{fmt(limit)} | {h[key] / limit:.2f}×" if limit else "— | —"
+            print(f"| {name} | {fmt(e[key])} | {fmt(h[key])} | {e[key] / h[key]:.2f}× | {lim_text} |")
+        print(f"| peak RSS (after beam-3 captions) | {e['peak_rss_bytes'] / gb:.2f} GiB | {h['peak_rss_bytes'] / gb:.2f} GiB "
+              f"| {e['peak_rss_bytes'] / h['peak_rss_bytes']:.2f}× | — | — |")
+    if args.fidelity:
+        f = json.load(open(args.fidelity))
+        print(f"\nbf16 fidelity on the full-size model: worst first-step logit error {f['bf16_worst_logit_error']:.2e} of max |logit|; "
+              f"{int(f['bf16_identical_captions'])}/{int(f['bf16_captions'])} captions (greedy and beam 3, {args.tokens} new tokens) token-identical to float32.")
 
 
 if __name__ == "__main__":

@@ -106,8 +106,9 @@ public final class Captioner: Sendable {
         let vc = model.config.vision
         let features = FloatBuffer(count: vc.tokenCount * vc.hiddenSize)
         var afterVision = afterDecode
-        // The encode and the image's cross-attention keys/values: compute-bound, one call at a time.
-        let session = batcher.encode { () -> DecoderSession in
+        // The encode and the image's cross-attention keys/values: compute-bound, one call at a time
+        // (waiting for the turn checks `checkpoint`).
+        let session = try batcher.encode(checkpoint: checkpoint) { () -> DecoderSession in
             let encodeStart = clock.now
             model.encodeImage(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc))
             afterVision = clock.now
@@ -118,9 +119,12 @@ public final class Captioner: Sendable {
         let generator = Generator(eosTokenID: model.config.text.sepTokenID, padTokenID: model.config.text.padTokenID)
         batcher.join()
         defer { batcher.leave() }
-        let candidates = try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
-                                                model: BatchedStepper(session: session, batcher: batcher),
-                                                checkpoint: checkpoint)
+        let candidates = try withoutActuallyEscaping(checkpoint) { checkpoint in
+            // The stepper lives only for this call; it checks `checkpoint` while a step waits for others.
+            try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
+                                   model: BatchedStepper(session: session, batcher: batcher, checkpoint: checkpoint),
+                                   checkpoint: checkpoint)
+        }
         timings.text = (clock.now - afterVision).seconds
         return CaptionResult(
             candidates: candidates.map {

@@ -53,7 +53,7 @@ extension Captioner {
         let vc = model.config.vision
         let tokens = Self.warmUpImageTokens(vc)
         let features = FloatBuffer(count: tokens * vc.hiddenSize)
-        let session = batcher.encode { () -> DecoderSession in
+        let session = try batcher.encode { () -> DecoderSession in
             model.vision.encode(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc), tokens: tokens)
             return model.makeSession(features: features.pointer, imageTokens: tokens, maxRows: parameters.numBeams,
                                      maxLength: prefix.count + Self.warmUpNewTokens)

@@ -90,3 +90,52 @@ final class LockedResults: @unchecked Sendable {
     func set(_ i: Int, _ value: Result<[CaptionCandidate], any Error>) { lock.withLock { values[i] = value } }
     func get(_ i: Int) -> Result<[CaptionCandidate], any Error>? { lock.withLock { values[i] } }
 }
+
+/// A caption waiting for its turn ends the wait when its checkpoint throws (deadline, cancellation),
+/// instead of after the other captions' encodes.
+@Suite("StepBatcher waits are interruptible")
+struct StepBatcherInterruptTests {
+    struct Stop: Error {}
+
+    @Test func encodeWaitEndsAtTheCheckpoint() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        let batcher = captioner.batcher
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let holder = Thread {
+            _ = try? batcher.encode { holding.signal(); release.wait() }
+        }
+        holder.start()
+        holding.wait()
+        let start = Date()
+        var checks = 0
+        #expect(throws: Stop.self) {
+            try batcher.encode(checkpoint: { checks += 1; if checks == 3 { throw Stop() } }) { Issue.record("ran while another encode held the turn") }
+        }
+        let waited = Date().timeIntervalSince(start)
+        release.signal()
+        #expect(checks == 3)
+        #expect(waited < 2, "the wait ended \(waited) s later")
+        // The turn is free again: a later encode runs.
+        #expect(try batcher.encode { 42 } == 42)
+    }
+
+    @Test func stepWaitEndsAtTheCheckpointAndTheOthersGoOn() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        let m = captioner.model, vc = m.config.vision, batcher = captioner.batcher
+        let features = FloatBuffer(count: vc.tokenCount * vc.hiddenSize)
+        let a = m.makeSession(features: features.pointer, maxRows: 1, maxLength: 4)
+        let b = m.makeSession(features: features.pointer, maxRows: 1, maxLength: 4)
+        batcher.join()  // a: generating, but does not ask for a step yet
+        batcher.join()  // b
+        var checks = 0
+        #expect(throws: Stop.self) {
+            _ = try batcher.step(b, [m.config.text.bosTokenID], checkpoint: { checks += 1; if checks == 2 { throw Stop() } })
+        }
+        #expect(b.length == 0, "the withdrawn step must not have run")
+        batcher.leave()  // b gave up
+        // a alone now steps at once.
+        _ = try batcher.step(a, [m.config.text.bosTokenID])
+        #expect(a.length == 1)
+        batcher.leave()
+    }
+}

@@ -15,6 +15,11 @@ import Foundation
 ///   which runs the step for all of them while the others wait.
 ///
 /// A caption alone goes straight through: its step runs on its own session, as without the batcher.
+///
+/// Waiting is interruptible: a caption waiting for its turn to encode, or for its step to be taken
+/// into a batch, calls its checkpoint every ``checkpointInterval``, so a deadline or cancellation
+/// ends the wait within that time instead of after the other captions' encodes. A step already
+/// taken into a running batch is waited for (it ends within one step).
 public final class StepBatcher: @unchecked Sendable {
     // @unchecked: every field below is guarded by `lock`; a step's sessions and the shared scratch
     // are touched only by the leader, while their owners wait.
@@ -37,9 +42,13 @@ public final class StepBatcher: @unchecked Sendable {
         return (batchedSteps, batchedCaptions)
     }
 
+    /// How often a waiting caption calls its checkpoint.
+    static let checkpointInterval: TimeInterval = 0.05
+
     private final class Request {
         let session: DecoderSession
         let tokens: [Int32]
+        var taken = false
         var done = false
         init(session: DecoderSession, tokens: [Int32]) { (self.session, self.tokens) = (session, tokens) }
     }
@@ -48,11 +57,23 @@ public final class StepBatcher: @unchecked Sendable {
         self.decoder = decoder
     }
 
-    /// Runs `body` (an image encode) exclusively, before any further decode step.
-    func encode<T>(_ body: () throws -> T) rethrows -> T {
+    /// Runs `body` (an image encode) exclusively, before any further decode step. While it waits for
+    /// its turn, `checkpoint` is called every ``checkpointInterval``; what it throws ends the wait.
+    func encode<T>(checkpoint: () throws -> Void = {}, _ body: () throws -> T) throws -> T {
         lock.lock()
         encodesWaiting += 1
-        while encoding || stepping { lock.wait() }
+        while encoding || stepping {
+            if !lock.wait(until: Date(timeIntervalSinceNow: Self.checkpointInterval)) {
+                do {
+                    try checkpoint()
+                } catch {
+                    encodesWaiting -= 1
+                    lock.broadcast()
+                    lock.unlock()
+                    throw error
+                }
+            }
+        }
         encodesWaiting -= 1
         encoding = true
         lock.unlock()
@@ -81,8 +102,10 @@ public final class StepBatcher: @unchecked Sendable {
     }
 
     /// One step of `session` (which must have joined), run together with the other generating
-    /// captions' steps. Returns the session's logits, valid until its next step.
-    func step(_ session: DecoderSession, _ tokens: [Int32]) throws(DecoderSessionError) -> UnsafeBufferPointer<Float> {
+    /// captions' steps. Returns the session's logits, valid until its next step. While the step waits
+    /// to be taken into a batch, `checkpoint` is called every ``checkpointInterval``; what it throws
+    /// withdraws the step and ends the wait.
+    func step(_ session: DecoderSession, _ tokens: [Int32], checkpoint: () throws -> Void = {}) throws -> UnsafeBufferPointer<Float> {
         try session.checkStep(tokens)
         let request = Request(session: session, tokens: tokens)
         lock.lock()
@@ -92,6 +115,7 @@ public final class StepBatcher: @unchecked Sendable {
             if !stepping && !encoding && encodesWaiting == 0 && pending.count >= generating {
                 let batch = pending
                 pending.removeAll(keepingCapacity: true)
+                for r in batch { r.taken = true }
                 stepping = true
                 if batch.count > 1 {
                     batchedSteps += 1
@@ -103,8 +127,15 @@ public final class StepBatcher: @unchecked Sendable {
                 for r in batch { r.done = true }
                 stepping = false
                 lock.broadcast()
-            } else {
-                lock.wait()
+            } else if !lock.wait(until: Date(timeIntervalSinceNow: Self.checkpointInterval)) && !request.taken {
+                do {
+                    try checkpoint()
+                } catch {
+                    pending.removeAll { $0 === request }
+                    lock.broadcast()
+                    lock.unlock()
+                    throw error
+                }
             }
         }
         lock.unlock()
@@ -165,15 +196,17 @@ public final class StepBatcher: @unchecked Sendable {
 final class BatchedStepper: TokenStepper {
     let session: DecoderSession
     let batcher: StepBatcher
+    let checkpoint: () throws -> Void
 
-    init(session: DecoderSession, batcher: StepBatcher) {
-        (self.session, self.batcher) = (session, batcher)
+    /// - Parameter checkpoint: called while a step waits for the other captions (see ``StepBatcher``).
+    init(session: DecoderSession, batcher: StepBatcher, checkpoint: @escaping () throws -> Void = {}) {
+        (self.session, self.batcher, self.checkpoint) = (session, batcher, checkpoint)
     }
 
     var vocabularySize: Int { session.vocabularySize }
 
     func step(_ tokens: [Int32]) throws -> UnsafeBufferPointer<Float> {
-        try batcher.step(session, tokens)
+        try batcher.step(session, tokens, checkpoint: checkpoint)
     }
 
     func reorder(_ sources: [Int]) { session.reorder(sources) }

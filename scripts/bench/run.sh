@@ -7,7 +7,9 @@
 #
 # Environment: MODEL (default .build/bench/blip-large-random, generated if missing, ~1.8 GB),
 # CONFIG (swift build configuration, default release), THREADS (default 2), BASELINE (optional path
-# of an earlier blip-bench binary, run in the same session and shown as a "before" column).
+# of an earlier blip-bench binary, run in the same session and shown as a "before" column),
+# THROUGHPUT (default 1: finish with scripts/bench/throughput.sh, the daemon at concurrency 1, 2, 4, 8
+# with THROUGHPUT_ROUNDS rounds, default 3; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-5}
@@ -75,3 +77,9 @@ python3 scripts/bench/report.py --config "$MODEL/config.json" --engine "$WORK/en
     --engine-ready "${ENGINE_READY[@]}" --pytorch-ready "${PYTORCH_READY[@]}" \
     --daemon-ready "$WORK/engine-daemon-ready.json" --bf16 "$WORK/engine-bf16.json" --fidelity "$WORK/fidelity.json" \
     "${BASELINE_ARGS[@]}"
+
+if [ "${THROUGHPUT:-1}" != 0 ]; then
+    echo
+    echo "daemon throughput (scripts/bench/throughput.sh ${THROUGHPUT_ROUNDS:-3})…" >&2
+    MODEL="$MODEL" IMAGE="$IMAGE" CONFIG="$CONFIG" scripts/bench/throughput.sh "${THROUGHPUT_ROUNDS:-3}"
+fi

@@ -18,9 +18,10 @@ for f in "$MODEL/config.json" "$IMAGE"; do
     [ -e "$f" ] || { echo "throughput.sh: $f is missing: run scripts/bench/run.sh once (it makes both)" >&2; exit 2; }
 done
 
-swift build -c release --product blip-captiond >&2
-swift build -c release --product blip-caption >&2
-BIN=$(swift build -c release --show-bin-path)
+CONFIG=${CONFIG:-release}
+swift build -c "$CONFIG" --product blip-captiond >&2
+swift build -c "$CONFIG" --product blip-caption >&2
+BIN=$(swift build -c "$CONFIG" --show-bin-path)
 DIR=$(mktemp -d)
 SOCK=$DIR/blip.sock
 "$BIN/blip-captiond" --model "$MODEL" --socket "$SOCK" --socket-mode 0600 --queue-depth 64 --max-batch "$MAX_BATCH" 2> "$DIR/daemon.log" &

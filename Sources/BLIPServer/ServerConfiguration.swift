@@ -32,7 +32,7 @@ public struct ServerConfiguration: Sendable {
     /// Peers whose gid is listed may call. See ``allowedUIDs``.
     public var allowedGIDs: Set<UInt32>?
     /// systemd's watchdog interval (`WATCHDOG_USEC`); the server pings at half of it while the
-    /// inference worker makes progress. `nil` disables the pings.
+    /// inference workers make progress. `nil` disables the pings.
     public var watchdogInterval: Duration?
     /// How often the housekeeping thread wakes: expires queued deadlines, sends watchdog pings
     /// and status lines, checks idleness. Default 100 ms.

@@ -170,7 +170,7 @@ struct BlipCaptiond: ParsableCommand {
         configuration.notifier = notifier
         configuration.log = { log($0) }
         if let watchdog = configuration.watchdogInterval {
-            log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the inference worker makes progress")
+            log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the inference workers make progress")
         }
 
         let server = CaptionServer(service: service, listeners: listeners, configuration: configuration)

@@ -47,7 +47,10 @@ struct StepBatcherTests {
             for (i, s) in together.enumerated() {
                 let got = Array(s.logits)
                 #expect(got.count == rows[i] * vocab)
-                #expect(got == expected[i], "session \(i) at step \(position): batched logits differ from stepping alone")
+                // A Bool, not the arrays: on failure Swift Testing would diff thousands of floats.
+                let differing = zip(got, expected[i]).filter { $0 != $1 }.count
+                #expect(got.count == expected[i].count && differing == 0,
+                        "session \(i) at step \(position): \(differing) batched logits differ from stepping alone")
                 #expect(s.length == alone[i].length)
             }
         }
@@ -137,5 +140,36 @@ struct StepBatcherInterruptTests {
         _ = try batcher.step(a, [m.config.text.bosTokenID])
         #expect(a.length == 1)
         batcher.leave()
+    }
+}
+
+/// More rows than one step can hold (the weight-streaming kernel's limit) are stepped in turns, so
+/// each session still gets exactly what it gets alone.
+@Suite("StepBatcher row limit")
+struct StepBatcherRowLimitTests {
+    @Test func sessionsBeyondTheRowLimitStillMatchSteppingAlone() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        let m = captioner.model, vc = m.config.vision
+        let features = FloatBuffer(count: vc.tokenCount * vc.hiddenSize)
+        for i in 0..<features.count { features.pointer[i] = sin(Float(i) * 0.01) }
+        let rows = 12  // 3 sessions × 12 rows = 36 > Linear.skinnyRows
+        try #require(3 * rows > Linear.skinnyRows)
+        func sessions() throws -> [DecoderSession] {
+            try (0..<3).map { _ in
+                let s = m.makeSession(features: features.pointer, maxRows: rows, maxLength: 4)
+                _ = try s.step([m.config.text.bosTokenID])
+                s.reorder(Array(repeating: 0, count: rows))
+                return s
+            }
+        }
+        let alone = try sessions(), together = try sessions()
+        let tokens = (0..<3).map { c in (0..<rows).map { Int32(1000 + 17 * c + $0) } }
+        let expected = try zip(alone, tokens).map { Array(try $0.step($1)) }
+        try captioner.batcher.stepTogether(together, tokens: tokens)
+        for i in 0..<3 {
+            // A count, not the arrays: on failure Swift Testing would diff thousands of floats.
+            let differing = zip(Array(together[i].logits), expected[i]).filter { $0 != $1 }.count
+            #expect(together[i].logits.count == expected[i].count && differing == 0, "session \(i): \(differing) logits differ")
+        }
     }
 }

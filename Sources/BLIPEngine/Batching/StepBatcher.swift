@@ -113,9 +113,7 @@ public final class StepBatcher: @unchecked Sendable {
         lock.broadcast()
         while !request.done {
             if !stepping && !encoding && encodesWaiting == 0 && pending.count >= generating {
-                let batch = pending
-                pending.removeAll(keepingCapacity: true)
-                for r in batch { r.taken = true }
+                let batch = takeBatch()
                 stepping = true
                 if batch.count > 1 {
                     batchedSteps += 1
@@ -142,8 +140,32 @@ public final class StepBatcher: @unchecked Sendable {
         return session.logits
     }
 
+    /// The oldest pending requests whose rows fit one step (``batchLength(_:)``), marked taken; the
+    /// requests left wait for the next step. With `lock` held.
+    private func takeBatch() -> [Request] {
+        let count = Self.batchLength(pending)
+        let batch = Array(pending.prefix(count))
+        pending.removeFirst(count)
+        for r in batch { r.taken = true }
+        return batch
+    }
+
+    /// How many of `requests`, from the first, one step takes: as many as fit `Linear.skinnyRows`
+    /// rows together, at least one. Beyond that a product would switch to sgemm, whose results differ
+    /// in the last bits, and a caption's logits would depend on what it was batched with.
+    private static func batchLength(_ requests: [Request]) -> Int {
+        var rows = 0, count = 0
+        for r in requests {
+            if count > 0 && rows + r.session.rows > Linear.skinnyRows { break }
+            rows += r.session.rows
+            count += 1
+        }
+        return count
+    }
+
     /// One step of several sessions together, now (each session's logits in the session, as after
-    /// its own `step`): what concurrent captions get, for measuring it. Waits for any encode or
+    /// its own `step`; in turns when their rows exceed one step's): what concurrent captions get,
+    /// for measuring and testing it. Waits for any encode or
     /// step in progress.
     public func stepTogether(_ sessions: [DecoderSession], tokens: [[Int32]]) throws(DecoderSessionError) {
         precondition(sessions.count == tokens.count && Set(sessions.map(ObjectIdentifier.init)).count == sessions.count)
@@ -152,7 +174,12 @@ public final class StepBatcher: @unchecked Sendable {
         while encoding || stepping { lock.wait() }
         stepping = true
         lock.unlock()
-        run(zip(sessions, tokens).map { Request(session: $0, tokens: $1) })
+        var requests = zip(sessions, tokens).map { Request(session: $0, tokens: $1) }
+        while !requests.isEmpty {  // in turns of at most one step's rows, as concurrent captions go
+            let count = Self.batchLength(requests)
+            run(Array(requests.prefix(count)))
+            requests.removeFirst(count)
+        }
         lock.lock()
         stepping = false
         lock.broadcast()

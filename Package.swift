@@ -79,6 +79,7 @@ let package = Package(
             name: "blip-caption",
             dependencies: [
                 "BLIPEngine",
+                "BLIPCaptionService",
                 "BLIPClient",
                 "CPUFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

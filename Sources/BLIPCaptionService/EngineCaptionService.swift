@@ -19,6 +19,7 @@ public struct EngineCaptionService: CaptionService {
     }
 
     public func caption(_ request: CaptionRequest, checkpoint: () throws -> Void) throws -> CaptionResponse {
+        try Self.checkPrompts(request)
         let image = request.image
         let format: ImageFormat?
         switch image.format {
@@ -27,17 +28,62 @@ public struct EngineCaptionService: CaptionService {
         case .png: format = .png
         case .rawRGB8: format = .rawRGB8(width: Int(image.width), height: Int(image.height))
         }
-        let result = try captioner.caption(image: image.data, format: format,
-                                           parameters: Self.parameters(request.options, prompt: request.prompt),
-                                           applyEXIFOrientation: image.appliesEXIFOrientation, checkpoint: checkpoint)
+        var results: [CaptionResponse.PromptResult] = []
+        var timings = CaptionResponse.Timings()
         func us(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1e6).rounded()) }
-        return CaptionResponse(
-            candidates: result.candidates.map {
+        for prompt in request.requestedPrompts {
+            let enginePrompt = prompt.flatMap { $0.isEmpty ? nil : $0 }
+            let result = try captioner.caption(image: image.data, format: format,
+                                               parameters: Self.parameters(request.options, prompt: enginePrompt),
+                                               applyEXIFOrientation: image.appliesEXIFOrientation, checkpoint: checkpoint)
+            results.append(.init(prompt: prompt ?? "", candidates: result.candidates.map {
                 CaptionResponse.Candidate(text: $0.text, tokenIDs: $0.tokenIDs.map { UInt32(bitPattern: $0) }, score: Double($0.score))
-            },
-            modelID: captioner.model.modelID,
-            timings: CaptionResponse.Timings(imageDecodeMicroseconds: us(result.timings.decode),
-                                             visionMicroseconds: us(result.timings.vision), textMicroseconds: us(result.timings.text)))
+            }))
+            timings.imageDecodeMicroseconds += us(result.timings.decode)
+            timings.visionMicroseconds += us(result.timings.vision)
+            timings.textMicroseconds += us(result.timings.text)
+        }
+        if request.prompts.isEmpty {
+            return CaptionResponse(candidates: results[0].candidates, modelID: captioner.model.modelID, timings: timings)
+        }
+        return CaptionResponse(modelID: captioner.model.modelID, timings: timings, results: results)
+    }
+
+    /// `prompt` and `prompts` are exclusive; `prompts` holds at most ``maxPrompts``.
+    static func checkPrompts(_ request: CaptionRequest) throws(RPCError) {
+        if request.prompt != nil && !request.prompts.isEmpty {
+            throw RPCError(code: .invalidArgument, message: "a request sets either prompt or prompts, not both; put every prompt in prompts")
+        }
+        if request.prompts.count > maxPrompts {
+            throw RPCError(code: .invalidArgument, message: "prompts holds \(request.prompts.count) entries; at most \(maxPrompts) per call (split the call)")
+        }
+    }
+
+    /// Most prompts one call may carry (`CaptionRequest.prompts`, reported in `Limits.maxPrompts`).
+    public static let maxPrompts = 8
+
+    /// One call in this process exactly as the daemon runs it (the same validation, the same
+    /// option mapping, the same response): what `blip-caption --local` uses.
+    /// - Parameters:
+    ///   - request: The request as it would go on the wire.
+    ///   - timeout: `nil` for none.
+    /// - Throws: `RPCError` with the code and message the daemon would answer.
+    public func caption(_ request: CaptionRequest, timeout: Duration?) async throws(RPCError) -> CaptionResponse {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        let result: Result<CaptionResponse, RPCError> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: Result { () throws(RPCError) -> CaptionResponse in
+                    do {
+                        return try self.caption(request) {
+                            if let deadline, ContinuousClock.now >= deadline {
+                                throw RPCError(code: .deadlineExceeded, message: "the timeout passed; allow more time")
+                            }
+                        }
+                    } catch { throw RPCError(mapping: error) }
+                })
+            }
+        }
+        return try result.get()
     }
 
     /// Wire options → engine parameters. Unset stays the engine's default (docs/protocol.md).
@@ -77,7 +123,8 @@ public struct EngineCaptionService: CaptionService {
             defaults: .documentedDefaults,
             limits: InfoResponse.Limits(
                 maxImageBytes: UInt64(captioner.imageLimits.maxBytes), maxPixels: UInt64(captioner.imageLimits.maxPixels),
-                maxTokens: UInt32(c.text.maxPositionEmbeddings), maxBeams: UInt32(captioner.generationLimits.maxBeams)))
+                maxTokens: UInt32(c.text.maxPositionEmbeddings), maxBeams: UInt32(captioner.generationLimits.maxBeams),
+                maxPrompts: UInt32(Self.maxPrompts)))
     }
 
     /// One caption through every stage before READY=1, so the first caller does not pay for page

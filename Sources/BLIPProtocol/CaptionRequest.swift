@@ -1,6 +1,7 @@
 import BlipProtoC
 
-/// `/blip.v1.Captioner/Caption`'s request: one image, an optional prompt, decoding options.
+/// `/blip.v1.Captioner/Caption`'s request: one image, an optional prompt (or several prompts),
+/// decoding options.
 public struct CaptionRequest: Sendable, Hashable {
     /// The picture to caption and how its bytes are laid out.
     public struct Image: Sendable, Hashable {
@@ -47,19 +48,31 @@ public struct CaptionRequest: Sendable, Hashable {
 
     public var image: Image
     /// Text the caption continues, e.g. `"a picture of"`; `nil` for an unconditional caption.
+    /// Answered in `CaptionResponse.candidates`. Not together with ``prompts``.
     public var prompt: String?
     /// Generation parameters; unset ones take the server's defaults.
     public var options: DecodingOptions
+    /// Several captions of the image in one call, one per prompt (`""` = unconditional), answered
+    /// in order in `CaptionResponse.results`; one image encode serves them all. Empty: the call
+    /// is a single caption of ``prompt``.
+    public var prompts: [String]
 
     /// - Parameters:
     ///   - image: The picture.
     ///   - prompt: Text the caption continues, or `nil`.
     ///   - options: Generation parameters; leave unset for the server's defaults.
-    public init(image: Image = Image(), prompt: String? = nil, options: DecodingOptions = DecodingOptions()) {
+    ///   - prompts: Several prompts instead of `prompt`.
+    public init(image: Image = Image(), prompt: String? = nil, options: DecodingOptions = DecodingOptions(),
+                prompts: [String] = []) {
         self.image = image
         self.prompt = prompt
         self.options = options
+        self.prompts = prompts
     }
+
+    /// The prompts the call asks for, in response order: ``prompts``, or the one ``prompt``
+    /// (`nil` = unconditional).
+    public var requestedPrompts: [String?] { prompts.isEmpty ? [prompt] : prompts.map { $0 } }
 }
 
 extension CaptionRequest: WireMessage {
@@ -83,6 +96,8 @@ extension CaptionRequest: WireMessage {
             c.image = image.cMessage(in: arena)
             c.prompt = arena.optionalCString(prompt)
             c.options = options.cMessage(in: arena)
+            c.n_prompts = prompts.count
+            c.prompts = arena.array(prompts.map { Optional(arena.cString($0)) })
             return ProtobufC.encode(
                 c,
                 packedSize: { blip__v1__caption_request__get_packed_size($0) },
@@ -92,10 +107,15 @@ extension CaptionRequest: WireMessage {
     }
 
     private init(_ c: borrowing Blip__V1__CaptionRequest) throws(MessageDecodingError) {
+        var prompts: [String] = []
+        for i in 0..<c.n_prompts {
+            prompts.append(try ProtobufC.string(c.prompts[i], message: Self.messageName, field: "prompts"))
+        }
         self.init(
             image: try Image(c.image),
             prompt: try ProtobufC.optionalString(c.prompt, message: Self.messageName, field: "prompt"),
-            options: try DecodingOptions(c.options)
+            options: try DecodingOptions(c.options),
+            prompts: prompts
         )
     }
 }

@@ -43,11 +43,14 @@ public struct InfoResponse: Sendable, Hashable {
         public var maxBeams: UInt32
         /// Calls waiting or running at once.
         public var maxQueueDepth: UInt32
+        /// Entries of `CaptionRequest.prompts`.
+        public var maxPrompts: UInt32
 
         public init(
             maxFrameBytes: UInt64 = 0, maxImageBytes: UInt64 = 0, maxPixels: UInt64 = 0,
-            maxTokens: UInt32 = 0, maxBeams: UInt32 = 0, maxQueueDepth: UInt32 = 0
+            maxTokens: UInt32 = 0, maxBeams: UInt32 = 0, maxQueueDepth: UInt32 = 0, maxPrompts: UInt32 = 0
         ) {
+            self.maxPrompts = maxPrompts
             self.maxFrameBytes = maxFrameBytes
             self.maxImageBytes = maxImageBytes
             self.maxPixels = maxPixels
@@ -83,6 +86,47 @@ public struct InfoResponse: Sendable, Hashable {
         }
     }
 
+    /// The image-feature cache; all zero when it is off.
+    public struct FeatureCacheStats: Sendable, Hashable {
+        public var capacityBytes: UInt64
+        public var bytes: UInt64
+        public var entries: UInt64
+        public var hits: UInt64
+        public var misses: UInt64
+
+        public init(capacityBytes: UInt64 = 0, bytes: UInt64 = 0, entries: UInt64 = 0, hits: UInt64 = 0, misses: UInt64 = 0) {
+            self.capacityBytes = capacityBytes
+            self.bytes = bytes
+            self.entries = entries
+            self.hits = hits
+            self.misses = misses
+        }
+    }
+
+    /// How the engine loop shares the cores.
+    public struct EngineSchedule: Sendable, Hashable {
+        /// Prompts decoded together at most (`--max-batch`).
+        public var maxBatch: UInt32
+        /// Threads the engine computes with.
+        public var threads: UInt32
+        /// Images encoded side by side at most when several wait, and the threads of each.
+        public var encodeLanes: UInt32
+        public var threadsPerLane: UInt32
+        /// Loop iterations, and decode steps that served more than one prompt, since start.
+        public var iterations: UInt64
+        public var batchedSteps: UInt64
+
+        public init(maxBatch: UInt32 = 0, threads: UInt32 = 0, encodeLanes: UInt32 = 0, threadsPerLane: UInt32 = 0,
+                    iterations: UInt64 = 0, batchedSteps: UInt64 = 0) {
+            self.maxBatch = maxBatch
+            self.threads = threads
+            self.encodeLanes = encodeLanes
+            self.threadsPerLane = threadsPerLane
+            self.iterations = iterations
+            self.batchedSteps = batchedSteps
+        }
+    }
+
     /// e.g. `"Salesforce/blip-image-captioning-large"`.
     public var modelID: String
     public var model: ModelSummary
@@ -95,12 +139,17 @@ public struct InfoResponse: Sendable, Hashable {
     public var defaults: DecodingOptions
     public var limits: Limits
     public var counters: Counters
+    public var featureCache: FeatureCacheStats
+    public var engine: EngineSchedule
 
     public init(
         modelID: String = "", model: ModelSummary = ModelSummary(), engineVersion: String = "",
         blasCore: String = "", blasThreads: UInt32 = 0, defaults: DecodingOptions = DecodingOptions(),
-        limits: Limits = Limits(), counters: Counters = Counters()
+        limits: Limits = Limits(), counters: Counters = Counters(),
+        featureCache: FeatureCacheStats = FeatureCacheStats(), engine: EngineSchedule = EngineSchedule()
     ) {
+        self.featureCache = featureCache
+        self.engine = engine
         self.modelID = modelID
         self.model = model
         self.engineVersion = engineVersion
@@ -138,6 +187,8 @@ extension InfoResponse: WireMessage {
             c.defaults = defaults.cMessage(in: arena)
             if limits != Limits() { c.limits = arena.store(limits.cMessage) }
             if counters != Counters() { c.counters = arena.store(counters.cMessage(in: arena)) }
+            if featureCache != FeatureCacheStats() { c.feature_cache = arena.store(featureCache.cMessage) }
+            if engine != EngineSchedule() { c.engine = arena.store(engine.cMessage) }
             return ProtobufC.encode(
                 c,
                 packedSize: { blip__v1__info_response__get_packed_size($0) },
@@ -156,7 +207,9 @@ extension InfoResponse: WireMessage {
             blasThreads: c.blas_threads,
             defaults: try DecodingOptions(c.defaults),
             limits: c.limits.map { Limits($0.pointee) } ?? Limits(),
-            counters: try c.counters.map { (p) throws(MessageDecodingError) in try Counters(p.pointee) } ?? Counters()
+            counters: try c.counters.map { (p) throws(MessageDecodingError) in try Counters(p.pointee) } ?? Counters(),
+            featureCache: c.feature_cache.map { FeatureCacheStats($0.pointee) } ?? FeatureCacheStats(),
+            engine: c.engine.map { EngineSchedule($0.pointee) } ?? EngineSchedule()
         )
     }
 }
@@ -192,7 +245,7 @@ extension InfoResponse.Limits {
         self.init(
             maxFrameBytes: c.max_frame_bytes, maxImageBytes: c.max_image_bytes,
             maxPixels: c.max_pixels, maxTokens: c.max_tokens, maxBeams: c.max_beams,
-            maxQueueDepth: c.max_queue_depth
+            maxQueueDepth: c.max_queue_depth, maxPrompts: c.max_prompts
         )
     }
 
@@ -205,6 +258,7 @@ extension InfoResponse.Limits {
         c.has_max_tokens = 1; c.max_tokens = maxTokens
         c.has_max_beams = 1; c.max_beams = maxBeams
         c.has_max_queue_depth = 1; c.max_queue_depth = maxQueueDepth
+        c.has_max_prompts = 1; c.max_prompts = maxPrompts
         return c
     }
 }
@@ -245,6 +299,42 @@ extension InfoResponse.Counters {
         c.has_latency_p50_us = 1; c.latency_p50_us = latencyP50Microseconds
         c.has_latency_p95_us = 1; c.latency_p95_us = latencyP95Microseconds
         c.has_latency_p99_us = 1; c.latency_p99_us = latencyP99Microseconds
+        return c
+    }
+}
+
+extension InfoResponse.FeatureCacheStats {
+    init(_ c: Blip__V1__FeatureCacheStats) {
+        self.init(capacityBytes: c.capacity_bytes, bytes: c.bytes, entries: c.entries, hits: c.hits, misses: c.misses)
+    }
+
+    var cMessage: Blip__V1__FeatureCacheStats {
+        var c = Blip__V1__FeatureCacheStats()
+        blip__v1__feature_cache_stats__init(&c)
+        c.has_capacity_bytes = 1; c.capacity_bytes = capacityBytes
+        c.has_bytes = 1; c.bytes = bytes
+        c.has_entries = 1; c.entries = entries
+        c.has_hits = 1; c.hits = hits
+        c.has_misses = 1; c.misses = misses
+        return c
+    }
+}
+
+extension InfoResponse.EngineSchedule {
+    init(_ c: Blip__V1__EngineSchedule) {
+        self.init(maxBatch: c.max_batch, threads: c.threads, encodeLanes: c.encode_lanes,
+                  threadsPerLane: c.threads_per_lane, iterations: c.iterations, batchedSteps: c.batched_steps)
+    }
+
+    var cMessage: Blip__V1__EngineSchedule {
+        var c = Blip__V1__EngineSchedule()
+        blip__v1__engine_schedule__init(&c)
+        c.has_max_batch = 1; c.max_batch = maxBatch
+        c.has_threads = 1; c.threads = threads
+        c.has_encode_lanes = 1; c.encode_lanes = encodeLanes
+        c.has_threads_per_lane = 1; c.threads_per_lane = threadsPerLane
+        c.has_iterations = 1; c.iterations = iterations
+        c.has_batched_steps = 1; c.batched_steps = batchedSteps
         return c
     }
 }

@@ -187,6 +187,51 @@ void   blip__v1__candidate__free_unpacked
   assert(message->base.descriptor == &blip__v1__candidate__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   blip__v1__prompt_result__init
+                     (Blip__V1__PromptResult         *message)
+{
+  static const Blip__V1__PromptResult init_value = BLIP__V1__PROMPT_RESULT__INIT;
+  *message = init_value;
+}
+size_t blip__v1__prompt_result__get_packed_size
+                     (const Blip__V1__PromptResult *message)
+{
+  assert(message->base.descriptor == &blip__v1__prompt_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t blip__v1__prompt_result__pack
+                     (const Blip__V1__PromptResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &blip__v1__prompt_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t blip__v1__prompt_result__pack_to_buffer
+                     (const Blip__V1__PromptResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &blip__v1__prompt_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Blip__V1__PromptResult *
+       blip__v1__prompt_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Blip__V1__PromptResult *)
+     protobuf_c_message_unpack (&blip__v1__prompt_result__descriptor,
+                                allocator, len, data);
+}
+void   blip__v1__prompt_result__free_unpacked
+                     (Blip__V1__PromptResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &blip__v1__prompt_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   blip__v1__timings__init
                      (Blip__V1__Timings         *message)
 {
@@ -410,6 +455,96 @@ void   blip__v1__limits__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &blip__v1__limits__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   blip__v1__feature_cache_stats__init
+                     (Blip__V1__FeatureCacheStats         *message)
+{
+  static const Blip__V1__FeatureCacheStats init_value = BLIP__V1__FEATURE_CACHE_STATS__INIT;
+  *message = init_value;
+}
+size_t blip__v1__feature_cache_stats__get_packed_size
+                     (const Blip__V1__FeatureCacheStats *message)
+{
+  assert(message->base.descriptor == &blip__v1__feature_cache_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t blip__v1__feature_cache_stats__pack
+                     (const Blip__V1__FeatureCacheStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &blip__v1__feature_cache_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t blip__v1__feature_cache_stats__pack_to_buffer
+                     (const Blip__V1__FeatureCacheStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &blip__v1__feature_cache_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Blip__V1__FeatureCacheStats *
+       blip__v1__feature_cache_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Blip__V1__FeatureCacheStats *)
+     protobuf_c_message_unpack (&blip__v1__feature_cache_stats__descriptor,
+                                allocator, len, data);
+}
+void   blip__v1__feature_cache_stats__free_unpacked
+                     (Blip__V1__FeatureCacheStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &blip__v1__feature_cache_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   blip__v1__engine_schedule__init
+                     (Blip__V1__EngineSchedule         *message)
+{
+  static const Blip__V1__EngineSchedule init_value = BLIP__V1__ENGINE_SCHEDULE__INIT;
+  *message = init_value;
+}
+size_t blip__v1__engine_schedule__get_packed_size
+                     (const Blip__V1__EngineSchedule *message)
+{
+  assert(message->base.descriptor == &blip__v1__engine_schedule__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t blip__v1__engine_schedule__pack
+                     (const Blip__V1__EngineSchedule *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &blip__v1__engine_schedule__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t blip__v1__engine_schedule__pack_to_buffer
+                     (const Blip__V1__EngineSchedule *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &blip__v1__engine_schedule__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Blip__V1__EngineSchedule *
+       blip__v1__engine_schedule__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Blip__V1__EngineSchedule *)
+     protobuf_c_message_unpack (&blip__v1__engine_schedule__descriptor,
+                                allocator, len, data);
+}
+void   blip__v1__engine_schedule__free_unpacked
+                     (Blip__V1__EngineSchedule *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &blip__v1__engine_schedule__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   blip__v1__status_count__init
@@ -870,7 +1005,7 @@ const ProtobufCMessageDescriptor blip__v1__decoding_options__descriptor =
   (ProtobufCMessageInit) blip__v1__decoding_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__caption_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor blip__v1__caption_request__field_descriptors[4] =
 {
   {
     "image",
@@ -908,16 +1043,29 @@ static const ProtobufCFieldDescriptor blip__v1__caption_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompts",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Blip__V1__CaptionRequest, n_prompts),
+    offsetof(Blip__V1__CaptionRequest, prompts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__caption_request__field_indices_by_name[] = {
   0,   /* field[0] = image */
   2,   /* field[2] = options */
   1,   /* field[1] = prompt */
+  3,   /* field[3] = prompts */
 };
 static const ProtobufCIntRange blip__v1__caption_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor blip__v1__caption_request__descriptor =
 {
@@ -927,14 +1075,14 @@ const ProtobufCMessageDescriptor blip__v1__caption_request__descriptor =
   "Blip__V1__CaptionRequest",
   "blip.v1",
   sizeof(Blip__V1__CaptionRequest),
-  3,
+  4,
   blip__v1__caption_request__field_descriptors,
   blip__v1__caption_request__field_indices_by_name,
   1,  blip__v1__caption_request__number_ranges,
   (ProtobufCMessageInit) blip__v1__caption_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__candidate__field_descriptors[3] =
+static const ProtobufCFieldDescriptor blip__v1__candidate__field_descriptors[4] =
 {
   {
     "text",
@@ -972,8 +1120,21 @@ static const ProtobufCFieldDescriptor blip__v1__candidate__field_descriptors[3] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "finish_reason",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Blip__V1__Candidate, has_finish_reason),
+    offsetof(Blip__V1__Candidate, finish_reason),
+    &blip__v1__finish_reason__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__candidate__field_indices_by_name[] = {
+  3,   /* field[3] = finish_reason */
   2,   /* field[2] = score */
   0,   /* field[0] = text */
   1,   /* field[1] = token_ids */
@@ -981,7 +1142,7 @@ static const unsigned blip__v1__candidate__field_indices_by_name[] = {
 static const ProtobufCIntRange blip__v1__candidate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor blip__v1__candidate__descriptor =
 {
@@ -991,14 +1152,65 @@ const ProtobufCMessageDescriptor blip__v1__candidate__descriptor =
   "Blip__V1__Candidate",
   "blip.v1",
   sizeof(Blip__V1__Candidate),
-  3,
+  4,
   blip__v1__candidate__field_descriptors,
   blip__v1__candidate__field_indices_by_name,
   1,  blip__v1__candidate__number_ranges,
   (ProtobufCMessageInit) blip__v1__candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__timings__field_descriptors[4] =
+static const ProtobufCFieldDescriptor blip__v1__prompt_result__field_descriptors[2] =
+{
+  {
+    "prompt",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__PromptResult, prompt),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidates",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Blip__V1__PromptResult, n_candidates),
+    offsetof(Blip__V1__PromptResult, candidates),
+    &blip__v1__candidate__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned blip__v1__prompt_result__field_indices_by_name[] = {
+  1,   /* field[1] = candidates */
+  0,   /* field[0] = prompt */
+};
+static const ProtobufCIntRange blip__v1__prompt_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor blip__v1__prompt_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "blip.v1.PromptResult",
+  "PromptResult",
+  "Blip__V1__PromptResult",
+  "blip.v1",
+  sizeof(Blip__V1__PromptResult),
+  2,
+  blip__v1__prompt_result__field_descriptors,
+  blip__v1__prompt_result__field_indices_by_name,
+  1,  blip__v1__prompt_result__number_ranges,
+  (ProtobufCMessageInit) blip__v1__prompt_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor blip__v1__timings__field_descriptors[5] =
 {
   {
     "queue_wait_us",
@@ -1048,8 +1260,21 @@ static const ProtobufCFieldDescriptor blip__v1__timings__field_descriptors[4] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "feature_cache_hit",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Blip__V1__Timings, has_feature_cache_hit),
+    offsetof(Blip__V1__Timings, feature_cache_hit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__timings__field_indices_by_name[] = {
+  4,   /* field[4] = feature_cache_hit */
   1,   /* field[1] = image_decode_us */
   0,   /* field[0] = queue_wait_us */
   3,   /* field[3] = text_us */
@@ -1058,7 +1283,7 @@ static const unsigned blip__v1__timings__field_indices_by_name[] = {
 static const ProtobufCIntRange blip__v1__timings__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor blip__v1__timings__descriptor =
 {
@@ -1068,14 +1293,14 @@ const ProtobufCMessageDescriptor blip__v1__timings__descriptor =
   "Blip__V1__Timings",
   "blip.v1",
   sizeof(Blip__V1__Timings),
-  4,
+  5,
   blip__v1__timings__field_descriptors,
   blip__v1__timings__field_indices_by_name,
   1,  blip__v1__timings__number_ranges,
   (ProtobufCMessageInit) blip__v1__timings__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__caption_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor blip__v1__caption_response__field_descriptors[4] =
 {
   {
     "candidates",
@@ -1113,16 +1338,29 @@ static const ProtobufCFieldDescriptor blip__v1__caption_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "results",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Blip__V1__CaptionResponse, n_results),
+    offsetof(Blip__V1__CaptionResponse, results),
+    &blip__v1__prompt_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__caption_response__field_indices_by_name[] = {
   0,   /* field[0] = candidates */
   1,   /* field[1] = model_id */
+  3,   /* field[3] = results */
   2,   /* field[2] = timings */
 };
 static const ProtobufCIntRange blip__v1__caption_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor blip__v1__caption_response__descriptor =
 {
@@ -1132,7 +1370,7 @@ const ProtobufCMessageDescriptor blip__v1__caption_response__descriptor =
   "Blip__V1__CaptionResponse",
   "blip.v1",
   sizeof(Blip__V1__CaptionResponse),
-  3,
+  4,
   blip__v1__caption_response__field_descriptors,
   blip__v1__caption_response__field_indices_by_name,
   1,  blip__v1__caption_response__number_ranges,
@@ -1273,7 +1511,7 @@ const ProtobufCMessageDescriptor blip__v1__model_summary__descriptor =
   (ProtobufCMessageInit) blip__v1__model_summary__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__limits__field_descriptors[6] =
+static const ProtobufCFieldDescriptor blip__v1__limits__field_descriptors[7] =
 {
   {
     "max_frame_bytes",
@@ -1347,19 +1585,32 @@ static const ProtobufCFieldDescriptor blip__v1__limits__field_descriptors[6] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "max_prompts",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__Limits, has_max_prompts),
+    offsetof(Blip__V1__Limits, max_prompts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__limits__field_indices_by_name[] = {
   4,   /* field[4] = max_beams */
   0,   /* field[0] = max_frame_bytes */
   1,   /* field[1] = max_image_bytes */
   2,   /* field[2] = max_pixels */
+  6,   /* field[6] = max_prompts */
   5,   /* field[5] = max_queue_depth */
   3,   /* field[3] = max_tokens */
 };
 static const ProtobufCIntRange blip__v1__limits__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor blip__v1__limits__descriptor =
 {
@@ -1369,11 +1620,204 @@ const ProtobufCMessageDescriptor blip__v1__limits__descriptor =
   "Blip__V1__Limits",
   "blip.v1",
   sizeof(Blip__V1__Limits),
-  6,
+  7,
   blip__v1__limits__field_descriptors,
   blip__v1__limits__field_indices_by_name,
   1,  blip__v1__limits__number_ranges,
   (ProtobufCMessageInit) blip__v1__limits__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor blip__v1__feature_cache_stats__field_descriptors[5] =
+{
+  {
+    "capacity_bytes",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__FeatureCacheStats, has_capacity_bytes),
+    offsetof(Blip__V1__FeatureCacheStats, capacity_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__FeatureCacheStats, has_bytes),
+    offsetof(Blip__V1__FeatureCacheStats, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entries",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__FeatureCacheStats, has_entries),
+    offsetof(Blip__V1__FeatureCacheStats, entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hits",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__FeatureCacheStats, has_hits),
+    offsetof(Blip__V1__FeatureCacheStats, hits),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "misses",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__FeatureCacheStats, has_misses),
+    offsetof(Blip__V1__FeatureCacheStats, misses),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned blip__v1__feature_cache_stats__field_indices_by_name[] = {
+  1,   /* field[1] = bytes */
+  0,   /* field[0] = capacity_bytes */
+  2,   /* field[2] = entries */
+  3,   /* field[3] = hits */
+  4,   /* field[4] = misses */
+};
+static const ProtobufCIntRange blip__v1__feature_cache_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor blip__v1__feature_cache_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "blip.v1.FeatureCacheStats",
+  "FeatureCacheStats",
+  "Blip__V1__FeatureCacheStats",
+  "blip.v1",
+  sizeof(Blip__V1__FeatureCacheStats),
+  5,
+  blip__v1__feature_cache_stats__field_descriptors,
+  blip__v1__feature_cache_stats__field_indices_by_name,
+  1,  blip__v1__feature_cache_stats__number_ranges,
+  (ProtobufCMessageInit) blip__v1__feature_cache_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor blip__v1__engine_schedule__field_descriptors[6] =
+{
+  {
+    "max_batch",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__EngineSchedule, has_max_batch),
+    offsetof(Blip__V1__EngineSchedule, max_batch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "threads",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__EngineSchedule, has_threads),
+    offsetof(Blip__V1__EngineSchedule, threads),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "encode_lanes",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__EngineSchedule, has_encode_lanes),
+    offsetof(Blip__V1__EngineSchedule, encode_lanes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "threads_per_lane",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__EngineSchedule, has_threads_per_lane),
+    offsetof(Blip__V1__EngineSchedule, threads_per_lane),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "iterations",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__EngineSchedule, has_iterations),
+    offsetof(Blip__V1__EngineSchedule, iterations),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "batched_steps",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Blip__V1__EngineSchedule, has_batched_steps),
+    offsetof(Blip__V1__EngineSchedule, batched_steps),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned blip__v1__engine_schedule__field_indices_by_name[] = {
+  5,   /* field[5] = batched_steps */
+  2,   /* field[2] = encode_lanes */
+  4,   /* field[4] = iterations */
+  0,   /* field[0] = max_batch */
+  1,   /* field[1] = threads */
+  3,   /* field[3] = threads_per_lane */
+};
+static const ProtobufCIntRange blip__v1__engine_schedule__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor blip__v1__engine_schedule__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "blip.v1.EngineSchedule",
+  "EngineSchedule",
+  "Blip__V1__EngineSchedule",
+  "blip.v1",
+  sizeof(Blip__V1__EngineSchedule),
+  6,
+  blip__v1__engine_schedule__field_descriptors,
+  blip__v1__engine_schedule__field_indices_by_name,
+  1,  blip__v1__engine_schedule__number_ranges,
+  (ProtobufCMessageInit) blip__v1__engine_schedule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor blip__v1__status_count__field_descriptors[2] =
@@ -1530,7 +1974,7 @@ const ProtobufCMessageDescriptor blip__v1__counters__descriptor =
   (ProtobufCMessageInit) blip__v1__counters__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[10] =
 {
   {
     "model_id",
@@ -1628,13 +2072,39 @@ static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "feature_cache",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__InfoResponse, feature_cache),
+    &blip__v1__feature_cache_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "engine",
+    10,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__InfoResponse, engine),
+    &blip__v1__engine_schedule__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   3,   /* field[3] = blas_core */
   4,   /* field[4] = blas_threads */
   7,   /* field[7] = counters */
   5,   /* field[5] = defaults */
+  9,   /* field[9] = engine */
   2,   /* field[2] = engine_version */
+  8,   /* field[8] = feature_cache */
   6,   /* field[6] = limits */
   1,   /* field[1] = model */
   0,   /* field[0] = model_id */
@@ -1642,7 +2112,7 @@ static const unsigned blip__v1__info_response__field_indices_by_name[] = {
 static const ProtobufCIntRange blip__v1__info_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
 {
@@ -1652,7 +2122,7 @@ const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
   "Blip__V1__InfoResponse",
   "blip.v1",
   sizeof(Blip__V1__InfoResponse),
-  8,
+  10,
   blip__v1__info_response__field_descriptors,
   blip__v1__info_response__field_indices_by_name,
   1,  blip__v1__info_response__number_ranges,
@@ -1689,6 +2159,36 @@ const ProtobufCEnumDescriptor blip__v1__image_format__descriptor =
   blip__v1__image_format__enum_values_by_name,
   1,
   blip__v1__image_format__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue blip__v1__finish_reason__enum_values_by_number[3] =
+{
+  { "FINISH_REASON_UNSPECIFIED", "BLIP__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED", 0 },
+  { "FINISH_REASON_EOS", "BLIP__V1__FINISH_REASON__FINISH_REASON_EOS", 1 },
+  { "FINISH_REASON_LENGTH", "BLIP__V1__FINISH_REASON__FINISH_REASON_LENGTH", 2 },
+};
+static const ProtobufCIntRange blip__v1__finish_reason__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex blip__v1__finish_reason__enum_values_by_name[3] =
+{
+  { "FINISH_REASON_EOS", 1 },
+  { "FINISH_REASON_LENGTH", 2 },
+  { "FINISH_REASON_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor blip__v1__finish_reason__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "blip.v1.FinishReason",
+  "FinishReason",
+  "Blip__V1__FinishReason",
+  "blip.v1",
+  3,
+  blip__v1__finish_reason__enum_values_by_number,
+  3,
+  blip__v1__finish_reason__enum_values_by_name,
+  1,
+  blip__v1__finish_reason__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor blip__v1__captioner__method_descriptors[2] =

@@ -19,11 +19,14 @@ typedef struct Blip__V1__Image Blip__V1__Image;
 typedef struct Blip__V1__DecodingOptions Blip__V1__DecodingOptions;
 typedef struct Blip__V1__CaptionRequest Blip__V1__CaptionRequest;
 typedef struct Blip__V1__Candidate Blip__V1__Candidate;
+typedef struct Blip__V1__PromptResult Blip__V1__PromptResult;
 typedef struct Blip__V1__Timings Blip__V1__Timings;
 typedef struct Blip__V1__CaptionResponse Blip__V1__CaptionResponse;
 typedef struct Blip__V1__InfoRequest Blip__V1__InfoRequest;
 typedef struct Blip__V1__ModelSummary Blip__V1__ModelSummary;
 typedef struct Blip__V1__Limits Blip__V1__Limits;
+typedef struct Blip__V1__FeatureCacheStats Blip__V1__FeatureCacheStats;
+typedef struct Blip__V1__EngineSchedule Blip__V1__EngineSchedule;
 typedef struct Blip__V1__StatusCount Blip__V1__StatusCount;
 typedef struct Blip__V1__Counters Blip__V1__Counters;
 typedef struct Blip__V1__InfoResponse Blip__V1__InfoResponse;
@@ -45,6 +48,21 @@ typedef enum _Blip__V1__ImageFormat {
   BLIP__V1__IMAGE_FORMAT__IMAGE_FORMAT_RAW_RGB8 = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BLIP__V1__IMAGE_FORMAT)
 } Blip__V1__ImageFormat;
+/*
+ * Why a candidate's generation ended.
+ */
+typedef enum _Blip__V1__FinishReason {
+  BLIP__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED = 0,
+  /*
+   * It generated [SEP].
+   */
+  BLIP__V1__FINISH_REASON__FINISH_REASON_EOS = 1,
+  /*
+   * It reached the length limit (max_new_tokens, max_length or the model's positions).
+   */
+  BLIP__V1__FINISH_REASON__FINISH_REASON_LENGTH = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BLIP__V1__FINISH_REASON)
+} Blip__V1__FinishReason;
 
 /* --- messages --- */
 
@@ -171,13 +189,22 @@ struct  Blip__V1__CaptionRequest
   Blip__V1__Image *image;
   /*
    * Text the caption continues, e.g. "a picture of". Default: none.
+   * Answered in CaptionResponse.candidates. Not together with `prompts`.
    */
   char *prompt;
   Blip__V1__DecodingOptions *options;
+  /*
+   * Several captions of the one image in one call, each continuing its prompt
+   * ("" = unconditional); one image encode serves them all. Answered in
+   * CaptionResponse.results, one per prompt, in order. At most
+   * Limits.max_prompts; not together with `prompt` (INVALID_ARGUMENT).
+   */
+  size_t n_prompts;
+  char **prompts;
 };
 #define BLIP__V1__CAPTION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__caption_request__descriptor) \
-    , NULL, NULL, NULL }
+    , NULL, NULL, NULL, 0,NULL }
 
 
 struct  Blip__V1__Candidate
@@ -194,14 +221,37 @@ struct  Blip__V1__Candidate
   uint32_t *token_ids;
   /*
    * Beam search: sum of generated log-probabilities / generated^length_penalty.
-   * Greedy and sampling: sum of generated log-probabilities.
+   * Greedy and sampling: mean log-probability of the generated tokens.
    */
   protobuf_c_boolean has_score;
   double score;
+  protobuf_c_boolean has_finish_reason;
+  Blip__V1__FinishReason finish_reason;
 };
 #define BLIP__V1__CANDIDATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__candidate__descriptor) \
-    , NULL, 0,NULL, 0, 0 }
+    , NULL, 0,NULL, 0, 0, 0, BLIP__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED }
+
+
+/*
+ * The captions of one prompt of a CaptionRequest with `prompts`.
+ */
+struct  Blip__V1__PromptResult
+{
+  ProtobufCMessage base;
+  /*
+   * The prompt as given ("" for the unconditional caption).
+   */
+  char *prompt;
+  /*
+   * Best first; num_return_sequences entries.
+   */
+  size_t n_candidates;
+  Blip__V1__Candidate **candidates;
+};
+#define BLIP__V1__PROMPT_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&blip__v1__prompt_result__descriptor) \
+    , NULL, 0,NULL }
 
 
 /*
@@ -230,26 +280,36 @@ struct  Blip__V1__Timings
    */
   protobuf_c_boolean has_text_us;
   uint64_t text_us;
+  /*
+   * The image's features came from the feature cache: no decode, resize or encode ran.
+   */
+  protobuf_c_boolean has_feature_cache_hit;
+  protobuf_c_boolean feature_cache_hit;
 };
 #define BLIP__V1__TIMINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__timings__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Blip__V1__CaptionResponse
 {
   ProtobufCMessage base;
   /*
-   * Best first; num_return_sequences entries.
+   * Best first; num_return_sequences entries. Empty when the request used `prompts`.
    */
   size_t n_candidates;
   Blip__V1__Candidate **candidates;
   char *model_id;
   Blip__V1__Timings *timings;
+  /*
+   * One per CaptionRequest.prompts entry, in order. Empty otherwise.
+   */
+  size_t n_results;
+  Blip__V1__PromptResult **results;
 };
 #define BLIP__V1__CAPTION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__caption_response__descriptor) \
-    , 0,NULL, NULL, NULL }
+    , 0,NULL, NULL, NULL, 0,NULL }
 
 
 struct  Blip__V1__InfoRequest
@@ -314,9 +374,73 @@ struct  Blip__V1__Limits
    */
   protobuf_c_boolean has_max_queue_depth;
   uint32_t max_queue_depth;
+  /*
+   * CaptionRequest.prompts entries
+   */
+  protobuf_c_boolean has_max_prompts;
+  uint32_t max_prompts;
 };
 #define BLIP__V1__LIMITS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__limits__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+
+/*
+ * The image-feature cache (vision features by image content, EXIF switch,
+ * preprocessing and model identity); all zero when it is off.
+ */
+struct  Blip__V1__FeatureCacheStats
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_capacity_bytes;
+  uint64_t capacity_bytes;
+  protobuf_c_boolean has_bytes;
+  uint64_t bytes;
+  protobuf_c_boolean has_entries;
+  uint64_t entries;
+  protobuf_c_boolean has_hits;
+  uint64_t hits;
+  protobuf_c_boolean has_misses;
+  uint64_t misses;
+};
+#define BLIP__V1__FEATURE_CACHE_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&blip__v1__feature_cache_stats__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+
+/*
+ * How the engine loop shares the cores.
+ */
+struct  Blip__V1__EngineSchedule
+{
+  ProtobufCMessage base;
+  /*
+   * Prompts decoded together at most (--max-batch).
+   */
+  protobuf_c_boolean has_max_batch;
+  uint32_t max_batch;
+  /*
+   * Threads the engine computes with.
+   */
+  protobuf_c_boolean has_threads;
+  uint32_t threads;
+  /*
+   * Images encoded side by side at most when several wait, and threads each.
+   */
+  protobuf_c_boolean has_encode_lanes;
+  uint32_t encode_lanes;
+  protobuf_c_boolean has_threads_per_lane;
+  uint32_t threads_per_lane;
+  /*
+   * Loop iterations, and decode steps that served more than one prompt, since start.
+   */
+  protobuf_c_boolean has_iterations;
+  uint64_t iterations;
+  protobuf_c_boolean has_batched_steps;
+  uint64_t batched_steps;
+};
+#define BLIP__V1__ENGINE_SCHEDULE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&blip__v1__engine_schedule__descriptor) \
     , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
@@ -384,10 +508,12 @@ struct  Blip__V1__InfoResponse
   Blip__V1__DecodingOptions *defaults;
   Blip__V1__Limits *limits;
   Blip__V1__Counters *counters;
+  Blip__V1__FeatureCacheStats *feature_cache;
+  Blip__V1__EngineSchedule *engine;
 };
 #define BLIP__V1__INFO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__info_response__descriptor) \
-    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL }
+    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
 
 
 /* Blip__V1__Image methods */
@@ -465,6 +591,25 @@ Blip__V1__Candidate *
                       const uint8_t       *data);
 void   blip__v1__candidate__free_unpacked
                      (Blip__V1__Candidate *message,
+                      ProtobufCAllocator *allocator);
+/* Blip__V1__PromptResult methods */
+void   blip__v1__prompt_result__init
+                     (Blip__V1__PromptResult         *message);
+size_t blip__v1__prompt_result__get_packed_size
+                     (const Blip__V1__PromptResult   *message);
+size_t blip__v1__prompt_result__pack
+                     (const Blip__V1__PromptResult   *message,
+                      uint8_t             *out);
+size_t blip__v1__prompt_result__pack_to_buffer
+                     (const Blip__V1__PromptResult   *message,
+                      ProtobufCBuffer     *buffer);
+Blip__V1__PromptResult *
+       blip__v1__prompt_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   blip__v1__prompt_result__free_unpacked
+                     (Blip__V1__PromptResult *message,
                       ProtobufCAllocator *allocator);
 /* Blip__V1__Timings methods */
 void   blip__v1__timings__init
@@ -561,6 +706,44 @@ Blip__V1__Limits *
 void   blip__v1__limits__free_unpacked
                      (Blip__V1__Limits *message,
                       ProtobufCAllocator *allocator);
+/* Blip__V1__FeatureCacheStats methods */
+void   blip__v1__feature_cache_stats__init
+                     (Blip__V1__FeatureCacheStats         *message);
+size_t blip__v1__feature_cache_stats__get_packed_size
+                     (const Blip__V1__FeatureCacheStats   *message);
+size_t blip__v1__feature_cache_stats__pack
+                     (const Blip__V1__FeatureCacheStats   *message,
+                      uint8_t             *out);
+size_t blip__v1__feature_cache_stats__pack_to_buffer
+                     (const Blip__V1__FeatureCacheStats   *message,
+                      ProtobufCBuffer     *buffer);
+Blip__V1__FeatureCacheStats *
+       blip__v1__feature_cache_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   blip__v1__feature_cache_stats__free_unpacked
+                     (Blip__V1__FeatureCacheStats *message,
+                      ProtobufCAllocator *allocator);
+/* Blip__V1__EngineSchedule methods */
+void   blip__v1__engine_schedule__init
+                     (Blip__V1__EngineSchedule         *message);
+size_t blip__v1__engine_schedule__get_packed_size
+                     (const Blip__V1__EngineSchedule   *message);
+size_t blip__v1__engine_schedule__pack
+                     (const Blip__V1__EngineSchedule   *message,
+                      uint8_t             *out);
+size_t blip__v1__engine_schedule__pack_to_buffer
+                     (const Blip__V1__EngineSchedule   *message,
+                      ProtobufCBuffer     *buffer);
+Blip__V1__EngineSchedule *
+       blip__v1__engine_schedule__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   blip__v1__engine_schedule__free_unpacked
+                     (Blip__V1__EngineSchedule *message,
+                      ProtobufCAllocator *allocator);
 /* Blip__V1__StatusCount methods */
 void   blip__v1__status_count__init
                      (Blip__V1__StatusCount         *message);
@@ -632,6 +815,9 @@ typedef void (*Blip__V1__CaptionRequest_Closure)
 typedef void (*Blip__V1__Candidate_Closure)
                  (const Blip__V1__Candidate *message,
                   void *closure_data);
+typedef void (*Blip__V1__PromptResult_Closure)
+                 (const Blip__V1__PromptResult *message,
+                  void *closure_data);
 typedef void (*Blip__V1__Timings_Closure)
                  (const Blip__V1__Timings *message,
                   void *closure_data);
@@ -646,6 +832,12 @@ typedef void (*Blip__V1__ModelSummary_Closure)
                   void *closure_data);
 typedef void (*Blip__V1__Limits_Closure)
                  (const Blip__V1__Limits *message,
+                  void *closure_data);
+typedef void (*Blip__V1__FeatureCacheStats_Closure)
+                 (const Blip__V1__FeatureCacheStats *message,
+                  void *closure_data);
+typedef void (*Blip__V1__EngineSchedule_Closure)
+                 (const Blip__V1__EngineSchedule *message,
                   void *closure_data);
 typedef void (*Blip__V1__StatusCount_Closure)
                  (const Blip__V1__StatusCount *message,
@@ -693,15 +885,19 @@ void blip__v1__captioner__info(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    blip__v1__image_format__descriptor;
+extern const ProtobufCEnumDescriptor    blip__v1__finish_reason__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__image__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__decoding_options__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__caption_request__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__candidate__descriptor;
+extern const ProtobufCMessageDescriptor blip__v1__prompt_result__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__timings__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__caption_response__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__info_request__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__model_summary__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__limits__descriptor;
+extern const ProtobufCMessageDescriptor blip__v1__feature_cache_stats__descriptor;
+extern const ProtobufCMessageDescriptor blip__v1__engine_schedule__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__status_count__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__counters__descriptor;
 extern const ProtobufCMessageDescriptor blip__v1__info_response__descriptor;

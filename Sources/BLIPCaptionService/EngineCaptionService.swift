@@ -3,10 +3,14 @@ import BLIPProtocol
 import BLIPServer
 import Foundation
 
-/// The daemon's service: wire requests → the engine's `Captioner` → wire responses. This is the one
-/// place where the protocol's types meet the engine's (the daemon and the fuzz targets use it).
+/// The daemon's service: wire requests → the engine's `Captioner` (its `DecodeLoop`) → wire
+/// responses. This is the one place where the protocol's types meet the engine's: the daemon,
+/// `blip-caption --local` and the fuzz targets all go through it.
 public struct EngineCaptionService: CaptionService {
     public static let engineVersion = "blip-captiond 0.1.0"
+
+    /// Most prompts one call may carry (`CaptionRequest.prompts`, reported in `Limits.maxPrompts`).
+    public static let maxPrompts = 8
 
     public let captioner: Captioner
     /// How `warmUp()` warms the engine: a complete caption of a 64×64 image (true, `--full-warm-up`)
@@ -18,36 +22,55 @@ public struct EngineCaptionService: CaptionService {
         self.fullWarmUp = fullWarmUp
     }
 
-    public func caption(_ request: CaptionRequest, checkpoint: () throws -> Void) throws -> CaptionResponse {
-        try Self.checkPrompts(request)
-        let image = request.image
-        let format: ImageFormat?
-        switch image.format {
-        case .auto: format = nil
-        case .jpeg: format = .jpeg
-        case .png: format = .png
-        case .rawRGB8: format = .rawRGB8(width: Int(image.width), height: Int(image.height))
+    // MARK: Calls
+
+    public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                       completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
+        let job = try Self.job(request, deadline: deadline)
+        let modelID = captioner.model.modelID
+        let handle = try captioner.submit(job) { result in
+            completion(result.map { Self.response($0, to: request, modelID: modelID) })
         }
-        var results: [CaptionResponse.PromptResult] = []
-        var timings = CaptionResponse.Timings()
-        func us(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1e6).rounded()) }
-        for prompt in request.requestedPrompts {
-            let enginePrompt = prompt.flatMap { $0.isEmpty ? nil : $0 }
-            let result = try captioner.caption(image: image.data, format: format,
-                                               parameters: Self.parameters(request.options, prompt: enginePrompt),
-                                               applyEXIFOrientation: image.appliesEXIFOrientation, checkpoint: checkpoint)
-            results.append(.init(prompt: prompt ?? "", candidates: result.candidates.map {
-                CaptionResponse.Candidate(text: $0.text, tokenIDs: $0.tokenIDs.map { UInt32(bitPattern: $0) }, score: Double($0.score))
-            }))
-            timings.imageDecodeMicroseconds += us(result.timings.decode)
-            timings.visionMicroseconds += us(result.timings.vision)
-            timings.textMicroseconds += us(result.timings.text)
-        }
-        if request.prompts.isEmpty {
-            return CaptionResponse(candidates: results[0].candidates, modelID: captioner.model.modelID, timings: timings)
-        }
-        return CaptionResponse(modelID: captioner.model.modelID, timings: timings, results: results)
+        return CaptionTicket(id: handle.id)
     }
+
+    public func cancel(_ ticket: CaptionTicket) {
+        captioner.cancel(CaptionJobHandle(id: ticket.id))
+    }
+
+    public func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {
+        captioner.loop.isMakingProgress(within: window, now: now)
+    }
+
+    /// One call in this process exactly as the daemon runs it (the same validation, the same
+    /// option mapping, the same response): what `blip-caption --local` uses. Cancelling the task
+    /// cancels the call.
+    /// - Parameters:
+    ///   - request: The request as it would go on the wire.
+    ///   - timeout: `nil` for none.
+    /// - Throws: `RPCError` with the code and message the daemon would answer.
+    public func caption(_ request: CaptionRequest, timeout: Duration?) async throws(RPCError) -> CaptionResponse {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        let ticket = LockedState<CaptionTicket?>(nil)
+        let result: Result<CaptionResponse, RPCError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                do {
+                    let submitted = try submit(request, deadline: deadline) { result in
+                        continuation.resume(returning: result.mapError { RPCError(mapping: $0) })
+                    }
+                    ticket.withLock { $0 = submitted }
+                    if Task.isCancelled { cancel(submitted) }
+                } catch {
+                    continuation.resume(returning: .failure(RPCError(mapping: error)))
+                }
+            }
+        } onCancel: {
+            if let submitted = ticket.withLock({ $0 }) { cancel(submitted) }
+        }
+        return try result.get()
+    }
+
+    // MARK: The mapping wire ↔ engine
 
     /// `prompt` and `prompts` are exclusive; `prompts` holds at most ``maxPrompts``.
     static func checkPrompts(_ request: CaptionRequest) throws(RPCError) {
@@ -59,37 +82,48 @@ public struct EngineCaptionService: CaptionService {
         }
     }
 
-    /// Most prompts one call may carry (`CaptionRequest.prompts`, reported in `Limits.maxPrompts`).
-    public static let maxPrompts = 8
-
-    /// One call in this process exactly as the daemon runs it (the same validation, the same
-    /// option mapping, the same response): what `blip-caption --local` uses.
-    /// - Parameters:
-    ///   - request: The request as it would go on the wire.
-    ///   - timeout: `nil` for none.
-    /// - Throws: `RPCError` with the code and message the daemon would answer.
-    public func caption(_ request: CaptionRequest, timeout: Duration?) async throws(RPCError) -> CaptionResponse {
-        let deadline = timeout.map { ContinuousClock.now + $0 }
-        let result: Result<CaptionResponse, RPCError> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: Result { () throws(RPCError) -> CaptionResponse in
-                    do {
-                        return try self.caption(request) {
-                            if let deadline, ContinuousClock.now >= deadline {
-                                throw RPCError(code: .deadlineExceeded, message: "the timeout passed; allow more time")
-                            }
-                        }
-                    } catch { throw RPCError(mapping: error) }
-                })
-            }
+    /// The engine job a request asks for: one prompt per `requestedPrompts` entry.
+    static func job(_ request: CaptionRequest, deadline: ContinuousClock.Instant?) throws(RPCError) -> CaptionJob {
+        try checkPrompts(request)
+        let image = request.image
+        let format: ImageFormat?
+        switch image.format {
+        case .auto: format = nil
+        case .jpeg: format = .jpeg
+        case .png: format = .png
+        case .rawRGB8: format = .rawRGB8(width: Int(image.width), height: Int(image.height))
         }
-        return try result.get()
+        return CaptionJob(image: image.data, format: format, applyEXIFOrientation: image.appliesEXIFOrientation,
+                          prompts: request.requestedPrompts.map { parameters(request.options, prompt: $0) },
+                          deadline: deadline)
     }
 
-    /// Wire options → engine parameters. Unset stays the engine's default (docs/protocol.md).
+    /// The engine's result as the wire response: `candidates` for a single-prompt request,
+    /// `results` (one per prompt, in order) for a request with `prompts`.
+    static func response(_ result: CaptionJobResult, to request: CaptionRequest, modelID: String) -> CaptionResponse {
+        func us(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1e6).rounded()) }
+        let t = result.timings
+        let timings = CaptionResponse.Timings(
+            queueWaitMicroseconds: us(t.queueWait), imageDecodeMicroseconds: us(t.decode),
+            visionMicroseconds: us(t.vision), textMicroseconds: us(t.text), featureCacheHit: t.featureCacheHit)
+        let lists = result.captions.map { $0.map(candidate) }
+        if request.prompts.isEmpty {
+            return CaptionResponse(candidates: lists[0], modelID: modelID, timings: timings)
+        }
+        return CaptionResponse(modelID: modelID, timings: timings,
+                               results: zip(request.prompts, lists).map { .init(prompt: $0, candidates: $1) })
+    }
+
+    static func candidate(_ c: CaptionCandidate) -> CaptionResponse.Candidate {
+        CaptionResponse.Candidate(text: c.text, tokenIDs: c.tokenIDs.map { UInt32(bitPattern: $0) }, score: Double(c.score),
+                                  finishReason: c.finishReason == .eos ? .eos : .length)
+    }
+
+    /// Wire options → engine parameters: the one mapping (the daemon and `blip-caption --local`).
+    /// Unset stays the engine's default (``engineDefaults``); an empty prompt is unconditional.
     public static func parameters(_ o: DecodingOptions, prompt: String?) -> GenerationParameters {
         var p = GenerationParameters()
-        p.prompt = prompt
+        p.prompt = prompt.flatMap { $0.isEmpty ? nil : $0 }
         p.doSample = o.doSample ?? false
         p.numBeams = o.numBeams.map { Int($0) } ?? GenerationParameters.defaultNumBeams(doSample: p.doSample)
         p.maxNewTokens = o.maxNewTokens.map { Int($0) }
@@ -109,8 +143,26 @@ public struct EngineCaptionService: CaptionService {
         return p
     }
 
+    /// The defaults the engine applies to unset options, as Info reports them: read from the
+    /// engine's own table (`GenerationParameters`), not restated.
+    public static var engineDefaults: DecodingOptions {
+        let p = GenerationParameters()
+        return DecodingOptions(
+            numBeams: UInt32(p.numBeams), maxLength: UInt32(GenerationParameters.defaultMaxLength),
+            minLength: UInt32(GenerationParameters.defaultMinLength), lengthPenalty: Double(p.lengthPenalty),
+            repetitionPenalty: Double(p.repetitionPenalty), noRepeatNgramSize: UInt32(p.noRepeatNgramSize),
+            numReturnSequences: UInt32(p.numReturnSequences), earlyStopping: p.earlyStopping, doSample: p.doSample,
+            temperature: Double(p.temperature), topK: UInt32(p.topK), topP: Double(p.topP))
+    }
+
+    // MARK: Info and warm-up
+
     public func describe() -> InfoResponse {
         let c = captioner.model.config
+        let loop = captioner.loop
+        let lanes = loop.configuration.lanes(forEncoding: Int.max)
+        let statistics = loop.statistics
+        let cache = captioner.featureCache?.statistics
         return InfoResponse(
             modelID: captioner.model.modelID,
             model: InfoResponse.ModelSummary(
@@ -120,17 +172,26 @@ public struct EngineCaptionService: CaptionService {
                 vocabSize: UInt32(c.text.vocabSize)),
             engineVersion: Self.engineVersion,
             blasCore: BLASRuntime.coreName, blasThreads: UInt32(BLASRuntime.threads),
-            defaults: .documentedDefaults,
+            defaults: Self.engineDefaults,
             limits: InfoResponse.Limits(
                 maxImageBytes: UInt64(captioner.imageLimits.maxBytes), maxPixels: UInt64(captioner.imageLimits.maxPixels),
                 maxTokens: UInt32(c.text.maxPositionEmbeddings), maxBeams: UInt32(captioner.generationLimits.maxBeams),
-                maxPrompts: UInt32(Self.maxPrompts)))
+                maxPrompts: UInt32(Self.maxPrompts)),
+            featureCache: cache.map {
+                InfoResponse.FeatureCacheStats(capacityBytes: UInt64($0.capacityBytes), bytes: UInt64($0.bytes),
+                                               entries: UInt64($0.entries), hits: $0.hits, misses: $0.misses)
+            } ?? InfoResponse.FeatureCacheStats(),
+            engine: InfoResponse.EngineSchedule(
+                maxBatch: UInt32(loop.configuration.maxBatch), threads: UInt32(loop.configuration.threads),
+                encodeLanes: UInt32(lanes.lanes), threadsPerLane: UInt32(lanes.threadsPerLane),
+                iterations: statistics.iterations, batchedSteps: statistics.batchedSteps))
     }
 
     /// One caption through every stage before READY=1, so the first caller does not pay for page
     /// faults of the mapped weights and first-touch allocations. By default the engine's cut-down
     /// warm-up (`Captioner.warmUp()`: every weight and kernel once, ~0.35 s on BLIP-large); with
-    /// `fullWarmUp` a complete default caption of a 64×64 image (~5 s on BLIP-large).
+    /// `fullWarmUp` a complete default caption of a 64×64 image through the engine loop (~5 s on
+    /// BLIP-large).
     public func warmUp() throws {
         if fullWarmUp {
             let side = 64
@@ -162,5 +223,19 @@ extension GenerationError: RPCErrorConvertible {
 }
 
 extension TokenizerError: RPCErrorConvertible {
+    public var rpcErrorCode: StatusCode { .internal }
+}
+
+extension CaptionJobError: RPCErrorConvertible {
+    public var rpcErrorCode: StatusCode {
+        switch self {
+        case .deadlineExceeded: .deadlineExceeded
+        case .cancelled: .cancelled
+        case .noPrompts: .invalidArgument
+        }
+    }
+}
+
+extension DecoderSessionError: RPCErrorConvertible {
     public var rpcErrorCode: StatusCode { .internal }
 }

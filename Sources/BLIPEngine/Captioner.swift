@@ -6,13 +6,16 @@ public struct CaptionCandidate: Sendable, Equatable, Codable {
     public var text: String
     public var tokenIDs: [Int32]
     public var score: Float
+    /// Why generation ended: `[SEP]`, or the length limit.
+    public var finishReason: FinishReason
 
-    enum CodingKeys: String, CodingKey { case text, tokenIDs = "token_ids", score }
+    enum CodingKeys: String, CodingKey { case text, tokenIDs = "token_ids", score, finishReason = "finish_reason" }
 
-    public init(text: String, tokenIDs: [Int32], score: Float) {
+    public init(text: String, tokenIDs: [Int32], score: Float, finishReason: FinishReason) {
         self.text = text
         self.tokenIDs = tokenIDs
         self.score = score
+        self.finishReason = finishReason
     }
 }
 
@@ -23,6 +26,10 @@ public struct CaptionTimings: Sendable, Equatable {
     public var vision: Double = 0
     /// Cross-attention projection and all decoding steps.
     public var text: Double = 0
+    /// From submission to the start of the work (waiting for a turn in the engine loop).
+    public var queueWait: Double = 0
+    /// The image's features came from the feature cache: no decode, resize or encode ran.
+    public var featureCacheHit = false
 }
 
 public struct CaptionResult: Sendable, Equatable {
@@ -30,108 +37,136 @@ public struct CaptionResult: Sendable, Equatable {
     public var timings: CaptionTimings
 }
 
-/// The engine's single entry point: image bytes + decoding parameters → ranked captions.
+/// The engine's entry point: image bytes + decoding parameters → ranked captions.
 ///
-/// Thread-safe: the model is immutable and every call owns its scratch state. Calls made at the same
-/// time cooperate through one ``StepBatcher``: their image encodes take turns and their decode steps
-/// run together, each weight read once for all of them.
+/// Thread-safe: every caption runs on the captioner's ``loop`` (`DecodeLoop`), which owns the
+/// model's work: concurrent jobs take turns for encode work, encode side by side in lanes, and
+/// decode together, each weight read once per step for all of them.
 public final class Captioner: Sendable {
+    /// How the loop and the cache are set up.
+    public struct Configuration: Sendable, Equatable {
+        /// Prompts decoding or encoding at once; more wait their turn. The library default is 1
+        /// (the daemon's `--max-batch` defaults to 4).
+        public var maxBatch = 1
+        /// Images encoded side by side at most; `nil` lets the loop choose (`DecodeLoop.Configuration`).
+        public var encodeLanes: Int? = nil
+        /// Bytes of image features kept for reuse (`FeatureCache`); 0 keeps none.
+        public var featureCacheBytes = 0
+
+        public init(maxBatch: Int = 1, encodeLanes: Int? = nil, featureCacheBytes: Int = 0) {
+            self.maxBatch = maxBatch
+            self.encodeLanes = encodeLanes
+            self.featureCacheBytes = featureCacheBytes
+        }
+    }
+
     public let model: BlipModel
     public let tokenizer: WordPieceTokenizer
     public let imageLimits: ImageLimits
     public let generationLimits: GenerationLimits
     /// Pixels → the model's normalised input; internal so that `warmUp()` (WarmUp.swift) takes the same path.
     let normalizer: ImageNormalizer
-    /// Shares the cores between concurrent calls.
-    public let batcher: StepBatcher
+    /// Runs every caption.
+    public let loop: DecodeLoop
+    /// Reused image features, when configured.
+    public let featureCache: FeatureCache?
 
     public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits(),
-                decoderWeights: WeightPrecision = .float32) throws {
+                decoderWeights: WeightPrecision = .float32, configuration: Configuration = Configuration()) throws {
         model = try BlipModel(folder: folder, decoderWeights: decoderWeights)
         tokenizer = try WordPieceTokenizer(folder: folder)
         let p = model.preprocessor
         normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)
         self.imageLimits = imageLimits
         self.generationLimits = generationLimits
-        batcher = StepBatcher(decoder: model.text)
+        featureCache = configuration.featureCacheBytes > 0 ? FeatureCache(capacityBytes: configuration.featureCacheBytes) : nil
+        loop = DecodeLoop(
+            engine: .init(model: model, tokenizer: tokenizer, normalizer: normalizer, imageLimits: imageLimits,
+                          cache: featureCache, cacheContext: "\(model.identity) \(p)"),
+            configuration: .init(maxBatch: configuration.maxBatch, encodeLanes: configuration.encodeLanes))
     }
 
     /// The decoder's input before any generated token: `[DEC]`, then the prompt's tokens. As in
     /// `BlipForConditionalGeneration.generate`, the tokenizer's `[CLS] … [SEP]` has `[CLS]` replaced
-    /// by `[DEC]` and its last column dropped.
+    /// by `[DEC]` and its last column dropped. An empty prompt is no prompt.
     public func prefix(prompt: String?) -> [Int32] {
         let bos = model.config.text.bosTokenID
-        guard let prompt else { return [bos] }
+        guard let prompt, !prompt.isEmpty else { return [bos] }
         var ids = tokenizer.encodeWithSpecialTokens(prompt)
         ids[0] = bos
         ids.removeLast()
         return ids.isEmpty ? [bos] : ids
     }
 
-    /// Captions one image.
-    /// - Parameters:
-    ///   - image: JPEG or PNG file bytes, or raw RGB8 pixels with `format: .rawRGB8(width:height:)`.
-    ///   - format: nil to detect JPEG/PNG from the bytes.
-    ///   - parameters: decoding parameters; validated here.
-    ///   - applyEXIFOrientation: rotate/flip as the EXIF orientation tag says (transformers does not).
-    ///   - checkpoint: called before each decoding step; throw from it to abandon the work
-    ///     (deadline passed, caller gone).
-    /// - Throws: `ImageError` for bad images, `ParameterError` for parameters out of range, or
-    ///   whatever `checkpoint` throws.
-    public func caption(image: [UInt8], format: ImageFormat? = nil, parameters: GenerationParameters = GenerationParameters(),
-                        applyEXIFOrientation: Bool = true, checkpoint: () throws -> Void = {}) throws -> CaptionResult {
-        let clock = ContinuousClock()
-        var timings = CaptionTimings()
-        let start = clock.now
+    /// Checks and tokenizes one prompt's parameters for the loop.
+    func prepare(_ parameters: GenerationParameters) throws -> DecodeLoop.PreparedPrompt {
         let parameters = try parameters.validated(maxPositions: model.config.text.maxPositionEmbeddings, limits: generationLimits)
         let prefix = self.prefix(prompt: parameters.prompt)
         let badWordIDs = parameters.badWords.map { tokenizer.encode($0) }.filter { !$0.isEmpty }
         // The longest the sequence can get, [DEC] and prompt included; it must fit the position table.
-        let maxLength = parameters.maxNewTokens.map { prefix.count + $0 } ?? parameters.maxLength ?? 20
+        let maxLength = parameters.lengthBounds(prefixLength: prefix.count).max
         let positions = model.config.text.maxPositionEmbeddings
         guard maxLength <= positions else {
             throw ParameterError(parameter: parameters.maxNewTokens == nil ? "max_length" : "max_new_tokens",
                                  allowed: "such that prompt + generated tokens fit in \(positions) positions (the prompt takes \(prefix.count))",
                                  value: "\(parameters.maxNewTokens ?? maxLength)")
         }
-
-        let decoded = try ImageDecoder.decode(image, format: format, applyEXIFOrientation: applyEXIFOrientation, limits: imageLimits)
-        let s = model.preprocessor.imageSize
-        let pixels = FloatBuffer(count: 3 * s * s)
-        normalizer.pixelValues(from: decoded, into: UnsafeMutableBufferPointer(start: pixels.pointer, count: pixels.count))
-        let afterDecode = clock.now
-        timings.decode = (afterDecode - start).seconds
-        try checkpoint()
-
-        let vc = model.config.vision
-        let features = FloatBuffer(count: vc.tokenCount * vc.hiddenSize)
-        var afterVision = afterDecode
-        // The encode and the image's cross-attention keys/values: compute-bound, one call at a time
-        // (waiting for the turn checks `checkpoint`).
-        let session = try batcher.encode(checkpoint: checkpoint) { () -> DecoderSession in
-            let encodeStart = clock.now
-            model.encodeImage(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc))
-            afterVision = clock.now
-            timings.vision = (afterVision - encodeStart).seconds
-            return model.makeSession(features: features.pointer, maxRows: max(parameters.numBeams, 1), maxLength: maxLength)
-        }
-
         let generator = Generator(eosTokenID: model.config.text.sepTokenID, padTokenID: model.config.text.padTokenID)
-        batcher.join()
-        defer { batcher.leave() }
-        let candidates = try withoutActuallyEscaping(checkpoint) { checkpoint in
-            // The stepper lives only for this call; it checks `checkpoint` while a step waits for others.
-            try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
-                                   model: BatchedStepper(session: session, batcher: batcher, checkpoint: checkpoint),
-                                   checkpoint: checkpoint)
+        let vocabularySize = model.config.text.vocabSize
+        // Built now so parameter errors surface at submission; the loop builds its own copy.
+        _ = try generator.makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
+                                     earlyStopping: parameters.earlyStopping ? .whenAllFinished : .heuristic,
+                                     vocabularySize: vocabularySize)
+        return DecodeLoop.PreparedPrompt(parameters: parameters, prefix: prefix, badWordIDs: badWordIDs, maxLength: maxLength) {
+            try generator.makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
+                                     earlyStopping: parameters.earlyStopping ? .whenAllFinished : .heuristic,
+                                     vocabularySize: vocabularySize)
         }
-        timings.text = (clock.now - afterVision).seconds
-        return CaptionResult(
-            candidates: candidates.map {
-                CaptionCandidate(text: tokenizer.decode($0.tokenIDs), tokenIDs: $0.tokenIDs, score: $0.score)
-            },
-            timings: timings)
     }
+
+    /// Queues a job on the loop.
+    /// - Parameter completion: called once, on the loop's thread (keep it short), with one list of
+    ///   candidates per prompt, or why there are none: `ImageError` (bad image), `CaptionJobError`
+    ///   (deadline, cancellation).
+    /// - Returns: the handle to cancel it with.
+    /// - Throws: `ParameterError` or `GenerationError` for parameters out of range, and
+    ///   ``CaptionJobError/noPrompts``, before anything is queued.
+    public func submit(_ job: CaptionJob,
+                       completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) throws -> CaptionJobHandle {
+        guard !job.prompts.isEmpty else { throw CaptionJobError.noPrompts }
+        let prompts = try job.prompts.map(prepare)
+        return loop.submit(image: job.image, format: job.format, applyEXIFOrientation: job.applyEXIFOrientation,
+                           prompts: prompts, deadline: job.deadline, completion: completion)
+    }
+
+    /// Cancels a submitted job (see `DecodeLoop.cancel(_:)`).
+    public func cancel(_ handle: CaptionJobHandle) { loop.cancel(handle) }
+
+    /// Captions one image with one prompt, waiting for the result (a job of one prompt on the loop).
+    /// - Parameters:
+    ///   - image: JPEG or PNG file bytes, or raw RGB8 pixels with `format: .rawRGB8(width:height:)`.
+    ///   - format: nil to detect JPEG/PNG from the bytes.
+    ///   - parameters: decoding parameters; validated here.
+    ///   - applyEXIFOrientation: rotate/flip as the EXIF orientation tag says (transformers does not).
+    /// - Throws: `ImageError` for bad images, `ParameterError` for parameters out of range.
+    public func caption(image: [UInt8], format: ImageFormat? = nil, parameters: GenerationParameters = GenerationParameters(),
+                        applyEXIFOrientation: Bool = true) throws -> CaptionResult {
+        let job = CaptionJob(image: image, format: format, applyEXIFOrientation: applyEXIFOrientation, prompts: [parameters])
+        let done = DispatchSemaphore(value: 0)
+        let outcome = ResultBox()
+        _ = try submit(job) { result in
+            outcome.value = result
+            done.signal()
+        }
+        done.wait()
+        let result = try outcome.value!.get()
+        return CaptionResult(candidates: result.captions[0], timings: result.timings)
+    }
+}
+
+/// Hands a result from the loop's thread to a waiting one (the semaphore orders the accesses).
+private final class ResultBox: @unchecked Sendable {
+    var value: Result<CaptionJobResult, any Error>?
 }
 
 extension Duration {

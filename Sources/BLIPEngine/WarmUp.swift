@@ -18,7 +18,7 @@ extension Captioner {
     /// normaliser; the patch embedding of every patch, then every vision encoder layer and the
     /// post-layernorm on the first `warmUpImageTokens` tokens (5) instead of all of them (577 on
     /// BLIP-large); the cross-attention key/value projection of every decoder layer for those
-    /// tokens; then, through the ``StepBatcher`` as a caption goes, beam search (3 beams, or fewer
+    /// tokens; then beam search (3 beams, or fewer
     /// if `generationLimits` allows fewer) for 2 new tokens: a decoder step on one row, a beam
     /// reorder to three rows, a step on three rows, the LM head each time, and the tokenizer's decode.
     ///
@@ -29,8 +29,8 @@ extension Captioner {
     /// uses (sgemm, the weight-streaming product, attention, layer norms, GELU, softmax) run once,
     /// at a small fraction of a caption's cost: ~0.35 s on BLIP-large (~0.25 s when repeated, the
     /// rest is the first touch), against ~5 s for a complete caption. Not exercised: JPEG/PNG decoding,
-    /// sampling, and the shared scratch of steps batched across concurrent captions (allocated on
-    /// first use).
+    /// sampling, the engine loop's thread, and the shared scratch of steps batched across concurrent
+    /// captions (allocated on first use).
     ///
     /// - Returns: the best beam, for inspection. It is not a meaningful caption (the image is a
     ///   pattern and the decoder sees a fraction of it); its token ids are `[DEC]` plus at most 2.
@@ -53,16 +53,11 @@ extension Captioner {
         let vc = model.config.vision
         let tokens = Self.warmUpImageTokens(vc)
         let features = FloatBuffer(count: tokens * vc.hiddenSize)
-        let session = try batcher.encode { () -> DecoderSession in
-            model.vision.encode(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc), tokens: tokens)
-            return model.makeSession(features: features.pointer, imageTokens: tokens, maxRows: parameters.numBeams,
-                                     maxLength: prefix.count + Self.warmUpNewTokens)
-        }
+        model.vision.encode(pixels: pixels.pointer, into: features.pointer, state: VisionState(config: vc), tokens: tokens)
+        let session = model.makeSession(memory: model.makeMemory(features: features.pointer, imageTokens: tokens),
+                                        maxRows: parameters.numBeams, maxLength: prefix.count + Self.warmUpNewTokens)
         let generator = Generator(eosTokenID: model.config.text.sepTokenID, padTokenID: model.config.text.padTokenID)
-        batcher.join()
-        defer { batcher.leave() }
-        let best = try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: [],
-                                          model: BatchedStepper(session: session, batcher: batcher), checkpoint: {})[0]
-        return CaptionCandidate(text: tokenizer.decode(best.tokenIDs), tokenIDs: best.tokenIDs, score: best.score)
+        let best = try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: [], model: session, checkpoint: {})[0]
+        return CaptionCandidate(text: tokenizer.decode(best.tokenIDs), tokenIDs: best.tokenIDs, score: best.score, finishReason: best.finishReason)
     }
 }

@@ -17,6 +17,10 @@ final class Call: Sendable {
         /// Why the call must stop, once someone decided it must.
         var stopReason: RPCError?
         var finished = false
+        /// The engine running it, once submitted.
+        var engine: (service: any CaptionService, ticket: CaptionTicket)?
+        /// Cancelled before the engine's ticket was known: cancel as soon as it is.
+        var cancelPending = false
     }
     private let state = LockedState(State())
 
@@ -29,10 +33,28 @@ final class Call: Sendable {
         self.connection = connection
     }
 
-    /// Asks the call to stop with `reason`; the first reason wins. The worker sees it at the
-    /// next checkpoint.
+    /// Records why the call must stop; the first reason wins. The engine is told with
+    /// ``cancelInEngine()``.
     func stop(_ reason: RPCError) {
         state.withLock { if $0.stopReason == nil { $0.stopReason = reason } }
+    }
+
+    /// Records the engine's ticket; cancels at once if a cancel came first.
+    func started(on service: any CaptionService, ticket: CaptionTicket) {
+        let cancelNow = state.withLock { state -> Bool in
+            state.engine = (service, ticket)
+            return state.cancelPending
+        }
+        if cancelNow { service.cancel(ticket) }
+    }
+
+    /// Asks the engine to drop the call (now, or as soon as it is submitted).
+    func cancelInEngine() {
+        let engine = state.withLock { state -> (service: any CaptionService, ticket: CaptionTicket)? in
+            if state.engine == nil { state.cancelPending = true }
+            return state.engine
+        }
+        engine.map { $0.service.cancel($0.ticket) }
     }
 
     /// Why the call must stop now, if it must: a stop request, or its deadline passed.
@@ -42,11 +64,6 @@ final class Call: Sendable {
             return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow more time (timeout_us) or retry when the server is less busy")
         }
         return nil
-    }
-
-    /// Throws the call's stop reason; the service calls this between decoding steps.
-    func checkpoint() throws(RPCError) {
-        if let reason = stopReason() { throw reason }
     }
 
     /// Whether the call's response has been decided (it may still be being written).

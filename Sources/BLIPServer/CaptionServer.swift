@@ -97,17 +97,12 @@ public final class CaptionServer: Sendable {
     public func run() -> ExitReason {
         let configuration = context.configuration
         let notifier = configuration.notifier
-        for index in 0..<context.scheduler.workers {
-            let worker = Thread { [context] in context.scheduler.runWorker() }
-            worker.name = "inference-\(index)"
-            worker.start()
-        }
         let heartbeat = Thread { [self] in runHeartbeat() }
         heartbeat.name = "heartbeat"
         heartbeat.start()
 
         notifier.notify("READY=1\nSTATUS=" + context.statusLine())
-        context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.scheduler.capacity), \(context.scheduler.workers) captions at once, max frame \(configuration.maxFrameBytes) bytes)")
+        context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.scheduler.capacity), max frame \(configuration.maxFrameBytes) bytes)")
 
         acceptLoop()
         let reason = exitReason.withLock { $0 } ?? .shutdownRequested
@@ -124,7 +119,6 @@ public final class CaptionServer: Sendable {
             context.log("grace period over: answering \(abandoned.count) call(s) UNAVAILABLE")
             for call in abandoned { call.finish(.failure(unavailable)) }
         }
-        context.scheduler.stop()
 
         // Close the connections and give their readers a moment to wind down.
         for connection in context.openConnections { connection.shutdown() }
@@ -200,8 +194,7 @@ public final class CaptionServer: Sendable {
 
     // MARK: Housekeeping
 
-    /// Wakes every `tickInterval`: fails queued calls whose deadline passed, pings the
-    /// watchdog while the worker makes progress, updates `STATUS=` at most every
+    /// Wakes every `tickInterval`: pings the watchdog while the engine makes progress, updates `STATUS=` at most every
     /// `statusInterval`, and ends the server after `idleExit` without connections.
     private func runHeartbeat() {
         let configuration = context.configuration
@@ -216,10 +209,6 @@ public final class CaptionServer: Sendable {
             Thread.sleep(forTimeInterval: Double(tick.microseconds) / 1e6)
             let now = ContinuousClock.now
 
-            for call in context.scheduler.expireQueued(at: now) {
-                call.finish(.failure(call.stopReason(at: now) ?? RPCError(code: .deadlineExceeded, message: "deadline passed while queued")))
-            }
-
             if let watchdog = configuration.watchdogInterval {
                 if context.scheduler.isMakingProgress(within: watchdog, now: now) {
                     if lastPing.map({ now - $0 >= watchdog / 2 }) ?? true {
@@ -228,7 +217,7 @@ public final class CaptionServer: Sendable {
                     }
                     wedgedReported = false
                 } else if !wedgedReported {
-                    context.log("inference worker made no progress for \(elapsedText(watchdog)): withholding watchdog pings")
+                    context.log("the engine made no progress for \(elapsedText(watchdog)): withholding watchdog pings")
                     wedgedReported = true
                 }
             }

@@ -3,28 +3,45 @@ import BLIPProtocol
 /// What the server needs from a captioning engine. The daemon is written against this, not
 /// against the engine, so it can be tested with a fake and the engine knows nothing of sockets.
 ///
-/// The server calls ``caption(_:checkpoint:)`` from up to `ServerConfiguration.maxBatch` inference
-/// threads at once (one unless configured otherwise), and ``describe()`` from connection threads
-/// at any time.
+/// The engine owns the work: the server only admits calls (bounded), submits them, cancels them,
+/// and delivers what the completion hands back. Completions may arrive on any thread (the engine's
+/// own); the server moves them off it before touching a socket.
 public protocol CaptionService: Sendable {
-    /// Runs one caption.
+    /// Starts one Caption call.
     ///
     /// - Parameters:
     ///   - request: The decoded request.
-    ///   - checkpoint: Call it between decoding stages and generation steps. It throws when the
-    ///     call's deadline passed, the call was cancelled or its connection closed, or the server
-    ///     is shutting down; let that error propagate unchanged.
-    /// - Throws: the checkpoint's error, or an engine error. Errors should be
-    ///   `RPCErrorConvertible` (the engine adapter maps them); anything else is reported as
-    ///   `INTERNAL`.
-    func caption(_ request: CaptionRequest, checkpoint: () throws -> Void) throws -> CaptionResponse
+    ///   - deadline: When the call must stop with `DEADLINE_EXCEEDED`; `nil` for none. The service
+    ///     enforces it.
+    ///   - completion: Called exactly once (also after ``cancel(_:)``), from any thread, with the
+    ///     response or the error that ended the call. Errors should be `RPCErrorConvertible`;
+    ///     anything else is reported as `INTERNAL`.
+    /// - Returns: The ticket to cancel the call with.
+    /// - Throws: When the request is refused before any work (bad parameters); `completion` is
+    ///   then never called.
+    func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket
+
+    /// Stops a submitted call soon; its completion still comes (with an error, or the response if
+    /// it was finishing). Unknown tickets are ignored.
+    func cancel(_ ticket: CaptionTicket)
+
+    /// Whether the engine is healthy: it has no work, or it finished a piece of real work within
+    /// `window`. What backs systemd's watchdog; waiting must never count as progress.
+    func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool
 
     /// Static description for Info: model id, config summary, engine version, BLAS kernel and
-    /// threads, defaults, and the engine's limits (image bytes, pixels, tokens, beams). The
-    /// server fills `limits.maxFrameBytes`, `limits.maxQueueDepth` and `counters`.
+    /// threads, defaults, the engine's limits, cache and schedule. The server fills
+    /// `limits.maxFrameBytes`, `limits.maxQueueDepth` and `counters`.
     func describe() -> InfoResponse
 
     /// One caption run before the server reports `READY=1`, so the first caller does not pay
     /// for page faults and lazy initialisation.
     func warmUp() throws
+}
+
+/// Names a submitted call for ``CaptionService/cancel(_:)``.
+public struct CaptionTicket: Hashable, Sendable {
+    public let id: UInt64
+    public init(id: UInt64) { self.id = id }
 }

@@ -1,8 +1,9 @@
 import BLIPProtocol
 import Glibc
 
-/// One client connection: a thread reads frames and dispatches them; responses are written by
-/// whichever thread finishes a call (under a lock, so frames never interleave).
+/// One client connection: a thread reads frames and dispatches them; responses are written by the
+/// reader (immediate answers) or the scheduler's delivery queue (captions), under a lock so frames
+/// never interleave; never by the engine's thread.
 final class Connection: Sendable {
     /// For log lines: `conn 3 call 17 …`.
     let id: Int
@@ -157,7 +158,7 @@ final class Connection: Sendable {
         guard let call = state.withLock({ $0.inFlight[callID] }) else { return }
         let reason = RPCError(code: .cancelled, message: "call \(callID) was cancelled by the client")
         call.stop(reason)
-        if context.scheduler.remove(call) { call.finish(.failure(reason)) }
+        context.scheduler.cancel(call)
     }
 
     // MARK: Writing
@@ -241,8 +242,8 @@ final class Connection: Sendable {
     // MARK: Closing
 
     private func close(reason: String) {
-        // Every call still in flight is cancelled: queued ones are answered (into the void)
-        // at once, a running one stops at its next checkpoint. Then the descriptor closes,
+        // Every call still in flight is cancelled: the engine drops it within one piece of work
+        // and its answer goes into the void. Then the descriptor closes,
         // under the lock so no response is being written to it.
         let calls = state.withLock { state in
             Array(state.inFlight.values)
@@ -250,7 +251,7 @@ final class Connection: Sendable {
         let cancelled = RPCError(code: .cancelled, message: "the connection closed")
         for call in calls {
             call.stop(cancelled)
-            if context.scheduler.remove(call) { call.finish(.failure(cancelled)) }
+            context.scheduler.cancel(call)
         }
         state.withLock { state in
             state.closed = true

@@ -1,110 +1,108 @@
 import BLIPProtocol
+import Dispatch
 import Foundation
 
-/// The bounded FIFO queue of Caption calls and the inference workers that run them.
+/// Admits Caption calls to the engine and delivers their answers: at most `capacity` calls are in
+/// flight (waiting in the engine or running); one more is refused at once with
+/// `RESOURCE_EXHAUSTED` instead of waiting unboundedly. What runs when — batching, encode lanes,
+/// deadlines, cancellation — is the engine's business (`CaptionService`); the server holds no
+/// inference thread.
 ///
-/// Up to `workers` calls run at once (`--max-batch`): the engine makes concurrent captions take
-/// turns for their image encodes and runs their decode steps together, one weight read for all
-/// (BLIPEngine's `StepBatcher`), so a second worker adds throughput instead of fighting for the
-/// cores. Calls start in arrival order. The queue bounds memory and latency; when it is full a
-/// call is refused at once instead of waiting unboundedly.
+/// Completions arrive on the engine's thread and are handed to ``delivery`` before anything
+/// writes to a socket, so a client that stops reading never holds up the engine.
 final class Scheduler: @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
-    private var queue: [Call] = []
-    private var running: [Call] = []
+    private var inFlight: [ObjectIdentifier: Call] = [:]
     private var accepting = true
-    private var stopped = false
-    private var lastProgress = ContinuousClock.now
 
-    /// Calls waiting or running at once.
+    /// Calls in flight at once.
     let capacity: Int
-    /// Calls running at once.
-    let workers: Int
-    /// The service new calls run on; replaced by a reload while a call may be running on the
-    /// previous one.
+    /// The service new calls run on; replaced by a reload while calls may be running on the
+    /// previous one (each call keeps the service it was submitted to).
     private let currentService: LockedState<any CaptionService>
+    /// Where completions go to be written out, off the engine's thread.
+    private let delivery = DispatchQueue(label: "blip-captiond.delivery", attributes: .concurrent)
 
-    init(service: any CaptionService, capacity: Int, workers: Int = 1) {
+    init(service: any CaptionService, capacity: Int) {
         self.currentService = LockedState(service)
         self.capacity = max(capacity, 1)
-        self.workers = max(1, min(workers, self.capacity))
     }
 
     /// The service the next call will run on.
     var service: any CaptionService { currentService.withLock { $0 } }
 
-    /// Runs later calls on `service`; a call already running finishes on the old one.
+    /// Runs later calls on `service`; calls already submitted finish on the old one.
     func replaceService(_ service: any CaptionService) {
         currentService.withLock { $0 = service }
     }
 
-    /// Queues `call`, or says why not (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`).
+    /// Submits `call` to the engine, or says why not (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, or
+    /// the engine's refusal of the request).
     func submit(_ call: Call) -> RPCError? {
         condition.lock()
-        defer { condition.unlock() }
         guard accepting else {
+            condition.unlock()
             return RPCError(code: .unavailable, message: "the server is shutting down; retry on a new connection")
         }
-        guard lockedDepth < capacity else {
+        guard inFlight.count < capacity else {
+            condition.unlock()
             return RPCError(code: .resourceExhausted, message: "the caption queue is full (\(capacity) calls waiting or running); retry later")
         }
-        queue.append(call)
-        condition.broadcast()
-        return nil
-    }
+        inFlight[ObjectIdentifier(call)] = call
+        condition.unlock()
 
-    /// Takes `call` out of the queue if it is still waiting there; `false` when it is running
-    /// or done.
-    func remove(_ call: Call) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard let index = queue.firstIndex(where: { $0 === call }) else { return false }
-        queue.remove(at: index)
-        condition.broadcast()
-        return true
-    }
-
-    /// Removes and returns the queued calls whose deadline has passed (they never run).
-    func expireQueued(at now: ContinuousClock.Instant) -> [Call] {
-        condition.lock()
-        defer { condition.unlock() }
-        var expired: [Call] = []
-        queue.removeAll { call in
-            guard let deadline = call.deadline, now >= deadline else { return false }
-            expired.append(call)
-            return true
+        let service = self.service
+        let submitted = ContinuousClock.now
+        do {
+            let ticket = try service.submit(call.request, deadline: call.deadline) { [self] result in
+                delivery.async { [self] in deliver(call, result, submitted: submitted) }
+            }
+            call.started(on: service, ticket: ticket)
+            return nil
+        } catch {
+            forget(call)
+            return RPCError(mapping: error)
         }
-        if !expired.isEmpty { condition.broadcast() }
-        return expired
     }
 
-    /// Calls waiting or running now. A running call whose response is decided no longer
-    /// counts, so a client that has read every response sees depth 0.
+    /// Asks the engine to stop `call` (whose stop reason is already set); its answer comes with
+    /// the completion.
+    func cancel(_ call: Call) {
+        call.cancelInEngine()
+    }
+
+    private func deliver(_ call: Call, _ result: Result<CaptionResponse, any Error>, submitted: ContinuousClock.Instant) {
+        switch result {
+        case .success(var response):
+            response.timings.queueWaitMicroseconds += (submitted - call.received).microseconds
+            call.finish(.success(response))
+        case .failure(let error):
+            // A call stopped by the server (cancel, closed connection, deadline) answers with that
+            // reason, whatever words the engine chose.
+            call.finish(.failure(call.stopReason() ?? RPCError(mapping: error)))
+        }
+        forget(call)
+    }
+
+    private func forget(_ call: Call) {
+        condition.lock()
+        inFlight[ObjectIdentifier(call)] = nil
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Calls in flight now. A call whose response is decided no longer counts, so a client that
+    /// has read every response sees depth 0.
     var depth: Int {
         condition.lock()
         defer { condition.unlock() }
-        return lockedDepth
+        return inFlight.values.filter { !$0.isFinished }.count
     }
 
-    /// ``depth``, with `condition` held.
-    private var lockedDepth: Int {
-        queue.count + running.filter { !$0.isFinished }.count
-    }
-
-    /// Whether the workers are healthy: idle, or a running call reached a checkpoint (or started
-    /// or finished) within `window`. Captions stuck in one step longer than that are not (running
-    /// captions wait for each other's encodes and steps, so one stuck caption stops them all).
+    /// Whether the engine is healthy (``CaptionService/isMakingProgress(within:now:)``).
     func isMakingProgress(within window: Duration, now: ContinuousClock.Instant = .now) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return running.isEmpty || now - lastProgress < window
-    }
-
-    private func noteProgress() {
-        condition.lock()
-        lastProgress = .now
-        condition.unlock()
+        service.isMakingProgress(within: window, now: now)
     }
 
     /// Refuses new calls from now on (shutdown has begun).
@@ -114,11 +112,11 @@ final class Scheduler: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until no call is waiting or running, or `deadline`; `true` when idle.
+    /// Waits until no call is in flight, or `deadline`; `true` when idle.
     func waitUntilIdle(before deadline: ContinuousClock.Instant) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while !queue.isEmpty || !running.isEmpty {
+        while !inFlight.isEmpty {
             let left = deadline - .now
             guard left > .zero else { return false }
             _ = condition.wait(until: Date(timeIntervalSinceNow: min(Double(left.microseconds) / 1e6, 0.1)))
@@ -126,69 +124,16 @@ final class Scheduler: @unchecked Sendable {
         return true
     }
 
-    /// Empties the queue and returns its calls plus the running one (which is asked to stop
-    /// with `reason`), so the caller can answer them all.
+    /// Stops every call in flight with `reason` (the engine is asked to drop them) and returns
+    /// them, so the caller can answer them at once.
     func abandonAll(_ reason: RPCError) -> [Call] {
         condition.lock()
-        defer { condition.unlock() }
-        var calls = queue
-        queue.removeAll()
-        for call in running {
+        let calls = Array(inFlight.values)
+        condition.unlock()
+        for call in calls {
             call.stop(reason)
-            calls.append(call)
+            call.cancelInEngine()
         }
         return calls
-    }
-
-    /// Lets the worker thread end once the queue is empty.
-    func stop() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// One worker (``workers`` of them run): takes queued calls in order and runs them until ``stop()``.
-    func runWorker() {
-        while let call = next() {
-            execute(call)
-            condition.lock()
-            running.removeAll { $0 === call }
-            lastProgress = .now
-            condition.broadcast()
-            condition.unlock()
-        }
-    }
-
-    private func next() -> Call? {
-        condition.lock()
-        defer { condition.unlock() }
-        while queue.isEmpty {
-            if stopped { return nil }
-            condition.wait()
-        }
-        let call = queue.removeFirst()
-        running.append(call)
-        lastProgress = .now
-        return call
-    }
-
-    private func execute(_ call: Call) {
-        let started = ContinuousClock.now
-        if let reason = call.stopReason(at: started) {
-            call.finish(.failure(reason))
-            return
-        }
-        do {
-            let service = self.service
-            var response = try service.caption(call.request) {
-                try call.checkpoint()
-                noteProgress()
-            }
-            response.timings.queueWaitMicroseconds = (started - call.received).microseconds
-            call.finish(.success(response))
-        } catch {
-            call.finish(.failure(RPCError(mapping: error)))
-        }
     }
 }

@@ -16,11 +16,6 @@ public struct ServerConfiguration: Sendable {
     public var partialFrameTimeout: Duration = .seconds(30)
     /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
     public var queueDepth: Int = 16
-    /// Caption calls run at once, each on its own worker thread (at most `queueDepth`). More than 1
-    /// only for a service built for it: BLIPEngine decodes concurrent captions together, each weight
-    /// read once per step for all, and encodes their images in turn. Default 1 (the daemon's
-    /// `--max-batch` defaults to 4).
-    public var maxBatch: Int = 1
     /// How long calls in flight may run after a shutdown request before they are answered
     /// `UNAVAILABLE`. Default 10 s.
     public var gracePeriod: Duration = .seconds(10)
@@ -32,9 +27,9 @@ public struct ServerConfiguration: Sendable {
     /// Peers whose gid is listed may call. See ``allowedUIDs``.
     public var allowedGIDs: Set<UInt32>?
     /// systemd's watchdog interval (`WATCHDOG_USEC`); the server pings at half of it while the
-    /// inference workers make progress. `nil` disables the pings.
+    /// engine makes progress (`CaptionService.isMakingProgress`). `nil` disables the pings.
     public var watchdogInterval: Duration?
-    /// How often the housekeeping thread wakes: expires queued deadlines, sends watchdog pings
+    /// How often the housekeeping thread wakes: sends watchdog pings
     /// and status lines, checks idleness. Default 100 ms.
     public var tickInterval: Duration = .milliseconds(100)
     /// Minimum time between two `STATUS=` updates. Default 1 s.

@@ -18,7 +18,7 @@ final class ServerContext: Sendable {
 
     init(service: any CaptionService, configuration: ServerConfiguration) {
         self.configuration = configuration
-        self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth, workers: configuration.maxBatch)
+        self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth)
     }
 
     func log(_ line: String) { configuration.log(line) }

@@ -74,20 +74,21 @@ struct EngineBenchmark {
     /// Median time of one decoder step with `rows` rows over a whole caption's positions, as the
     /// generator drives it: the `[DEC]` step on one row, widened to `rows`, then steps to `maxLength`.
     /// With `captions` > 1, that many sessions (the same image) step together as concurrent
-    /// captions do in the daemon (`StepBatcher`).
+    /// captions do in the daemon (`BatchedStep`, as the engine loop runs it).
     func stepTime(features: UnsafePointer<Float>, rows: Int, maxLength: Int, captions: Int = 1) throws -> Double {
         var times: [Double] = []
+        let together = BatchedStep(decoder: model.text)
         for _ in 0..<runs {
             let sessions = (0..<captions).map { _ in model.makeSession(features: features, maxRows: rows, maxLength: maxLength) }
             let first = sessions.map { _ in [model.config.text.bosTokenID] }
-            try captioner.batcher.stepTogether(sessions, tokens: first)
+            try together.step(sessions, tokens: first)
             for s in sessions { s.reorder(Array(repeating: 0, count: rows)) }
             let tokens = sessions.indices.map { c in (0..<rows).map { Int32(1037 + $0 + 7 * c) } }
             for _ in 1..<maxLength {
                 if captions == 1 {
                     times.append(try Stopwatch.time { _ = try sessions[0].step(tokens[0]) })
                 } else {
-                    times.append(try Stopwatch.time { try captioner.batcher.stepTogether(sessions, tokens: tokens) })
+                    times.append(try Stopwatch.time { try together.step(sessions, tokens: tokens) })
                 }
             }
         }

@@ -24,7 +24,7 @@ enum CaptionBackend: Sendable {
             let t = r.timings
             let candidates = r.candidates.map { c -> CaptionCandidate in
                 let ids: [Int32] = c.tokenIDs.map { Int32(truncatingIfNeeded: $0) }
-                return CaptionCandidate(text: c.text, tokenIDs: ids, score: Float(c.score))
+                return CaptionCandidate(text: c.text, tokenIDs: ids, score: Float(c.score), finishReason: c.finishReason == .eos ? .eos : .length)
             }
             func ms(_ us: UInt64) -> Double { Double(us) / 1000 }
             let timings = CaptionOutput.Timings(decode_ms: ms(t.imageDecodeMicroseconds), vision_ms: ms(t.visionMicroseconds),

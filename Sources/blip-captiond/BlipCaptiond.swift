@@ -34,8 +34,14 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: "Caption calls waiting or running at once; one more gets RESOURCE_EXHAUSTED.")
     var queueDepth = 16
 
-    @Option(help: "Caption calls run at once: their image encodes take turns and their decoding steps run together, each weight read once for all (1 = strictly one at a time).")
+    @Option(help: "Prompts the engine loop works on at once (encoding or decoding): their decode steps run together, each weight read once for all (1 = strictly one at a time).")
     var maxBatch = 4
+
+    @Option(help: ArgumentHelp("Images encoded side by side at most when several wait, each lane with its share of the threads (default: one lane per engine thread).", valueName: "n"))
+    var encodeLanes: Int?
+
+    @Option(help: ArgumentHelp("MiB of image features kept so that another prompt for the same image skips the encoder (0 turns the cache off).", valueName: "MiB"))
+    var featureCacheMb = 256
 
     @Option(help: "Largest frame a client may send, in bytes (docs/protocol.md §1).")
     var maxFrameBytes = ServerConfiguration().maxFrameBytes
@@ -94,6 +100,8 @@ struct BlipCaptiond: ParsableCommand {
         guard partialFrameTimeout > 0, partialFrameTimeout.isFinite else { throw ValidationError("--partial-frame-timeout must be a positive number of seconds") }
         guard queueDepth >= 1 else { throw ValidationError("--queue-depth must be at least 1") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        if let encodeLanes, encodeLanes < 1 { throw ValidationError("--encode-lanes must be at least 1") }
+        guard (0...(1 << 20)).contains(featureCacheMb) else { throw ValidationError("--feature-cache-mb must be between 0 and \(1 << 20)") }
         guard maxFrameBytes >= 1024, maxFrameBytes <= Int(UInt32.max) else {
             throw ValidationError("--max-frame-bytes must be between 1024 and \(UInt32.max)")
         }
@@ -161,7 +169,6 @@ struct BlipCaptiond: ParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.partialFrameTimeout = .milliseconds(Int64(partialFrameTimeout * 1000))
         configuration.queueDepth = queueDepth
-        configuration.maxBatch = maxBatch
         configuration.gracePeriod = .milliseconds(Int64(gracePeriod * 1000))
         configuration.idleExit = idleExit.map { .milliseconds(Int64($0 * 1000)) }
         configuration.allowedUIDs = allowedUIDs.isEmpty ? nil : Set(allowedUIDs)
@@ -170,7 +177,7 @@ struct BlipCaptiond: ParsableCommand {
         configuration.notifier = notifier
         configuration.log = { log($0) }
         if let watchdog = configuration.watchdogInterval {
-            log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the inference workers make progress")
+            log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the engine loop makes progress")
         }
 
         let server = CaptionServer(service: service, listeners: listeners, configuration: configuration)

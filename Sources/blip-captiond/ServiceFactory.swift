@@ -11,6 +11,8 @@ func makeService(_ options: BlipCaptiond) throws -> any CaptionService {
         folder: folder,
         imageLimits: ImageLimits(maxBytes: options.maxImageBytes, maxPixels: options.maxPixels),
         generationLimits: GenerationLimits(maxBeams: options.maxBeams, maxReturnSequences: options.maxBeams),
-        decoderWeights: options.weights)
+        decoderWeights: options.weights,
+        configuration: Captioner.Configuration(maxBatch: options.maxBatch, encodeLanes: options.encodeLanes,
+                                               featureCacheBytes: options.featureCacheMb << 20))
     return EngineCaptionService(captioner: captioner, fullWarmUp: options.fullWarmUp)
 }

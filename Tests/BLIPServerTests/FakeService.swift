@@ -4,8 +4,11 @@ import Foundation
 import Synchronization
 
 /// A service that "decodes" `options.maxNewTokens` steps (default 3), sleeping `stepTime` in
-/// each and calling the checkpoint before each, and echoes a caption built from the request.
-/// Prompt "wedge" sleeps `wedgeTime` without reaching a checkpoint (a hung engine).
+/// each, on up to `concurrency` calls at once (an engine of its own: the server holds no thread
+/// for it). Before each step it stops a cancelled call (CANCELLED) or one past its deadline
+/// (DEADLINE_EXCEEDED); each finished step is progress. It echoes a caption built from the
+/// request. Prompt "wedge" sleeps `wedgeTime` without any progress (a hung engine); prompt
+/// "refuse" is refused at submission (INVALID_ARGUMENT), as bad parameters are.
 final class FakeService: CaptionService {
     let stepTime: Duration
     let wedgeTime: Duration
@@ -15,34 +18,71 @@ final class FakeService: CaptionService {
         var started = 0
         var stoppedByCheckpoint: [StatusCode] = []
         var completed = 0
+        var cancelled: Set<UInt64> = []
+        var nextTicket: UInt64 = 1
+        var busy = 0
+        var lastProgress = ContinuousClock.now
     }
     let record = Mutex(Record())
+    private let workers: OperationQueue
 
-    init(stepTime: Duration = .milliseconds(5), wedgeTime: Duration = .milliseconds(600), modelID: String = "fake/blip") {
+    init(stepTime: Duration = .milliseconds(5), wedgeTime: Duration = .milliseconds(600), modelID: String = "fake/blip",
+         concurrency: Int = 1) {
         self.stepTime = stepTime
         self.wedgeTime = wedgeTime
         self.modelID = modelID
+        workers = OperationQueue()
+        workers.maxConcurrentOperationCount = concurrency
     }
 
-    func caption(_ request: CaptionRequest, checkpoint: () throws -> Void) throws -> CaptionResponse {
-        record.withLock { $0.started += 1 }
+    func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
+        if request.prompt == "refuse" { throw RPCError(code: .invalidArgument, message: "refused by the fake engine") }
+        let ticket = record.withLock { r -> CaptionTicket in
+            if r.busy == 0 { r.lastProgress = .now }
+            r.busy += 1
+            r.nextTicket += 1
+            return CaptionTicket(id: r.nextTicket - 1)
+        }
+        workers.addOperation { [self] in
+            let result = run(request, ticket: ticket, deadline: deadline)
+            record.withLock { $0.busy -= 1; $0.lastProgress = .now }
+            completion(result)
+        }
+        return ticket
+    }
+
+    private func run(_ request: CaptionRequest, ticket: CaptionTicket, deadline: ContinuousClock.Instant?) -> Result<CaptionResponse, any Error> {
+        record.withLock { $0.started += 1; $0.lastProgress = .now }
         if request.prompt == "wedge" { sleep(wedgeTime) }
-        do {
-            for _ in 0..<Int(request.options.maxNewTokens ?? 3) {
-                try checkpoint()
-                sleep(stepTime)
+        for step in 0...Int(request.options.maxNewTokens ?? 3) {
+            let stop: StatusCode? = record.withLock { r in
+                if r.cancelled.contains(ticket.id) { return .cancelled }
+                if let deadline, ContinuousClock.now >= deadline { return .deadlineExceeded }
+                return nil
             }
-            try checkpoint()
-        } catch {
-            record.withLock { $0.stoppedByCheckpoint.append(RPCError(mapping: error).code) }
-            throw error
+            if let stop {
+                record.withLock { $0.stoppedByCheckpoint.append(stop) }
+                return .failure(RPCError(code: stop, message: "stopped by the fake engine"))
+            }
+            if step == Int(request.options.maxNewTokens ?? 3) { break }
+            sleep(stepTime)
+            record.withLock { $0.lastProgress = .now }
         }
         record.withLock { $0.completed += 1 }
         let text = "\(request.prompt ?? "a picture") of \(request.image.data.count) bytes"
-        return CaptionResponse(
-            candidates: [.init(text: text, tokenIDs: [30522, 1037, 102], score: -1.5)],
+        return .success(CaptionResponse(
+            candidates: [.init(text: text, tokenIDs: [30522, 1037, 102], score: -1.5, finishReason: .eos)],
             modelID: modelID
-        )
+        ))
+    }
+
+    func cancel(_ ticket: CaptionTicket) {
+        record.withLock { _ = $0.cancelled.insert(ticket.id) }
+    }
+
+    func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {
+        record.withLock { $0.busy == 0 || now - $0.lastProgress < window }
     }
 
     func describe() -> InfoResponse {

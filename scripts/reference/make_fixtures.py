@@ -229,6 +229,13 @@ MODELS = {
                              max_position_embeddings=64),
                    vision=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                                image_size=48, patch_size=16)),
+    # fp32, tied, like tiny-a, but 96/8 -> 144 patches + class = 145 image tokens: more than Linear.skinnyRows
+    # (32), so the vision products and the decoder's cross-attention K/V take the sgemm path
+    "tiny-d": dict(dtype="float32", tied=True, hub_style_config=False, seed=4007, sep_bias=14.0,
+                   text=dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=56,
+                             max_position_embeddings=64),
+                   vision=dict(hidden_size=40, num_hidden_layers=2, num_attention_heads=4, intermediate_size=88,
+                               image_size=96, patch_size=8)),
 }
 
 HUB_TOKENIZER_CONFIG = {  # the 4.x-era file of Salesforce/blip-image-captioning-large
@@ -319,10 +326,11 @@ def build_model(name: str, spec: dict, vocab: Path, out_dir: Path) -> None:
     (out_dir / "model.safetensors").chmod(0o644)  # save_pretrained creates it 0600
     size = spec["vision"]["image_size"]
 
-    # Processor files. tiny-a and tiny-c look like the hub checkpoint (4.x-era tokenizer_config.json,
+    # Processor files. tiny-a, tiny-c and tiny-d look like the hub checkpoint (4.x-era tokenizer_config.json,
     # special_tokens_map.json, preprocessor_config.json, vocab.txt, plus tokenizer.json); tiny-b holds what
     # transformers 5's BlipProcessor.save_pretrained writes (processor_config.json, tokenizer.json and a
-    # v5 tokenizer_config.json), plus vocab.txt. tiny-c has no tokenizer.json (older hub layout).
+    # v5 tokenizer_config.json), plus vocab.txt. tiny-c has no tokenizer.json (older hub layout). tiny-d is
+    # laid out like tiny-a except for the dict form of "size".
     hub_dir = out_dir.parent / f".{name}.hub-tokenizer"
     hub_dir.mkdir(exist_ok=True)
     (hub_dir / "vocab.txt").write_bytes(vocab.read_bytes())
@@ -606,8 +614,9 @@ RESIZED_384_IMAGES = {"astronaut_q90_420.jpg", "pixel_1x1.png", "wide_4000x50.jp
                       "rgba_astronaut.png"}
 
 # images (indexes into the image list) whose first-step logits are stored, and which get the full case list
-LOGIT_IMAGES = {"tiny-a": [0, 3, 12, 16], "tiny-b": [1, 5, 11, 17], "tiny-c": [2, 6, 13, 15]}
-GEN_IMAGES = {"tiny-a": [0, 12, 16], "tiny-b": [1, 11, 17], "tiny-c": [2, 13, 6]}
+LOGIT_IMAGES = {"tiny-a": [0, 3, 12, 16], "tiny-b": [1, 5, 11, 17], "tiny-c": [2, 6, 13, 15],
+                "tiny-d": [4, 7, 9, 18]}
+GEN_IMAGES = {"tiny-a": [0, 12, 16], "tiny-b": [1, 11, 17], "tiny-c": [2, 13, 6], "tiny-d": [4, 9, 18]}
 
 
 def GEN_IMAGES_NAMES(name: str, names: list[str]) -> set[str]:

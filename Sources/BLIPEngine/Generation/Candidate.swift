@@ -11,8 +11,21 @@ public struct Candidate: Sendable, Equatable {
     /// beam score with length penalty 1.
     public var score: Float
 
-    public init(tokenIDs: [Int32], score: Float) {
+    /// Why generation of this sequence ended.
+    public var finishReason: FinishReason
+
+    public init(tokenIDs: [Int32], score: Float, finishReason: FinishReason) {
         self.tokenIDs = tokenIDs
         self.score = score
+        self.finishReason = finishReason
     }
+}
+
+/// Why a sequence's generation ended.
+public enum FinishReason: String, Sendable, Equatable, Codable {
+    /// It generated `[SEP]`.
+    case eos
+    /// It reached the length limit (`max_new_tokens`, `max_length`, or the model's positions)
+    /// without generating `[SEP]`.
+    case length
 }

@@ -157,6 +157,19 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
 }
 
 extension GenerationParameters {
+    /// The longest whole sequence when neither `maxLength` nor `maxNewTokens` is given (the COCO setting).
+    public static let defaultMaxLength = 20
+    /// The shortest whole sequence when neither `minLength` nor `minNewTokens` is given (the COCO setting).
+    public static let defaultMinLength = 5
+
+    /// The bounds on the whole sequence (`[DEC]` and prompt included) for a prefix of
+    /// `prefixLength` tokens: the new-token forms win over the total ones, as in transformers;
+    /// with neither, ``defaultMaxLength`` / ``defaultMinLength``.
+    public func lengthBounds(prefixLength: Int) -> (max: Int, min: Int) {
+        (maxNewTokens.map { prefixLength + $0 } ?? maxLength ?? Self.defaultMaxLength,
+         minNewTokens.map { prefixLength + $0 } ?? minLength ?? Self.defaultMinLength)
+    }
+
     /// `num_beams` when the caller leaves it unset: the COCO setting's 3 beams for search, 1 for
     /// sampling (3 would silently turn sampling into beam sampling).
     public static func defaultNumBeams(doSample: Bool) -> Int { doSample ? 1 : 3 }

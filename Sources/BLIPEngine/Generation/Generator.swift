@@ -15,14 +15,15 @@ public struct Generator: Sendable {
         self.padTokenID = padTokenID
     }
 
-    /// Generates the sequences that `parameters` ask for.
+    /// Generates the sequences that `parameters` ask for, driving the search against `model` one
+    /// step at a time (the engine loop advances searches itself; see ``makeSearch``).
     /// - Parameters:
     ///   - prefix: `[DEC]` followed by the prompt's token ids (without the tokenizer's final `[SEP]`).
     ///   - parameters: validated parameters (`GenerationParameters.validated`); `badWords` and `prompt`
     ///     are not read here, their token ids come in `prefix` and `badWordIDs`.
     ///   - badWordIDs: the tokenized bad words; each sequence is forbidden.
     ///   - model: the decoder, fresh (no rows yet); it is left in an unspecified state.
-    ///   - checkpoint: called before every decoder step; throw from it to stop (deadline, cancellation).
+    ///   - checkpoint: called before every decoder step; throw from it to stop.
     /// - Returns: `numReturnSequences` candidates, best first for beam search, in sampling order otherwise.
     /// - Throws: `GenerationError`, or whatever `model` and `checkpoint` throw.
     public func generate(prefix: [Int32], parameters: GenerationParameters, badWordIDs: [[Int32]],
@@ -36,12 +37,31 @@ public struct Generator: Sendable {
     func generate(prefix: [Int32], parameters: GenerationParameters, badWordIDs: [[Int32]],
                   earlyStopping: BeamEarlyStopping, model: TokenStepper,
                   checkpoint: () throws -> Void) throws -> [Candidate] {
+        let search = try makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
+                                    earlyStopping: earlyStopping, vocabularySize: model.vocabularySize)
+        var next = search.start()
+        while true {
+            switch next {
+            case .done(let candidates):
+                return candidates
+            case .step(let tokens, let reorder):
+                try checkpoint()
+                if let reorder { model.reorder(reorder) }
+                next = search.advance(try checkedStep(model, tokens))
+            }
+        }
+    }
+
+    /// The search `parameters` ask for, checked against the vocabulary: greedy decoding or sampling
+    /// (one beam), or beam search (and beam sampling).
+    /// - Throws: `GenerationError` for parameters or token ids the algorithms cannot take.
+    func makeSearch(prefix: [Int32], parameters: GenerationParameters, badWordIDs: [[Int32]],
+                    earlyStopping: BeamEarlyStopping, vocabularySize: Int) throws(GenerationError) -> any DecodingSearch {
         do {
             _ = try parameters.validated(maxPositions: Int(Int32.max), limits: .unlimited)
         } catch {
             throw GenerationError.invalidParameters(error)
         }
-        let vocabularySize = model.vocabularySize
         guard !prefix.isEmpty else { throw GenerationError.emptyPrefix }
         for token in prefix + badWordIDs.joined() where !(0..<Int32(clamping: vocabularySize)).contains(token) {
             throw GenerationError.tokenOutOfRange(token: token, vocabularySize: vocabularySize)
@@ -51,33 +71,29 @@ public struct Generator: Sendable {
             throw GenerationError.tokenOutOfRange(token: eosTokenID, vocabularySize: vocabularySize)
         }
 
-        // transformers: max_new_tokens wins over max_length; min_new_tokens over min_length. Our defaults
-        // when neither is given are the paper's 20 / 5 in total (transformers': 20 new tokens, minimum 0).
-        let maxLength = parameters.maxNewTokens.map { prefix.count + $0 } ?? parameters.maxLength ?? 20
-        let minLength = parameters.minNewTokens.map { prefix.count + $0 } ?? parameters.minLength ?? 5
-        guard prefix.count < maxLength else {
-            throw GenerationError.prefixTooLong(length: prefix.count, maxLength: maxLength)
+        let lengths = parameters.lengthBounds(prefixLength: prefix.count)
+        guard prefix.count < lengths.max else {
+            throw GenerationError.prefixTooLong(length: prefix.count, maxLength: lengths.max)
         }
         let processing = LogitsProcessing(
             repetitionPenalty: parameters.repetitionPenalty, noRepeatNgramSize: parameters.noRepeatNgramSize,
-            badWordIDs: badWordIDs, minLength: minLength, eosTokenID: eosTokenID)
+            badWordIDs: badWordIDs, minLength: lengths.min, eosTokenID: eosTokenID)
         let warping = parameters.doSample
             ? LogitsWarping(temperature: parameters.temperature, topK: parameters.topK, topP: parameters.topP,
                             minTokensToKeep: parameters.numBeams > 1 ? 2 : 1)
             : nil
-        var random = Xoshiro256StarStar(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
+        let random = Xoshiro256StarStar(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
 
         if parameters.numBeams == 1 {
-            let search = SampleSearch(
-                rows: parameters.numReturnSequences, maxLength: maxLength, eosTokenID: eosTokenID,
-                processing: processing, warping: warping)
-            return try search.run(prefix: prefix, model: model, random: &random, checkpoint: checkpoint)
+            return SampleSearch(
+                prefix: prefix, rows: parameters.numReturnSequences, maxLength: lengths.max, eosTokenID: eosTokenID,
+                processing: processing, warping: warping, vocabularySize: vocabularySize, random: random)
         }
-        let search = BeamSearch(
-            numBeams: parameters.numBeams, numReturnSequences: parameters.numReturnSequences,
-            lengthPenalty: parameters.lengthPenalty, earlyStopping: earlyStopping, maxLength: maxLength,
-            eosTokenID: eosTokenID, processing: processing, warping: warping)
-        return try search.run(prefix: prefix, model: model, random: &random, checkpoint: checkpoint)
+        return BeamSearch(
+            prefix: prefix, numBeams: parameters.numBeams, numReturnSequences: parameters.numReturnSequences,
+            lengthPenalty: parameters.lengthPenalty, earlyStopping: earlyStopping, maxLength: lengths.max,
+            eosTokenID: eosTokenID, processing: processing, warping: warping, vocabularySize: vocabularySize,
+            random: random)
     }
 }
 
@@ -87,17 +103,6 @@ func checkedStep(_ model: TokenStepper, _ tokens: [Int32]) throws -> UnsafeBuffe
     let expected = tokens.count * model.vocabularySize
     guard logits.count == expected else {
         throw GenerationError.logitsSizeMismatch(expected: expected, got: logits.count)
-    }
-    return logits
-}
-
-/// Feeds the prefix one token per step on one row and returns the logits after its last token.
-func feedPrefix(_ prefix: [Int32], _ model: TokenStepper,
-                _ checkpoint: () throws -> Void) throws -> UnsafeBufferPointer<Float> {
-    var logits = UnsafeBufferPointer<Float>(start: nil, count: 0)
-    for token in prefix {
-        try checkpoint()
-        logits = try checkedStep(model, [token])
     }
     return logits
 }

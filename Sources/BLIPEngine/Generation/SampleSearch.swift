@@ -3,59 +3,81 @@
 ///
 /// Several samples run as rows of one batch, like transformers' expanded batch; a finished row is
 /// dropped from the decoder (transformers keeps it and appends padding) so it costs nothing more.
-struct SampleSearch {
+final class SampleSearch: DecodingSearch {
     let rows: Int
     let maxLength: Int
     let eosTokenID: Int32
     let processing: LogitsProcessing
     /// nil: greedy decoding.
     let warping: LogitsWarping?
+    let vocabularySize: Int
+    private var random: Xoshiro256StarStar
 
-    func run(prefix: [Int32], model: TokenStepper, random: inout Xoshiro256StarStar,
-             checkpoint: () throws -> Void) throws -> [Candidate] {
-        let vocabularySize = model.vocabularySize
-        var sequences = Array(repeating: prefix, count: rows)
-        var logProbabilitySums = Array(repeating: 0.0, count: rows)
-        var active = Array(0..<rows)  // unfinished rows, in decoder-row order after the first step
-        var decoderRow = Array(repeating: 0, count: rows)  // the prefix ran on one decoder row
-        var decoderRows = 1
-        var scores = [Float](repeating: 0, count: vocabularySize)
-        var processingScratch: [Float] = []
-        var warpingScratch = LogitsWarping.Scratch()
+    // The search state between steps.
+    private var feed: PrefixFeed
+    private var sequences: [[Int32]]
+    private var logProbabilitySums: [Double]
+    private var active: [Int]  // unfinished rows, in decoder-row order after the first step
+    private var decoderRow: [Int]  // the prefix runs on one decoder row
+    private var decoderRows = 1
+    private var scores: [Float]
+    private var processingScratch: [Float] = []
+    private var warpingScratch = LogitsWarping.Scratch()
 
-        var logits = try feedPrefix(prefix, model, checkpoint)
-        while true {
-            var stillActive: [Int] = []
-            for row in active {
-                let chosen: (token: Int32, logProbability: Double) = scores.withUnsafeMutableBufferPointer { buffer in
-                    let start = decoderRow[row] * vocabularySize
-                    _ = buffer.initialize(from: logits[start..<start + vocabularySize])
-                    processing.apply(to: buffer, sequence: sequences[row], scratch: &processingScratch)
-                    if let warping {
-                        warping.apply(to: buffer, scratch: &warpingScratch)
-                        return sample(buffer, &random)
-                    }
-                    return argmax(buffer)
+    init(prefix: [Int32], rows: Int, maxLength: Int, eosTokenID: Int32, processing: LogitsProcessing,
+         warping: LogitsWarping?, vocabularySize: Int, random: Xoshiro256StarStar) {
+        self.rows = rows
+        self.maxLength = maxLength
+        self.eosTokenID = eosTokenID
+        self.processing = processing
+        self.warping = warping
+        self.vocabularySize = vocabularySize
+        self.random = random
+        feed = PrefixFeed(prefix)
+        sequences = Array(repeating: prefix, count: rows)
+        logProbabilitySums = Array(repeating: 0.0, count: rows)
+        active = Array(0..<rows)
+        decoderRow = Array(repeating: 0, count: rows)
+        scores = [Float](repeating: 0, count: vocabularySize)
+    }
+
+    func start() -> SearchStep { feed.next()! }
+
+    func advance(_ logits: UnsafeBufferPointer<Float>) -> SearchStep {
+        if let step = feed.next() { return step }
+        let vocabularySize = self.vocabularySize
+        var stillActive: [Int] = []
+        for row in active {
+            let chosen: (token: Int32, logProbability: Double) = scores.withUnsafeMutableBufferPointer { buffer in
+                let start = decoderRow[row] * vocabularySize
+                _ = buffer.initialize(from: logits[start..<start + vocabularySize])
+                processing.apply(to: buffer, sequence: sequences[row], scratch: &processingScratch)
+                if let warping {
+                    warping.apply(to: buffer, scratch: &warpingScratch)
+                    return sample(buffer, &random)
                 }
-                sequences[row].append(chosen.token)
-                logProbabilitySums[row] += chosen.logProbability
-                if chosen.token != eosTokenID && sequences[row].count < maxLength {
-                    stillActive.append(row)
-                }
+                return argmax(buffer)
             }
-            if stillActive.isEmpty { break }
-            try checkpoint()
-            let sources = stillActive.map { decoderRow[$0] }
-            if sources != Array(0..<decoderRows) { model.reorder(sources) }
-            decoderRows = sources.count
-            for (position, row) in stillActive.enumerated() { decoderRow[row] = position }
-            active = stillActive
-            logits = try checkedStep(model, active.map { sequences[$0].last! })
+            sequences[row].append(chosen.token)
+            logProbabilitySums[row] += chosen.logProbability
+            if chosen.token != eosTokenID && sequences[row].count < maxLength {
+                stillActive.append(row)
+            }
         }
-        return (0..<rows).map { row in
-            let generated = sequences[row].count - prefix.count
-            return Candidate(tokenIDs: sequences[row], score: Float(logProbabilitySums[row] / Double(generated)))
+        if stillActive.isEmpty {
+            let prefixLength = feed.prefix.count
+            return .done((0..<rows).map { row in
+                let generated = sequences[row].count - prefixLength
+                return Candidate(tokenIDs: sequences[row], score: Float(logProbabilitySums[row] / Double(generated)),
+                                 finishReason: sequences[row].last == eosTokenID ? .eos : .length)
+            })
         }
+        let sources = stillActive.map { decoderRow[$0] }
+        let reorder = sources != Array(0..<decoderRows) ? sources : nil
+        decoderRows = sources.count
+        for (position, row) in stillActive.enumerated() { decoderRow[row] = position }
+        active = stillActive
+        return .step(tokens: active.map { sequences[$0].last! }, reorder: reorder)
     }
 
     /// The first highest score (torch.argmax) and its log-softmax.

@@ -16,7 +16,7 @@ public enum BLASRuntime {
 
     /// Threads the engine computes with (see ``Parallel/workers``); OpenBLAS itself runs one thread
     /// inside each of them once a model is loaded.
-    public static var threads: Int { Parallel.workers }
+    public static var threads: Int { Parallel.available }
 
     /// Makes OpenBLAS single-threaded: the engine splits every product across the cores itself.
     /// Idempotent; called when a model loads.

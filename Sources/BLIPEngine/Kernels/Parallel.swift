@@ -6,9 +6,33 @@ import Foundation
 /// fork/join per operation replaces OpenBLAS's per-call hand-offs, and no idle OpenBLAS thread spins
 /// against the non-GEMM work (softmax, GELU, layer norm) between products.
 enum Parallel {
+    /// Threads the work of the calling thread is split into: ``available``, or fewer inside
+    /// ``withWorkers(_:_:)`` (an encode lane).
+    static var workers: Int {
+        guard let raw = pthread_getspecific(laneKey) else { return available }
+        return Int(bitPattern: raw)
+    }
+
+    /// Runs `body` with its operations split into at most `count` pieces, on this thread: how an
+    /// encode lane shares the cores with the lanes beside it. Not inherited by other threads (the
+    /// pieces of one operation never split further).
+    static func withWorkers<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(laneKey)
+        pthread_setspecific(laneKey, UnsafeRawPointer(bitPattern: max(1, count)))
+        defer { pthread_setspecific(laneKey, previous) }
+        return try body()
+    }
+
+    /// The per-thread worker cap of ``withWorkers(_:_:)`` (unset: ``available``).
+    private static let laneKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
     /// Threads the engine computes with: `BLIP_THREADS`, else `OPENBLAS_NUM_THREADS`, else the CPUs
     /// this process may run on (its affinity mask, so `taskset` and systemd's `CPUAffinity=` count).
-    static let workers: Int = {
+    static let available: Int = {
         let environment = ProcessInfo.processInfo.environment
         for name in ["BLIP_THREADS", "OPENBLAS_NUM_THREADS"] {
             if let value = environment[name].flatMap({ Int($0) }), value >= 1 { return min(value, 256) }

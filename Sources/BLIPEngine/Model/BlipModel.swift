@@ -44,22 +44,38 @@ public final class BlipModel: @unchecked Sendable {
         return folder.url.lastPathComponent
     }
 
+    /// What distinguishes this checkpoint from any other for caches: the folder, and the weights
+    /// file's size and modification time when it was loaded.
+    public var identity: String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: folder.weights.path)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "\(modelID) \(folder.url.standardizedFileURL.path) \(size) \(modified)"
+    }
+
     /// Runs the vision encoder on normalised pixels (3, S, S) and returns the features
     /// (tokens, hidden) in `features`, which must hold `config.vision.tokenCount · hidden` floats.
     public func encodeImage(pixels: UnsafePointer<Float>, into features: UnsafeMutablePointer<Float>, state: VisionState) {
         vision.encode(pixels: pixels, into: features, state: state)
     }
 
-    /// A decoding session for one image's features.
+    /// A decoding session for one image's features (projected for this session alone).
     public func makeSession(features: UnsafePointer<Float>, maxRows: Int, maxLength: Int) -> DecoderSession {
-        makeSession(features: features, imageTokens: config.vision.tokenCount, maxRows: maxRows, maxLength: maxLength)
+        makeSession(memory: makeMemory(features: features), maxRows: maxRows, maxLength: maxLength)
     }
 
-    /// A decoding session that cross-attends to the first `imageTokens` rows of `features` only: the
-    /// counterpart of `VisionEncoder.encode(pixels:into:state:tokens:)` for the warm-up.
-    func makeSession(features: UnsafePointer<Float>, imageTokens: Int, maxRows: Int, maxLength: Int) -> DecoderSession {
-        precondition((1...config.vision.tokenCount).contains(imageTokens))
-        return DecoderSession(decoder: text, features: features, imageTokens: imageTokens,
-                              maxRows: maxRows, maxLength: min(maxLength, config.text.maxPositionEmbeddings))
+    /// One image's features projected for cross-attention, to share among its sessions. With
+    /// `imageTokens` below the model's token count only the first rows of `features` are attended
+    /// to: the counterpart of `VisionEncoder.encode(pixels:into:state:tokens:)` for the warm-up.
+    public func makeMemory(features: UnsafePointer<Float>, imageTokens: Int? = nil) -> ImageMemory {
+        let tokens = imageTokens ?? config.vision.tokenCount
+        precondition((1...config.vision.tokenCount).contains(tokens))
+        return ImageMemory(decoder: text, features: features, imageTokens: tokens)
+    }
+
+    /// A decoding session over an image's shared memory.
+    public func makeSession(memory: ImageMemory, maxRows: Int, maxLength: Int) -> DecoderSession {
+        DecoderSession(decoder: text, memory: memory, maxRows: maxRows,
+                       maxLength: min(maxLength, config.text.maxPositionEmbeddings))
     }
 }

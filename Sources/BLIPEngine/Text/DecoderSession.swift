@@ -1,8 +1,8 @@
 import Foundation
 
-/// The per-image state of caption decoding: the cross-attention keys/values of one image (computed
-/// once), the self-attention KV cache of every row (beam), and all scratch buffers. Sized once from
-/// the config, the number of rows and the maximum sequence length; a step allocates nothing.
+/// The state of one caption's decoding: the image's cross-attention keys/values (shared, see
+/// ``ImageMemory``), the self-attention KV cache of every row (beam), and all scratch buffers. Sized
+/// once from the config, the number of rows and the maximum sequence length; a step allocates nothing.
 public final class DecoderSession {
     let decoder: TextDecoder
     let capacityRows: Int
@@ -17,34 +17,30 @@ public final class DecoderSession {
     private let layerCount: Int
     private var cache: FloatBuffer       // keys then values: (2, layers, capacityRows, capacityLength, hidden)
     private var spareCache: FloatBuffer  // same shape: the target of a reorder, then swapped in
-    private let cross: FloatBuffer       // (2, layers, heads, imageTokens, headDim)
+    /// The image's cross-attention keys/values.
+    let memory: ImageMemory
     /// This session's own step activations (its rows alone).
     let scratch: DecoderScratch
     /// Longest attention span of a row: max(sequence capacity, image tokens).
     var span: Int { max(capacityLength, imageTokens) }
 
     /// - Parameters:
-    ///   - features: the vision features, (imageTokens, encoderHidden); read once here.
+    ///   - memory: the image's projected features.
     ///   - maxRows: the most rows (beams) this session will hold.
     ///   - maxLength: the longest sequence, prefix included; at most `max_position_embeddings`.
-    init(decoder: TextDecoder, features: UnsafePointer<Float>, imageTokens: Int, maxRows: Int, maxLength: Int) {
+    init(decoder: TextDecoder, memory: ImageMemory, maxRows: Int, maxLength: Int) {
         let c = decoder.config
         self.decoder = decoder
+        self.memory = memory
         self.capacityRows = maxRows
         self.capacityLength = maxLength
-        self.imageTokens = imageTokens
+        self.imageTokens = memory.imageTokens
         hiddenWidth = c.hiddenSize
         layerCount = c.numHiddenLayers
         let cacheCount = 2 * layerCount * maxRows * maxLength * hiddenWidth
         cache = FloatBuffer(count: cacheCount)
         spareCache = FloatBuffer(count: cacheCount)
-        cross = FloatBuffer(count: 2 * layerCount * imageTokens * hiddenWidth, zeroed: false)
         scratch = DecoderScratch(config: c, rows: maxRows, span: max(maxLength, imageTokens))
-        let projected = FloatBuffer(count: imageTokens * hiddenWidth, zeroed: false)
-        for (i, layer) in decoder.layers.enumerated() {
-            layer.crossAttention.project(features: features, imageTokens: imageTokens, scratch: projected.pointer,
-                                         keys: crossKeys(layer: i), values: crossValues(layer: i))
-        }
     }
 
     // MARK: Cache addressing
@@ -57,8 +53,8 @@ public final class DecoderSession {
         keyCache(layer: layer + layerCount, row: row, position: position)
     }
 
-    func crossKeys(layer: Int) -> UnsafeMutablePointer<Float> { cross.pointer + layer * imageTokens * hiddenWidth }
-    func crossValues(layer: Int) -> UnsafeMutablePointer<Float> { crossKeys(layer: layer + layerCount) }
+    func crossKeys(layer: Int) -> UnsafeMutablePointer<Float> { memory.keys(layer: layer) }
+    func crossValues(layer: Int) -> UnsafeMutablePointer<Float> { memory.values(layer: layer) }
 
     // MARK: Stepping
 

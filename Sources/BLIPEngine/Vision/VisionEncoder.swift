@@ -36,9 +36,26 @@ public struct VisionEncoder: @unchecked Sendable {
     public func encode(pixels: UnsafePointer<Float>, into features: UnsafeMutablePointer<Float>, state: VisionState,
                        tokens t: Int) {
         precondition((1...state.tokens).contains(t), "vision tokens \(t) outside 1...\(state.tokens)")
+        embed(pixels: pixels, state: state)
+        for i in layers.indices { runLayer(i, state: state, tokens: t) }
+        finish(into: features, state: state, tokens: t)
+    }
+
+    // The forward pass in stages, so that a scheduler can stop between them (`DecodeLoop`).
+
+    /// Stage 1: patch embedding, class token and positions into `state.hidden`.
+    func embed(pixels: UnsafePointer<Float>, state: VisionState) {
         embeddings(pixels: pixels, patches: state.patches, into: state.hidden)
-        for layer in layers { layer(state.hidden, tokens: t, state: state) }
-        postLayerNorm(state.hidden, rows: t, into: features)
+    }
+
+    /// Stage 2, once per layer in order: encoder layer `index` on the first `tokens` rows of `state.hidden`.
+    func runLayer(_ index: Int, state: VisionState, tokens: Int? = nil) {
+        layers[index](state.hidden, tokens: tokens ?? state.tokens, state: state)
+    }
+
+    /// Stage 3: `post_layernorm` of the first `tokens` rows into `features`.
+    func finish(into features: UnsafeMutablePointer<Float>, state: VisionState, tokens: Int? = nil) {
+        postLayerNorm(state.hidden, rows: tokens ?? state.tokens, into: features)
     }
 }
 
@@ -58,7 +75,7 @@ public final class VisionState: @unchecked Sendable {
     public init(config c: BlipVisionConfig) {
         let t = c.tokenCount, h = c.hiddenSize
         tokens = t
-        let sizes = [(t - 1) * 3 * c.patchSize * c.patchSize, t * h, t * h, t * 3 * h, Parallel.workers * t * t, t * h, t * c.intermediateSize]
+        let sizes = [(t - 1) * 3 * c.patchSize * c.patchSize, t * h, t * h, t * 3 * h, Parallel.available * t * t, t * h, t * c.intermediateSize]
         buffers = sizes.map { FloatBuffer(count: $0) }
         (patches, hidden, normed, qkv, scores, context, mlp) =
             (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer,

@@ -1,0 +1,134 @@
+extension DecodeLoop {
+    /// Where a job's encode stands: the pieces the loop runs one per iteration.
+    enum EncodeStage {
+        /// Look the image up in the feature cache.
+        case lookup
+        /// Decode the file (and apply EXIF orientation).
+        case decode
+        /// Resize and normalise into the model's pixel values.
+        case resize(RGBImage)
+        /// Patch embedding, class token, positions.
+        case embed
+        /// Vision layer `n` (0-based).
+        case layer(Int)
+        /// `post_layernorm` into the features.
+        case finish
+        /// Project the features for cross-attention.
+        case project(FloatBuffer)
+        /// Done: the decoder's memory of the image.
+        case ready(ImageMemory)
+
+        /// For logs and tests: "lookup", "layer 3", ….
+        var name: String {
+            switch self {
+            case .lookup: "lookup"
+            case .decode: "decode"
+            case .resize: "resize"
+            case .embed: "embed"
+            case .layer(let n): "layer \(n)"
+            case .finish: "finish"
+            case .project: "project"
+            case .ready: "ready"
+            }
+        }
+
+        /// The stages that run on a `VisionState`.
+        var needsVisionState: Bool {
+            switch self {
+            case .embed, .layer, .finish: true
+            default: false
+            }
+        }
+    }
+
+    /// A submitted job, owned by the loop's thread once taken in.
+    final class Job: @unchecked Sendable {
+        // @unchecked: after `submit` only the loop's thread touches it (and one lane at a time).
+        let id: UInt64
+        let image: [UInt8]
+        let format: ImageFormat?
+        let applyEXIFOrientation: Bool
+        let prompts: [PreparedPrompt]
+        let deadline: ContinuousClock.Instant?
+        let cacheKey: FeatureCache.Key?
+        let completion: @Sendable (Result<CaptionJobResult, any Error>) -> Void
+        let submitted = ContinuousClock.now
+
+        var stage = EncodeStage.lookup
+        var vision: VisionState?
+        var pixels: FloatBuffer?
+        var failure: (any Error)?
+        var started: ContinuousClock.Instant?
+        var textStart: ContinuousClock.Instant?
+        var timings = CaptionTimings()
+        var captions: [[CaptionCandidate]?]
+        var isFinished = false
+
+        init(id: UInt64, image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
+             deadline: ContinuousClock.Instant?, cacheKey: FeatureCache.Key?,
+             completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) {
+            self.id = id
+            self.image = image
+            self.format = format
+            self.applyEXIFOrientation = applyEXIFOrientation
+            self.prompts = prompts
+            self.deadline = deadline
+            self.cacheKey = cacheKey
+            self.completion = completion
+            captions = Array(repeating: nil, count: prompts.count)
+        }
+
+        /// Runs the current stage and moves to the next; a failure is left in ``failure``.
+        func advanceEncode(engine: Engine, clock: ContinuousClock) {
+            let start = clock.now
+            if case .lookup = stage { timings.queueWait = (start - submitted).seconds }
+            let model = engine.model
+            let vc = model.config.vision
+            do {
+                switch stage {
+                case .lookup:
+                    if let key = cacheKey, let features = engine.cache?.lookup(key) {
+                        timings.featureCacheHit = true
+                        stage = .project(features)
+                    } else {
+                        stage = .decode
+                    }
+                case .decode:
+                    let decoded = try ImageDecoder.decode(image, format: format, applyEXIFOrientation: applyEXIFOrientation,
+                                                          limits: engine.imageLimits)
+                    stage = .resize(decoded)
+                    timings.decode += (clock.now - start).seconds
+                case .resize(let decoded):
+                    let s = model.preprocessor.imageSize
+                    let pixels = FloatBuffer(count: 3 * s * s, zeroed: false)
+                    engine.normalizer.pixelValues(from: decoded, into: UnsafeMutableBufferPointer(start: pixels.pointer, count: pixels.count))
+                    self.pixels = pixels
+                    stage = .embed
+                    timings.decode += (clock.now - start).seconds
+                case .embed:
+                    model.vision.embed(pixels: pixels!.pointer, state: vision!)
+                    pixels = nil
+                    stage = vc.numHiddenLayers > 0 ? .layer(0) : .finish
+                    timings.vision += (clock.now - start).seconds
+                case .layer(let n):
+                    model.vision.runLayer(n, state: vision!)
+                    stage = n + 1 < vc.numHiddenLayers ? .layer(n + 1) : .finish
+                    timings.vision += (clock.now - start).seconds
+                case .finish:
+                    let features = FloatBuffer(count: vc.tokenCount * vc.hiddenSize, zeroed: false)
+                    model.vision.finish(into: features.pointer, state: vision!)
+                    if let key = cacheKey { engine.cache?.insert(features, for: key) }
+                    stage = .project(features)
+                    timings.vision += (clock.now - start).seconds
+                case .project(let features):
+                    stage = .ready(model.makeMemory(features: features.pointer))
+                    timings.text += (clock.now - start).seconds
+                case .ready:
+                    break
+                }
+            } catch {
+                failure = error
+            }
+        }
+    }
+}

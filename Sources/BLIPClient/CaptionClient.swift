@@ -81,10 +81,51 @@ public final class CaptionClient: Sendable {
         return try await caption(request, timeout: timeout)
     }
 
+    /// Captions one image once per prompt, in one call: the image is sent once, and every
+    /// prompt's captions are generated with the same options.
+    /// ```swift
+    /// let reply = try await client.caption(image: jpegBytes, prompts: ["", "a picture of"])
+    /// for result in reply.results { print(result.prompt, result.candidates[0].text) }
+    /// ```
+    /// - Parameters:
+    ///   - image: The JPEG or PNG file's bytes.
+    ///   - format: How `image` is encoded; `.auto` tells JPEG from PNG by signature.
+    ///   - prompts: Texts the captions continue, `""` for an unconditional caption; at most
+    ///     `InfoResponse.Limits.maxPrompts` (8). Sent as `CaptionRequest.prompts`, even when it
+    ///     holds one prompt (the answer is then in `results` too). Empty sends no prompts: one
+    ///     unconditional caption, answered in `candidates` (`promptResults(prompt: nil)` reads both).
+    ///   - options: Generation parameters, the same for every prompt; unset ones take the daemon's
+    ///     defaults.
+    ///   - applyEXIFOrientation: Whether to turn a JPEG upright by its EXIF tag first.
+    ///   - timeout: The whole call's deadline, every prompt included.
+    /// - Returns: `results`, one per prompt in the order given, each with its candidates best first;
+    ///   `candidates` is empty.
+    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status: `INVALID_ARGUMENT` for more
+    ///   than `maxPrompts` prompts), or `CancellationError`.
+    public func caption(
+        image: [UInt8], format: CaptionRequest.Image.Format = .auto, prompts: [String],
+        options: DecodingOptions = .init(), applyEXIFOrientation: Bool = true,
+        timeout: Duration = .seconds(60)
+    ) async throws -> CaptionResponse {
+        let request = CaptionRequest(
+            image: .init(data: image, format: format,
+                         applyEXIFOrientation: applyEXIFOrientation ? nil : false),
+            options: options, prompts: prompts
+        )
+        return try await caption(request, timeout: timeout)
+    }
+
     /// Sends a complete caption request (e.g. raw RGB8 pixels with their width and height).
-    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status), or `CancellationError`.
+    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status; `.protocolViolation` when a
+    ///   request with `prompts` is not answered with one result per prompt, as a daemon that
+    ///   predates `prompts` would), or `CancellationError`.
     public func caption(_ request: CaptionRequest, timeout: Duration = .seconds(60)) async throws -> CaptionResponse {
-        try await call(.caption, request, timeout: timeout)
+        let response: CaptionResponse = try await call(.caption, request, timeout: timeout)
+        if !request.prompts.isEmpty && response.results.count != request.prompts.count {
+            throw CaptionClientError.protocolViolation(
+                "\(request.prompts.count) prompts were answered with \(response.results.count) results (a daemon without CaptionRequest.prompts ignores them)")
+        }
+        return response
     }
 
     /// Asks whether the daemon serves: `""` for the daemon as a whole, or a service name such as

@@ -1,37 +1,19 @@
+import BLIPCaptionService
 import BLIPClient
-import BLIPEngine
-import Foundation
 
-/// Where captions come from: the engine in this process (`--local`) or blip-captiond.
+/// Where captions come from: blip-captiond, or (`--local`) the daemon's own service in this
+/// process. Both take the same `CaptionRequest` and answer the same `CaptionResponse`.
 enum CaptionBackend: Sendable {
-    case local(Captioner)
+    case local(EngineCaptionService)
     case daemon(CaptionClient)
 
-    struct Outcome: Sendable {
-        var candidates: [CaptionCandidate]
-        var timings: CaptionOutput.Timings
-    }
-
-    func caption(_ image: [UInt8], arguments: DecodingArguments, timeout: Duration) async throws -> Outcome {
+    /// One call. `timeout` bounds daemon calls only: `--local` has no queue and runs to the end,
+    /// as the `--timeout` help says.
+    /// - Throws: `RPCError` (local), `CaptionClientError` (daemon), or `CancellationError`.
+    func caption(_ request: CaptionRequest, timeout: Duration) async throws -> CaptionResponse {
         switch self {
-        case .local(let captioner):
-            let r = try captioner.caption(image: image, parameters: arguments.parameters, applyEXIFOrientation: !arguments.noExif)
-            return Outcome(candidates: r.candidates,
-                           timings: .init(decode_ms: ms(r.timings.decode), vision_ms: ms(r.timings.vision), text_ms: ms(r.timings.text)))
-        case .daemon(let client):
-            let r = try await client.caption(image: image, prompt: arguments.prompt, options: arguments.wireOptions,
-                                             applyEXIFOrientation: !arguments.noExif, timeout: timeout)
-            let t = r.timings
-            let candidates = r.candidates.map { c -> CaptionCandidate in
-                let ids: [Int32] = c.tokenIDs.map { Int32(truncatingIfNeeded: $0) }
-                return CaptionCandidate(text: c.text, tokenIDs: ids, score: Float(c.score), finishReason: c.finishReason == .eos ? .eos : .length)
-            }
-            func ms(_ us: UInt64) -> Double { Double(us) / 1000 }
-            let timings = CaptionOutput.Timings(decode_ms: ms(t.imageDecodeMicroseconds), vision_ms: ms(t.visionMicroseconds),
-                                                text_ms: ms(t.textMicroseconds), queue_ms: ms(t.queueWaitMicroseconds))
-            return Outcome(candidates: candidates, timings: timings)
+        case .local(let service): try await service.caption(request, timeout: nil)
+        case .daemon(let client): try await client.caption(request, timeout: timeout)
         }
     }
-
-    private func ms(_ seconds: Double) -> Double { (seconds * 1e5).rounded() / 100 }
 }

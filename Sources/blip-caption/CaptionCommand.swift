@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLIPCaptionService
 import BLIPClient
 import BLIPEngine
 import CPUFeatures
@@ -16,7 +17,7 @@ struct CaptionCommand: AsyncParsableCommand {
     @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
     @Option(help: "Seconds each image may take with the daemon, queueing included.") var timeout: Double = 120
     @Option(help: "Images in flight at once with the daemon (output stays in input order).") var concurrency: Int = 2
-    @Flag(help: "Print one JSON object per image (JSON Lines) instead of plain captions.") var json = false
+    @Flag(help: "Print one JSON object per image and prompt (JSON Lines) instead of plain captions.") var json = false
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
     @Argument(help: "Image files (JPEG, PNG), directories, or - for standard input.") var images: [String]
 
@@ -38,19 +39,19 @@ struct CaptionCommand: AsyncParsableCommand {
             }
             if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log.write("blip-caption: \(failure)") }
             let started = ContinuousClock.now
+            let captioner: Captioner
             do {
-                backend = .local(try Captioner(folder: try ModelFolder.locate(explicit: model), decoderWeights: weights))
+                captioner = try Captioner(folder: try ModelFolder.locate(explicit: model), decoderWeights: weights)
             } catch {
                 log.write("blip-caption: \(error)")
                 throw ExitCode(2)
             }
-            if case .local(let c) = backend {
-                log.write("blip-caption: loaded \(c.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) engine threads, decoder weights \(weights.rawValue)")
-            }
+            log.write("blip-caption: loaded \(captioner.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) engine threads, decoder weights \(weights.rawValue)")
+            backend = .local(EngineCaptionService(captioner: captioner))
         } else {
             backend = .daemon(CaptionClient(socketPath: socket))
         }
-        let output = CaptionOutput(json: json)
+        let output = CaptionOutput(json: json, reportsQueueWait: !local)
         let progress = Progress(total: inputs.count)
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         let arguments = decoding
@@ -58,14 +59,14 @@ struct CaptionCommand: AsyncParsableCommand {
         var fatal: CaptionClientError?  // the daemon cannot be reached at all
         // A window of requests in flight; results are printed in input order.
         let window = local ? 1 : concurrency
-        try await withThrowingTaskGroup(of: (Int, Result<CaptionBackend.Outcome, any Error>).self) { group in
+        try await withThrowingTaskGroup(of: (Int, Result<CaptionResponse, any Error>).self) { group in
             var next = 0, printed = 0
-            var finished: [Int: Result<CaptionBackend.Outcome, any Error>] = [:]
+            var finished: [Int: Result<CaptionResponse, any Error>] = [:]
             func launch() {
                 let index = next, input = inputs[index]
                 next += 1
                 group.addTask {
-                    do { return (index, .success(try await backend.caption(try input.read(), arguments: arguments, timeout: timeout))) } catch {
+                    do { return (index, .success(try await backend.caption(arguments.request(image: try input.read()), timeout: timeout))) } catch {
                         return (index, .failure(error))
                     }
                 }
@@ -76,7 +77,7 @@ struct CaptionCommand: AsyncParsableCommand {
                 while let r = finished.removeValue(forKey: printed) {
                     let name = inputs[printed].name
                     switch r {
-                    case .success(let outcome): output.write(image: name, outcome: outcome)
+                    case .success(let response): output.write(image: name, response: response, prompt: arguments.prompt.first)
                     case .failure(let error):
                         failures += 1
                         log.write("blip-caption: \(name): \(error)")

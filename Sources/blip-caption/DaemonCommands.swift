@@ -44,13 +44,15 @@ struct InfoCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         await client.close()
-        let m = info.model, l = info.limits, c = info.counters, d = info.defaults
+        let m = info.model, l = info.limits, c = info.counters, d = info.defaults, e = info.engine, f = info.featureCache
         print("""
         model:        \(info.modelID)
                       vision \(m.visionHiddenSize)-wide × \(m.visionLayers) layers, \(m.imageSize)px / \(m.patchSize)px patches; text \(m.textHiddenSize)-wide × \(m.textLayers) layers, vocab \(m.vocabSize)
         engine:       \(info.engineVersion), OpenBLAS \(info.blasCore) × \(info.blasThreads) threads
+        schedule:     \(schedule(e))
+        cache:        image features \(featureCache(f))
         defaults:     num_beams \(d.numBeams.map(String.init) ?? "-"), max_length \(d.maxLength.map(String.init) ?? "-"), min_length \(d.minLength.map(String.init) ?? "-")
-        limits:       frame \(l.maxFrameBytes) B, image \(l.maxImageBytes) B, \(l.maxPixels) pixels, \(l.maxTokens) tokens, \(l.maxBeams) beams, queue \(l.maxQueueDepth)
+        limits:       frame \(l.maxFrameBytes) B, image \(l.maxImageBytes) B, \(l.maxPixels) pixels, \(l.maxTokens) tokens, \(l.maxBeams) beams, \(l.maxPrompts) prompts, queue \(l.maxQueueDepth)
         uptime:       \(String(format: "%.1f", Double(c.uptimeMicroseconds) / 1e6)) s
         queue depth:  \(c.queueDepth)
         latency:      p50 \(ms(c.latencyP50Microseconds)) ms, p95 \(ms(c.latencyP95Microseconds)) ms, p99 \(ms(c.latencyP99Microseconds)) ms
@@ -59,6 +61,20 @@ struct InfoCommand: AsyncParsableCommand {
     }
 
     private func ms(_ us: UInt64) -> String { String(format: "%.1f", Double(us) / 1000) }
+
+    /// A daemon that does not report its schedule sends none (all zero).
+    private func schedule(_ e: InfoResponse.EngineSchedule) -> String {
+        guard e != InfoResponse.EngineSchedule() else { return "not reported" }
+        return "up to \(e.maxBatch) prompts decoded together, \(e.threads) threads, \(e.encodeLanes) encode lanes × \(e.threadsPerLane) threads; "
+            + "\(e.iterations) iterations, \(e.batchedSteps) batched steps"
+    }
+
+    /// All zero when the cache is off.
+    private func featureCache(_ f: InfoResponse.FeatureCacheStats) -> String {
+        guard f.capacityBytes > 0 else { return "off" }
+        let mib = { (bytes: UInt64) in String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        return "\(mib(f.bytes)) of \(mib(f.capacityBytes)), \(f.entries) entries, \(f.hits) hits, \(f.misses) misses"
+    }
 }
 
 /// `blip-caption bench`: N requests at concurrency C against the daemon.
@@ -78,7 +94,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         guard let bytes = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
         let data = [UInt8](bytes)
-        let options = decoding.wireOptions, prompt = decoding.prompt, exif = !decoding.noExif
+        let request = decoding.request(image: data)
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         let clients = (0..<concurrency).map { _ in CaptionClient(socketPath: socket.socket) }
         let clock = ContinuousClock()
@@ -92,7 +108,7 @@ struct BenchCommand: AsyncParsableCommand {
                 group.addTask {
                     let t0 = clock.now
                     do {
-                        _ = try await client.caption(image: data, prompt: prompt, options: options, applyEXIFOrientation: exif, timeout: timeout)
+                        _ = try await client.caption(request, timeout: timeout)
                         return ((clock.now - t0).seconds, nil)
                     } catch let e as CaptionClientError {
                         return ((clock.now - t0).seconds, e.code.name)

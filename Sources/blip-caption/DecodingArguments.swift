@@ -1,12 +1,15 @@
 import ArgumentParser
+import BLIPCaptionService
 import BLIPClient
-import BLIPEngine
 
 /// Decoding options, named after transformers' `generate()` parameters in kebab case. Unset options
-/// take the engine's defaults (the BLIP paper's COCO setting: beam search with 3 beams, at most 20
-/// tokens in all, at least 5).
+/// take the daemon's (or, with `--local`, the same in-process service's) defaults: the BLIP paper's
+/// COCO setting, beam search with 3 beams, at most 20 tokens in all, at least 5.
+///
+/// They become a wire `CaptionRequest` here, in one place; `--local` runs that same request through
+/// `EngineCaptionService`, so the daemon's option mapping is the only one.
 struct DecodingArguments: ParsableArguments {
-    @Option(help: "Text the caption must start with, e.g. \"a picture of\".") var prompt: String?
+    @Option(help: ArgumentHelp("Text the caption must start with, e.g. \"a picture of\"; \"\" = none. Repeat for several captions of each image (at most \(EngineCaptionService.maxPrompts)).", valueName: "text")) var prompt: [String] = []
     @Option(help: "Beams for beam search; 1 = greedy (default 3).") var numBeams: Int?
     @Option(help: "Most tokens to generate, the final [SEP] included; overrides --max-length.") var maxNewTokens: Int?
     @Option(help: "Fewest tokens to generate before [SEP] may end the caption.") var minNewTokens: Int?
@@ -31,33 +34,20 @@ struct DecodingArguments: ParsableArguments {
                               ("--num-return-sequences", numReturnSequences), ("--top-k", topK)] {
             if let value, value < 0 { throw ValidationError("\(name) must be >= 0, got \(value)") }
         }
+        if prompt.count > EngineCaptionService.maxPrompts {
+            throw ValidationError("--prompt is given \(prompt.count) times; at most \(EngineCaptionService.maxPrompts) prompts per image")
+        }
     }
 
-    /// The engine parameters these options describe; unset options keep the defaults.
-    var parameters: GenerationParameters {
-        var p = GenerationParameters()
-        p.prompt = prompt
-        if let numBeams { p.numBeams = numBeams }
-        p.maxNewTokens = maxNewTokens
-        p.minNewTokens = minNewTokens
-        p.maxLength = maxLength
-        p.minLength = minLength
-        if let lengthPenalty { p.lengthPenalty = lengthPenalty }
-        if let repetitionPenalty { p.repetitionPenalty = repetitionPenalty }
-        if let noRepeatNgramSize { p.noRepeatNgramSize = noRepeatNgramSize }
-        if let numReturnSequences { p.numReturnSequences = numReturnSequences }
-        p.earlyStopping = earlyStopping
-        p.doSample = doSample
-        if numBeams == nil { p.numBeams = GenerationParameters.defaultNumBeams(doSample: doSample) }
-        if let temperature { p.temperature = temperature }
-        if let topK { p.topK = topK }
-        if let topP { p.topP = topP }
-        p.seed = seed
-        p.badWords = badWords
-        return p
+    /// The request for one image: one `--prompt` (or none) as the single `prompt`, two or more as
+    /// `prompts` (answered in `CaptionResponse.results`, one per prompt, in order).
+    func request(image: [UInt8]) -> CaptionRequest {
+        CaptionRequest(image: .init(data: image, applyEXIFOrientation: noExif ? false : nil),
+                       prompt: prompt.count == 1 ? prompt[0] : nil, options: wireOptions,
+                       prompts: prompt.count > 1 ? prompt : [])
     }
 
-    /// The same options for the wire: unset stays unset, so the daemon's defaults apply.
+    /// The options for the wire: unset stays unset, so the server's defaults apply.
     var wireOptions: DecodingOptions {
         DecodingOptions(
             numBeams: numBeams.map(UInt32.init(clamping:)) ?? (doSample ? 1 : nil),

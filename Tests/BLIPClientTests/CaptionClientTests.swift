@@ -79,6 +79,62 @@ import Testing
                                           prompt: "a picture of", options: options))
     }
 
+    @Test func promptsRequestCarriesPromptsAndResultsDecode() async throws {
+        // The fake answers one result per prompt, each naming its prompt, as the daemon does.
+        let server = try FakeServer { envelope, peer in
+            let request = try! CaptionRequest(decoding: envelope.payload)
+            let results = request.prompts.enumerated().map { index, prompt in
+                CaptionResponse.PromptResult(prompt: prompt, candidates: [
+                    .init(text: "\(prompt)|a dog", tokenIDs: [30522, 1037, UInt32(index), 102], score: -0.5 - Double(index), finishReason: .eos),
+                    .init(text: "\(prompt)|a", tokenIDs: [30522, 1037], score: -2, finishReason: .length),
+                ])
+            }
+            peer.send(.response(to: envelope, message: CaptionResponse(
+                modelID: "tiny", timings: .init(visionMicroseconds: 7, featureCacheHit: true), results: results)))
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        var options = DecodingOptions()
+        options.numReturnSequences = 2
+        let response = try await client.caption(image: jpeg, format: .jpeg, prompts: ["", "a picture of"], options: options,
+                                                applyEXIFOrientation: false, timeout: .seconds(3))
+
+        let sent = try CaptionRequest(decoding: try #require(server.received.first).payload)
+        #expect(sent.prompt == nil, "a prompts call leaves prompt unset (the two are exclusive)")
+        #expect(sent.prompts == ["", "a picture of"])
+        #expect(sent == CaptionRequest(image: .init(data: jpeg, format: .jpeg, applyEXIFOrientation: false),
+                                       options: options, prompts: ["", "a picture of"]))
+        #expect(response.candidates.isEmpty)
+        #expect(response.results.map(\.prompt) == ["", "a picture of"])
+        #expect(response.results[1].candidates == [
+            .init(text: "a picture of|a dog", tokenIDs: [30522, 1037, 1, 102], score: -1.5, finishReason: .eos),
+            .init(text: "a picture of|a", tokenIDs: [30522, 1037], score: -2, finishReason: .length),
+        ])
+        #expect(response.results[0].candidates[0].finishReason == .eos)
+        #expect(response.timings.featureCacheHit && response.timings.visionMicroseconds == 7)
+        #expect(response.promptResults(prompt: nil) == response.results)
+    }
+
+    @Test func promptsAnsweredWithoutResultsIsAProtocolViolation() async throws {
+        // A daemon that predates `prompts` skips the unknown field and captions unconditionally.
+        let server = try FakeServer { envelope, peer in
+            peer.send(.response(to: envelope, message: CaptionResponse(candidates: [.init(text: "a dog", tokenIDs: [30522, 102])])))
+        }
+        defer { server.stop() }
+        let client = CaptionClient(socketPath: server.path)
+        let error = await #expect(throws: CaptionClientError.self) {
+            try await client.caption(image: jpeg, prompts: ["", "a picture of"], timeout: .seconds(3))
+        }
+        guard case .protocolViolation(let reason) = error else {
+            Issue.record("expected protocolViolation, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("2 prompts were answered with 0 results"), "\(reason)")
+        // A single-prompt call is still answered in candidates.
+        let single = try await client.caption(image: jpeg, prompt: "a picture of", timeout: .seconds(3))
+        #expect(single.candidates.map(\.text) == ["a dog"] && single.results.isEmpty)
+    }
+
     @Test func nonOKStatusBecomesRPCErrorWithCodeAndMessage() async throws {
         let server = try FakeServer { envelope, peer in
             peer.send(.failure(callID: envelope.callID, method: envelope.method,

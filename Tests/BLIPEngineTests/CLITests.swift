@@ -38,6 +38,7 @@ struct CLITests {
         try #require(lines.count == 2, "stdout: \(r.stdout)")
         let first = try #require(try JSONSerialization.jsonObject(with: lines[0]) as? [String: Any])
         #expect(first["image"] as? String == image)
+        #expect(first["prompt"] as? String == "", "no --prompt: the unconditional caption")
         let candidates = try #require(first["candidates"] as? [[String: Any]])
         #expect(candidates.count == 1)
         #expect((candidates[0]["token_ids"] as? [Int])?.map(Int32.init) == c.sequences[0])
@@ -68,6 +69,81 @@ struct CLITests {
         #expect((a[0]["score"] as? Double) == (b[0]["score"] as? Double))
         let bad = try run(["caption", "--local", "--model", model, "--weights", "int4", image])
         #expect(bad.status != 0 && bad.stderr.contains("fp32"), "\(bad.stderr)")
+    }
+
+    /// The JSON lines of a run, each an object.
+    func jsonLines(_ r: Run) throws -> [[String: Any]] {
+        try r.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
+    /// Two `--prompt`s make one `prompts` call: a line per prompt, in the order given, each with the
+    /// captions that prompt gets alone (one `--prompt`, or none for ""). Beam search with two
+    /// returned sequences, so every candidate of every line is compared.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"))
+    func severalPromptsGiveOneLinePerPromptMatchingEachPromptAlone() throws {
+        let images = ["astronaut_q90_420.jpg", "rocket.png"].map { Fixtures.root.appendingPathComponent("images/\($0)").path }
+        let common = ["caption", "--local", "--model", Fixtures.modelFolder("tiny-a").url.path, "--json",
+                      "--num-beams", "3", "--num-return-sequences", "2", "--max-new-tokens", "8"]
+        let both = try run(common + ["--prompt", "", "--prompt", "a picture of"] + images)
+        let conditional = try run(common + ["--prompt", "a picture of"] + images)
+        let unconditional = try run(common + images)
+        for r in [both, conditional, unconditional] { #expect(r.status == 0, "\(r.stderr)") }
+
+        let lines = try jsonLines(both), alone = try jsonLines(conditional), none = try jsonLines(unconditional)
+        try #require(lines.count == 4 && alone.count == 2 && none.count == 2, "stdout: \(both.stdout)")
+        #expect(lines.map { $0["image"] as? String } == [images[0], images[0], images[1], images[1]])
+        #expect(lines.map { $0["prompt"] as? String } == ["", "a picture of", "", "a picture of"])
+        #expect(alone.map { $0["prompt"] as? String } == ["a picture of", "a picture of"])
+        #expect(none.map { $0["prompt"] as? String } == ["", ""])
+        for (index, image) in images.enumerated() {
+            let pair = [(lines[2 * index], none[index]), (lines[2 * index + 1], alone[index])]
+            for (line, single) in pair {
+                let candidates = try #require(line["candidates"] as? [[String: Any]])
+                let expected = try #require(single["candidates"] as? [[String: Any]])
+                #expect(candidates.count == 2)
+                #expect(candidates.map { $0["token_ids"] as? [Int] } == expected.map { $0["token_ids"] as? [Int] },
+                        "\(image), prompt \(line["prompt"] ?? "-")")
+                #expect(NSArray(array: candidates).isEqual(to: expected), "\(image): \(candidates) vs \(expected)")
+                for candidate in candidates {
+                    // finish_reason is absent while the engine does not report it; when present it
+                    // agrees with the tokens: eos exactly when the sequence ends with [SEP].
+                    if let reason = candidate["finish_reason"] as? String {
+                        let endsWithSEP = (candidate["token_ids"] as? [Int])?.last == 102
+                        #expect(reason == (endsWithSEP ? "eos" : "length"), "\(candidate)")
+                    }
+                }
+                #expect(line["timings"] is [String: Any] && (line["timings"] as? [String: Any])?["queue_ms"] == nil)
+            }
+            let texts = try #require(lines[2 * index + 1]["candidates"] as? [[String: Any]]).map { $0["text"] as? String }
+            #expect(texts.allSatisfy { $0?.hasPrefix("a picture of") == true }, "\(texts)")
+        }
+    }
+
+    /// Plain output with several prompts: the image, then each prompt labelled with its caption.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"))
+    func severalPromptsInPlainOutputAreLabelled() throws {
+        let image = Fixtures.root.appendingPathComponent("images/astronaut_q90_420.jpg").path
+        let r = try run(["--local", "--model", Fixtures.modelFolder("tiny-a").url.path, "--max-new-tokens", "6",
+                         "--prompt", "", "--prompt", "a picture of", image])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        try #require(lines.count == 4, "stdout: \(r.stdout)")
+        #expect(lines[0] == "\(image):")
+        #expect(lines[1].hasPrefix("  (no prompt): "))
+        #expect(lines[2].hasPrefix("  \"a picture of\": a picture of"), "\(lines[2])")
+        #expect(lines[3] == "")
+    }
+
+    /// More prompts than one call may carry are refused while parsing, before the model loads.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"))
+    func ninePromptsAreRefusedBeforeAnyWork() throws {
+        let image = Fixtures.root.appendingPathComponent("images/astronaut_q90_420.jpg").path
+        let prompts = (1...9).flatMap { ["--prompt", "a picture \($0)"] }
+        let r = try run(["caption", "--local", "--model", Fixtures.modelFolder("tiny-a").url.path, "--json"] + prompts + [image])
+        #expect(r.status == 64, "ArgumentParser's validation failure (EX_USAGE): \(r.stderr)")
+        #expect(r.stderr.contains("--prompt is given 9 times; at most 8 prompts per image"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(!r.stderr.contains("loaded"), "the model must not load: \(r.stderr)")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"))

@@ -99,6 +99,7 @@ let package = Package(
         // Bad input and faults against the real blip-captiond binary; replays fuzz/corpus.
         .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine"], exclude: ["Inputs"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),
+        .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine"]),
         .testTarget(
             name: "BLIPEngineTests",
             dependencies: ["BLIPEngine", "CPUFeatures"]

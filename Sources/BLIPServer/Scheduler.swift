@@ -27,6 +27,11 @@ final class Scheduler: @unchecked Sendable {
     init(service: any CaptionService, capacity: Int) {
         self.currentService = LockedState(service)
         self.capacity = max(capacity, 1)
+        // libdispatch sets up its worker machinery (and its descriptors) on first use: do it now,
+        // so the daemon's descriptor count is steady from the first call on.
+        let ready = DispatchGroup()
+        delivery.async(group: ready) {}
+        ready.wait()
     }
 
     /// The service the next call will run on.

@@ -30,7 +30,7 @@ do {
         exit(0)
     }
     guard let modelPath = option("--model") else {
-        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16] | --model DIR --fidelity IMAGES_DIR")
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16] | --model DIR --fidelity IMAGES_DIR | --model DIR --image FILE --loop")
     }
     let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
     if let directory = option("--fidelity") {
@@ -44,6 +44,17 @@ do {
         exit(0)
     }
     let precision = option("--weights").flatMap(WeightPrecision.init(rawValue:)) ?? .float32
+    if CommandLine.arguments.contains("--loop") {
+        // --loop: the engine loop's figures (LoopBenchmark), one JSON object.
+        guard let imagePath = option("--image") else { throw BenchError.usage("--image FILE is required") }
+        let image = try [UInt8](Data(contentsOf: URL(fileURLWithPath: imagePath)))
+        var json: [String: Any] = try LoopBenchmark(folder: folder, image: image, precision: precision).run()
+        json["cpu"] = ProcessInfoLinux.cpuModel()
+        json["threads"] = BLASRuntime.threads
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        exit(0)
+    }
     let captioner = try Captioner(folder: folder, decoderWeights: precision)
     var result: [String: Double] = ["ready_s": ProcessInfoLinux.secondsSinceStart()]
     if !CommandLine.arguments.contains("--load-only") {

@@ -12,8 +12,9 @@ import Testing
         }
         let client = try server.connect()
         for id in 1...4 { try client.caption(UInt64(id), steps: 30) }  // ~300 ms each
-        Thread.sleep(forTimeInterval: 0.1)
         // The engine runs two at once, one waits in the engine; the fourth exceeded the depth of 3.
+        let deadline = Date(timeIntervalSinceNow: 2)
+        while server.service.record.withLock({ $0.started }) < 2, Date() < deadline { usleep(5_000) }
         #expect(server.service.record.withLock { $0.started } == 2)
         let responses = try client.receive(count: 4)
         #expect(responses[4]?.statusCode == .resourceExhausted)

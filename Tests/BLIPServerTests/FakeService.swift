@@ -5,8 +5,9 @@ import Synchronization
 
 /// A service that "decodes" `options.maxNewTokens` steps (default 3), sleeping `stepTime` in
 /// each, on up to `concurrency` calls at once (an engine of its own: the server holds no thread
-/// for it). Before each step it stops a cancelled call (CANCELLED) or one past its deadline
-/// (DEADLINE_EXCEEDED); each finished step is progress. It echoes a caption built from the
+/// for it). Like the real engine loop it answers a cancelled call CANCELLED and an expired one
+/// DEADLINE_EXCEEDED promptly, whether it is waiting (then it never starts) or running (checked
+/// before each step); each finished step is progress. It echoes a caption built from the
 /// request. Prompt "wedge" sleeps `wedgeTime` without any progress (a hung engine); prompt
 /// "refuse" is refused at submission (INVALID_ARGUMENT), as bad parameters are.
 final class FakeService: CaptionService {
@@ -14,11 +15,14 @@ final class FakeService: CaptionService {
     let wedgeTime: Duration
     let modelID: String
 
+    enum Phase: Sendable { case waiting, running, done }
+
     struct Record: Sendable {
         var started = 0
         var stoppedByCheckpoint: [StatusCode] = []
         var completed = 0
         var cancelled: Set<UInt64> = []
+        var phases: [UInt64: Phase] = [:]
         var nextTicket: UInt64 = 1
         var busy = 0
         var lastProgress = ContinuousClock.now
@@ -42,20 +46,46 @@ final class FakeService: CaptionService {
             if r.busy == 0 { r.lastProgress = .now }
             r.busy += 1
             r.nextTicket += 1
+            r.phases[r.nextTicket - 1] = .waiting
             return CaptionTicket(id: r.nextTicket - 1)
         }
-        workers.addOperation { [self] in
-            let result = run(request, ticket: ticket, deadline: deadline)
-            record.withLock { $0.busy -= 1; $0.lastProgress = .now }
-            completion(result)
+        let finish: @Sendable (Result<CaptionResponse, any Error>) -> Void = { [self] result in
+            let first = record.withLock { r -> Bool in
+                guard r.phases[ticket.id] != .done else { return false }
+                r.phases[ticket.id] = .done
+                r.busy -= 1
+                r.lastProgress = .now
+                return true
+            }
+            if first { completion(result) }
         }
+        if let deadline {
+            let seconds = Double((deadline - .now).components.attoseconds) / 1e18 + Double((deadline - .now).components.seconds)
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
+                if record.withLock({ $0.phases[ticket.id] == .waiting }) {
+                    finish(.failure(RPCError(code: .deadlineExceeded, message: "expired while waiting")))
+                }
+            }
+        }
+        workers.addOperation { [self] in
+            let start = record.withLock { r -> Bool in
+                guard r.phases[ticket.id] == .waiting else { return false }
+                r.phases[ticket.id] = .running
+                return true
+            }
+            if start { finish(run(request, ticket: ticket, deadline: deadline)) }
+        }
+        pendingFinishers.withLock { $0[ticket.id] = finish }
         return ticket
     }
+
+    private let pendingFinishers = Mutex<[UInt64: @Sendable (Result<CaptionResponse, any Error>) -> Void]>([:])
 
     private func run(_ request: CaptionRequest, ticket: CaptionTicket, deadline: ContinuousClock.Instant?) -> Result<CaptionResponse, any Error> {
         record.withLock { $0.started += 1; $0.lastProgress = .now }
         if request.prompt == "wedge" { sleep(wedgeTime) }
-        for step in 0...Int(request.options.maxNewTokens ?? 3) {
+        let steps = Int(request.options.maxNewTokens ?? 3)
+        for step in 0...steps {
             let stop: StatusCode? = record.withLock { r in
                 if r.cancelled.contains(ticket.id) { return .cancelled }
                 if let deadline, ContinuousClock.now >= deadline { return .deadlineExceeded }
@@ -65,7 +95,7 @@ final class FakeService: CaptionService {
                 record.withLock { $0.stoppedByCheckpoint.append(stop) }
                 return .failure(RPCError(code: stop, message: "stopped by the fake engine"))
             }
-            if step == Int(request.options.maxNewTokens ?? 3) { break }
+            if step == steps { break }
             sleep(stepTime)
             record.withLock { $0.lastProgress = .now }
         }
@@ -78,7 +108,13 @@ final class FakeService: CaptionService {
     }
 
     func cancel(_ ticket: CaptionTicket) {
-        record.withLock { _ = $0.cancelled.insert(ticket.id) }
+        let waiting = record.withLock { r -> Bool in
+            r.cancelled.insert(ticket.id)
+            return r.phases[ticket.id] == .waiting
+        }
+        if waiting, let finish = pendingFinishers.withLock({ $0[ticket.id] }) {
+            finish(.failure(RPCError(code: .cancelled, message: "cancelled while waiting")))
+        }
     }
 
     func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {

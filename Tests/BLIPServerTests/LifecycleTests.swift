@@ -93,11 +93,11 @@ import Testing
     @Test func replacedServiceServesLaterCallsWhileTheRunningOneFinishesOnTheOld() throws {
         let server = try TestServer()
         let client = try server.connect()
-        try client.caption(1, steps: 40)  // running on the old service
-        try client.caption(2)             // queued: runs on the new one
+        try client.caption(1, steps: 40)  // submitted to the old service: finishes there
         Thread.sleep(forTimeInterval: 0.05)
         let reloaded = FakeService(modelID: "fake/reloaded")
         server.server.replaceService(reloaded)
+        try client.caption(2)             // after the reload: runs on the new one
         let responses = try client.receive(count: 2)
         #expect(try responses[1]?.caption().modelID == "fake/blip")
         #expect(try responses[2]?.caption().modelID == "fake/reloaded")

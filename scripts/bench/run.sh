@@ -83,3 +83,16 @@ if [ "${THROUGHPUT:-1}" != 0 ]; then
     echo "daemon throughput (scripts/bench/throughput.sh ${THROUGHPUT_ROUNDS:-3})…" >&2
     MODEL="$MODEL" IMAGE="$IMAGE" CONFIG="$CONFIG" scripts/bench/throughput.sh "${THROUGHPUT_ROUNDS:-3}"
 fi
+
+if [ "${LOOP:-1}" != 0 ]; then
+    echo
+    echo "engine loop (blip-bench --loop: cached second prompt, three prompts, cancel mid-encode, 4 callers ÷ 1)…" >&2
+    "$BENCH" --model "$MODEL" --image "$IMAGE" --loop | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("engine loop: second prompt on a cached image / first call = %.2f (%.2f s / %.2f s; target <= 0.3)" % (r["loop_cached_ratio"], r["loop_cached_second_prompt_s"], r["loop_first_call_s"]))
+print("engine loop: three prompts in one call / one prompt = %.2f (%.2f s / %.2f s; target <= 1.3)" % (r["loop_three_prompts_ratio"], r["loop_three_prompts_s"], r["loop_one_prompt_s"]))
+print("engine loop: cancel mid-encode to answer = %.3f s median, %.3f s max (target <= 0.3 s)" % (r["loop_cancel_to_answer_s"], r["loop_cancel_to_answer_max_s"]))
+print("engine loop: 4 callers / 1 caller = %.2f (%.3f / %.3f images/s, %d lanes x %d threads; target >= 1.2)" % (r["loop_4_over_1"], r["loop_4_callers_images_per_s"], r["loop_1_caller_images_per_s"], r["loop_encode_lanes"], r["loop_threads_per_lane"]))
+'
+fi

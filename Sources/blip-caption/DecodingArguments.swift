@@ -10,20 +10,20 @@ import BLIPClient
 /// `EngineCaptionService`, so the daemon's option mapping is the only one.
 struct DecodingArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Text the caption must start with, e.g. \"a picture of\"; \"\" = none. Repeat for several captions of each image (at most \(EngineCaptionService.maxPrompts)).", valueName: "text")) var prompt: [String] = []
-    @Option(help: "Beams for beam search; 1 = greedy (default 3).") var numBeams: Int?
+    @Option(help: "Beams for beam search; 1 = greedy (default \(Defaults.options.numBeams!)).") var numBeams: Int?
     @Option(help: "Most tokens to generate, the final [SEP] included; overrides --max-length.") var maxNewTokens: Int?
     @Option(help: "Fewest tokens to generate before [SEP] may end the caption.") var minNewTokens: Int?
-    @Option(help: "Most tokens in the whole sequence, [DEC] and prompt included (default 20).") var maxLength: Int?
-    @Option(help: "Fewest tokens in the whole sequence, [DEC] and prompt included (default 5).") var minLength: Int?
-    @Option(help: "Beam score = log-prob sum / generated_tokens^length_penalty (default 1).") var lengthPenalty: Float?
-    @Option(help: "Penalty > 1 discourages tokens already in the sequence (default 1).") var repetitionPenalty: Float?
-    @Option(help: "Never repeat an n-gram of this size (default 0: off).") var noRepeatNgramSize: Int?
+    @Option(help: "Most tokens in the whole sequence, [DEC] and prompt included (default \(Defaults.options.maxLength!)).") var maxLength: Int?
+    @Option(help: "Fewest tokens in the whole sequence, [DEC] and prompt included (default \(Defaults.options.minLength!)).") var minLength: Int?
+    @Option(help: "Beam score = log-prob sum / generated_tokens^length_penalty (default \(Defaults.shown(Defaults.options.lengthPenalty!))).") var lengthPenalty: Float?
+    @Option(help: "Penalty > 1 discourages tokens already in the sequence (default \(Defaults.shown(Defaults.options.repetitionPenalty!))).") var repetitionPenalty: Float?
+    @Option(help: "Never repeat an n-gram of this size (default \(Defaults.options.noRepeatNgramSize!): off).") var noRepeatNgramSize: Int?
     @Option(help: "Captions to return per image, best first (at most --num-beams).") var numReturnSequences: Int?
     @Flag(help: "Stop beam search as soon as --num-beams captions are finished.") var earlyStopping = false
     @Flag(help: "Sample instead of searching (with --temperature, --top-k, --top-p, --seed).") var doSample = false
-    @Option(help: "Sampling temperature > 0 (default 1).") var temperature: Float?
-    @Option(help: "Sample among the k most likely tokens; 0 = all (default 50).") var topK: Int?
-    @Option(help: "Sample from the smallest set of tokens whose probability reaches p, in (0, 1] (default 1).") var topP: Float?
+    @Option(help: "Sampling temperature > 0 (default \(Defaults.shown(Defaults.options.temperature!))).") var temperature: Float?
+    @Option(help: "Sample among the k most likely tokens; 0 = all (default \(Defaults.options.topK!)).") var topK: Int?
+    @Option(help: "Sample from the smallest set of tokens whose probability reaches p, in (0, 1] (default \(Defaults.shown(Defaults.options.topP!))).") var topP: Float?
     @Option(help: "Seed for sampling; the same seed gives the same captions.") var seed: UInt64?
     @Option(parsing: .upToNextOption, help: "Words or phrases never to generate (e.g. arafed).") var badWords: [String] = []
     @Flag(help: "Do not apply the EXIF orientation tag (transformers ignores it).") var noExif = false
@@ -60,4 +60,10 @@ struct DecodingArguments: ParsableArguments {
             temperature: temperature.map(Double.init), topK: topK.map(UInt32.init(clamping:)), topP: topP.map(Double.init),
             seed: seed, badWords: badWords)
     }
+}
+
+/// The defaults the help quotes: the engine's own table (what Info reports), not restated.
+private enum Defaults {
+    static let options = EngineCaptionService.engineDefaults
+    static func shown(_ value: Double) -> String { String(format: "%g", value) }
 }

@@ -73,11 +73,7 @@ public final class CaptionClient: Sendable {
         options: DecodingOptions = .init(), applyEXIFOrientation: Bool = true,
         timeout: Duration = .seconds(60)
     ) async throws -> CaptionResponse {
-        let request = CaptionRequest(
-            image: .init(data: image, format: format,
-                         applyEXIFOrientation: applyEXIFOrientation ? nil : false),
-            prompt: prompt, options: options
-        )
+        let request = CaptionRequest(image: Self.image(image, format, applyEXIFOrientation), prompt: prompt, options: options)
         return try await caption(request, timeout: timeout)
     }
 
@@ -107,12 +103,13 @@ public final class CaptionClient: Sendable {
         options: DecodingOptions = .init(), applyEXIFOrientation: Bool = true,
         timeout: Duration = .seconds(60)
     ) async throws -> CaptionResponse {
-        let request = CaptionRequest(
-            image: .init(data: image, format: format,
-                         applyEXIFOrientation: applyEXIFOrientation ? nil : false),
-            options: options, prompts: prompts
-        )
+        let request = CaptionRequest(image: Self.image(image, format, applyEXIFOrientation), options: options, prompts: prompts)
         return try await caption(request, timeout: timeout)
+    }
+
+    /// The request's image; the EXIF switch is sent only when it differs from the default.
+    private static func image(_ data: [UInt8], _ format: CaptionRequest.Image.Format, _ applyEXIFOrientation: Bool) -> CaptionRequest.Image {
+        CaptionRequest.Image(data: data, format: format, applyEXIFOrientation: applyEXIFOrientation ? nil : false)
     }
 
     /// Sends a complete caption request (e.g. raw RGB8 pixels with their width and height).

@@ -98,7 +98,7 @@ public final class Captioner: Sendable {
         return ids.isEmpty ? [bos] : ids
     }
 
-    /// Checks and tokenizes one prompt's parameters for the loop.
+    /// Checks and tokenizes one prompt's parameters and builds its search for the loop.
     func prepare(_ parameters: GenerationParameters) throws -> DecodeLoop.PreparedPrompt {
         let parameters = try parameters.validated(maxPositions: model.config.text.maxPositionEmbeddings, limits: generationLimits)
         let prefix = self.prefix(prompt: parameters.prompt)
@@ -112,16 +112,10 @@ public final class Captioner: Sendable {
                                  value: "\(parameters.maxNewTokens ?? maxLength)")
         }
         let generator = Generator(eosTokenID: model.config.text.sepTokenID, padTokenID: model.config.text.padTokenID)
-        let vocabularySize = model.config.text.vocabSize
-        // Built now so parameter errors surface at submission; the loop builds its own copy.
-        _ = try generator.makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
-                                     earlyStopping: parameters.earlyStopping ? .whenAllFinished : .heuristic,
-                                     vocabularySize: vocabularySize)
-        return DecodeLoop.PreparedPrompt(parameters: parameters, prefix: prefix, badWordIDs: badWordIDs, maxLength: maxLength) {
-            try generator.makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
-                                     earlyStopping: parameters.earlyStopping ? .whenAllFinished : .heuristic,
-                                     vocabularySize: vocabularySize)
-        }
+        let search = try generator.makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
+                                              earlyStopping: parameters.earlyStopping ? .whenAllFinished : .heuristic,
+                                              vocabularySize: model.config.text.vocabSize)
+        return DecodeLoop.PreparedPrompt(parameters: parameters, maxLength: maxLength, search: search)
     }
 
     /// Queues a job on the loop.

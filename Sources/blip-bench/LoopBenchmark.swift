@@ -34,7 +34,7 @@ struct LoopBenchmark {
         for (i, job) in jobs.enumerated() {
             group.enter()
             _ = try captioner.submit(job) { result in
-                times.set(i, (clock.now - start), ok: (try? result.get()) != nil)
+                times.set(i, (clock.now - start).seconds, ok: (try? result.get()) != nil)
                 group.leave()
             }
         }
@@ -113,9 +113,9 @@ final class TimesBox: @unchecked Sendable {
     private var values: [Double]
     private var failures = 0
     init(count: Int) { values = Array(repeating: 0, count: count) }
-    func set(_ i: Int, _ d: Duration, ok: Bool) {
+    func set(_ i: Int, _ seconds: Double, ok: Bool) {
         lock.withLock {
-            values[i] = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            values[i] = seconds
             if !ok { failures += 1 }
         }
     }

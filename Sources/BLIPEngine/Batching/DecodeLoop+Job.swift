@@ -58,7 +58,6 @@ extension DecodeLoop {
         var vision: VisionState?
         var pixels: FloatBuffer?
         var failure: (any Error)?
-        var started: ContinuousClock.Instant?
         var textStart: ContinuousClock.Instant?
         var timings = CaptionTimings()
         var captions: [[CaptionCandidate]?]

@@ -58,10 +58,6 @@ public final class DecodeLoop: @unchecked Sendable {
         public var iterations: UInt64 = 0
         /// Decoder steps (chunks) that served more than one prompt.
         public var batchedSteps: UInt64 = 0
-        /// Iterations whose encode work ran in more than one lane.
-        public var laneIterations: UInt64 = 0
-        /// Jobs completed, failed or cancelled.
-        public var jobsFinished: UInt64 = 0
     }
 
     public let configuration: Configuration
@@ -78,14 +74,13 @@ public final class DecodeLoop: @unchecked Sendable {
         let cacheContext: String
     }
 
-    /// A prompt checked and tokenized by the submitter.
-    struct PreparedPrompt: Sendable {
+    /// A prompt checked by the submitter: its parameters, the longest its sequence can get
+    /// (prefix included), and its search, fresh (advanced only by the loop's thread).
+    struct PreparedPrompt: @unchecked Sendable {
+        // @unchecked: the search is handed to the loop's thread under `lock` and used only there.
         let parameters: GenerationParameters
-        let prefix: [Int32]
-        let badWordIDs: [[Int32]]
-        /// The longest the sequence can get, prefix included.
         let maxLength: Int
-        let search: @Sendable () throws -> any DecodingSearch
+        let search: any DecodingSearch
     }
 
     // MARK: Shared with submitters (under `lock`)
@@ -195,13 +190,12 @@ public final class DecodeLoop: @unchecked Sendable {
             let now = clock.now
             retireExpired(at: now)
             admit()
-            let laneCount = encodeStep()
+            encodeStep()
             let batched = decodeStep()
             lock.lock()
             shared.lastProgress = .now
             shared.statistics.iterations += 1
             shared.statistics.batchedSteps += UInt64(batched)
-            if laneCount > 1 { shared.statistics.laneIterations += 1 }
             lock.unlock()
         }
     }
@@ -241,16 +235,14 @@ public final class DecodeLoop: @unchecked Sendable {
         var active = encoding.reduce(0) { $0 + $1.prompts.count } + generating.count
         while let next = waiting.first, active == 0 || active + next.prompts.count <= configuration.maxBatch {
             waiting.removeFirst()
-            next.started = clock.now
             encoding.append(next)
             active += next.prompts.count
         }
     }
 
     /// One piece of encode work for each of the oldest encoding jobs (as many as there are lanes).
-    /// Returns the lanes used.
-    private func encodeStep() -> Int {
-        guard !encoding.isEmpty else { return 0 }
+    private func encodeStep() {
+        guard !encoding.isEmpty else { return }
         let (lanes, threadsPerLane) = configuration.lanes(forEncoding: encoding.count)
         let jobs = Array(encoding.prefix(lanes))
         for job in jobs where job.stage.needsVisionState && job.vision == nil {
@@ -279,22 +271,15 @@ public final class DecodeLoop: @unchecked Sendable {
                 startGenerating(job, memory: memory)
             }
         }
-        return jobs.count
     }
 
     private func startGenerating(_ job: Job, memory: ImageMemory) {
         encoding.removeAll { $0 === job }
         job.textStart = clock.now
         for (index, prompt) in job.prompts.enumerated() {
-            do {
-                let search = try prompt.search()
-                let session = engine.model.makeSession(memory: memory, maxRows: max(prompt.parameters.numBeams, 1),
-                                                       maxLength: prompt.maxLength)
-                generating.append(Slot(job: job, index: index, session: session, search: search, next: search.start()))
-            } catch {
-                fail(jobWithID: job.id, error)
-                return
-            }
+            let session = engine.model.makeSession(memory: memory, maxRows: max(prompt.parameters.numBeams, 1),
+                                                   maxLength: prompt.maxLength)
+            generating.append(Slot(job: job, index: index, session: session, search: prompt.search, next: prompt.search.start()))
         }
     }
 
@@ -355,7 +340,6 @@ public final class DecodeLoop: @unchecked Sendable {
         job.completion(result)
         lock.lock()
         shared.outstanding -= 1
-        shared.statistics.jobsFinished += 1
         lock.unlock()
     }
 }

@@ -29,6 +29,10 @@ public final class BlipModel: @unchecked Sendable {
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
                                precision: decoderWeights)
         self.decoderWeights = decoderWeights
+        let attributes = try? FileManager.default.attributesOfItem(atPath: folder.weights.path)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        identity = "\(folder.url.standardizedFileURL.path) \(size) \(modified)"
         try weights.checkAllUsed()
         weights.releaseMappedPages()
     }
@@ -46,12 +50,7 @@ public final class BlipModel: @unchecked Sendable {
 
     /// What distinguishes this checkpoint from any other for caches: the folder, and the weights
     /// file's size and modification time when it was loaded.
-    public var identity: String {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: folder.weights.path)
-        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
-        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        return "\(modelID) \(folder.url.standardizedFileURL.path) \(size) \(modified)"
-    }
+    public let identity: String
 
     /// Runs the vision encoder on normalised pixels (3, S, S) and returns the features
     /// (tokens, hidden) in `features`, which must hold `config.vision.tokenCount · hidden` floats.

@@ -27,6 +27,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries, each behind a module map and one shim header.
@@ -60,8 +61,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(engineFlags)]
         ),
 
-        // Listener, connections, scheduler, sd_notify. Serves any CaptionService; knows no engine.
-        .target(name: "BLIPServer", dependencies: ["BLIPProtocol", "CSystemd"]),
+        // Listener, connections (on a SwiftNIO event loop), admission, sd_notify. Serves any
+        // CaptionService; knows no engine.
+        .target(name: "BLIPServer", dependencies: [
+            "BLIPProtocol", "CSystemd",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
 
         // The adapter from the wire to the engine: the service the daemon serves.
         .target(name: "BLIPCaptionService", dependencies: ["BLIPServer", "BLIPProtocol", "BLIPEngine"]),

@@ -1,10 +1,13 @@
 import BLIPProtocol
 import Foundation
 import Glibc
+import NIOCore
+import NIOPosix
 
-/// The daemon's serving loop: accepts connections on the listening sockets, answers Health
-/// and Info at once, queues captions for the inference workers, keeps systemd informed,
-/// and drains cleanly on ``shutdown()``.
+/// The daemon's server: one SwiftNIO event loop owns every socket (accepting on the listening
+/// sockets, reading frames, writing answers); Health and Info are answered at once, captions go to
+/// the engine (`CaptionService`) through the bounded ``Scheduler``; a housekeeping thread keeps
+/// systemd informed; ``shutdown()`` drains cleanly.
 ///
 /// ```swift
 /// let server = CaptionServer(service: service, listeners: sockets, configuration: configuration)
@@ -29,11 +32,10 @@ public final class CaptionServer: Sendable {
 
     private let context: ServerContext
     private let listeners: [ListeningSocket]
-    /// `shutdown()` writes a byte here to wake the accept loop's poll.
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
     private let exitReason = LockedState<ExitReason?>(nil)
     private let heartbeatStopped = LockedState(false)
+    /// Signalled when an exit reason is set.
+    private let exitSignal = DispatchSemaphore(value: 0)
 
     /// - Parameters:
     ///   - service: The captioning engine (loaded and warmed up already).
@@ -43,19 +45,6 @@ public final class CaptionServer: Sendable {
     public init(service: any CaptionService, listeners: [ListeningSocket], configuration: ServerConfiguration) {
         self.context = ServerContext(service: service, configuration: configuration)
         self.listeners = listeners
-        var fds: [Int32] = [0, 0]
-        // (pipe2 and accept4 are GNU extensions Glibc's Swift module does not import.)
-        if pipe(&fds) == 0 {
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
-    }
-
-    deinit {
-        Glibc.close(wakeRead)
-        Glibc.close(wakeWrite)
     }
 
     /// Asks ``run()`` to stop accepting, drain and return. Safe from any thread, any number of
@@ -70,10 +59,7 @@ public final class CaptionServer: Sendable {
             current = reason
             return true
         }
-        if first {
-            var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1)
-        }
+        if first { exitSignal.signal() }
     }
 
     /// Serves later calls with `service` (a reloaded model): a call already running finishes
@@ -101,15 +87,29 @@ public final class CaptionServer: Sendable {
         heartbeat.name = "heartbeat"
         heartbeat.start()
 
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let acceptors = listeners.map { Acceptor(listener: $0, server: context, eventLoop: group.next()) }
+        for (listener, acceptor) in zip(listeners, acceptors) {
+            do {
+                try acceptor.start()
+            } catch {
+                context.log("cannot accept on \(listener.name): \(error), shutting down")
+                requestExit(.shutdownRequested)
+            }
+        }
+
         notifier.notify("READY=1\nSTATUS=" + context.statusLine())
         context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.scheduler.capacity), max frame \(configuration.maxFrameBytes) bytes)")
 
-        acceptLoop()
+        exitSignal.wait()
         let reason = exitReason.withLock { $0 } ?? .shutdownRequested
 
-        // Drain: stop accepting, let calls in flight finish within the grace period.
+        // Drain: stop accepting, let calls in flight finish within the grace period. New
+        // connections stay in the kernel's queue: under socket activation systemd hands them to
+        // the next instance.
         context.beginDraining()
         context.scheduler.stopAccepting()
+        for acceptor in acceptors { acceptor.stop() }
         for listener in listeners { listener.close() }
         notifier.notify("STOPPING=1\nSTATUS=" + context.statusLine())
         context.log("stopping (\(reason)): \(context.scheduler.depth) call(s) in flight, grace period \(elapsedText(configuration.gracePeriod))")
@@ -127,69 +127,9 @@ public final class CaptionServer: Sendable {
             Thread.sleep(forTimeInterval: 0.005)
         }
         heartbeatStopped.withLock { $0 = true }
+        try? group.syncShutdownGracefully()
         context.log("stopped (\(reason)): \(context.statistics.captionsServed) captions served")
         return reason
-    }
-
-    // MARK: Accepting
-
-    private func acceptLoop() {
-        var polled = listeners.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
-        polled.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
-        while exitReason.withLock({ $0 }) == nil {
-            let ready = poll(&polled, nfds_t(polled.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                context.log("poll failed: \(errnoText(errno)), shutting down")
-                requestExit(.shutdownRequested)
-                break
-            }
-            // Once exit is decided, leave new connections in the kernel's queue: under socket
-            // activation systemd hands them to the next instance.
-            guard exitReason.withLock({ $0 }) == nil else { break }
-            for index in listeners.indices where polled[index].revents != 0 {
-                accept(on: listeners[index])
-            }
-        }
-    }
-
-    private func accept(on listener: ListeningSocket) {
-        let fd = Glibc.accept(listener.fileDescriptor, nil, nil)
-        guard fd >= 0 else {
-            if errno != EAGAIN && errno != EINTR && errno != ECONNABORTED {
-                context.log("accept on \(listener.name) failed: \(errnoText(errno)), ignoring")
-                // Avoid spinning on a persistent error such as EMFILE.
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            return
-        }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        // A peer that stops reading must not wedge the worker that writes its response.
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        // Reads wake up at least this often so a half-sent frame can time out (Connection.serve).
-        let stall = context.configuration.partialFrameTimeout
-        let wake = max(min(stall / 4, .seconds(1)), .milliseconds(10))
-        var readTimeout = timeval(tv_sec: Int(wake.components.seconds), tv_usec: Int(wake.components.attoseconds / 1_000_000_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &readTimeout, socklen_t(MemoryLayout<timeval>.size))
-        let limit = context.configuration.maxConnections
-        if context.openConnections.count >= limit {
-            Self.refuse(fd, RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later"))
-            context.log("refused a connection: \(limit) already open (--max-connections)")
-            return
-        }
-        let connection = context.openConnection(fd: fd)
-        let thread = Thread { connection.serve() }
-        thread.name = "conn \(connection.id)"
-        thread.start()
-    }
-
-    /// Answers a connection the server will not serve with one call-id-0 error, then closes it.
-    private static func refuse(_ fd: Int32, _ error: RPCError) {
-        if let frame = try? FrameEncoder().encode(Envelope.failure(callID: 0, error: error).encoded()) {
-            _ = frame.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        }
-        Glibc.close(fd)
     }
 
     // MARK: Housekeeping

@@ -1,136 +1,207 @@
 import BLIPProtocol
 import Glibc
+import NIOCore
 
-/// One client connection: a thread reads frames and dispatches them; responses are written by the
-/// reader (immediate answers) or the scheduler's delivery queue (captions), under a lock so frames
-/// never interleave; never by the engine's thread.
-final class Connection: Sendable {
+/// One client connection, on the server's event loop: frames in, immediate answers (Health,
+/// Info, refusals) and caption answers out. Everything here runs on the connection's event loop;
+/// the engine reaches it only through ``complete(_:_:)``, which hops onto the loop, so no engine
+/// thread ever touches a socket.
+///
+/// Bounds: the outgoing queue (``ServerConfiguration/maxQueuedBytes`` / `maxQueuedFrames`): a
+/// client that lets it overflow and does not drain it within `sendGracePeriod` is disconnected
+/// and its calls are cancelled; an idle connection (no call in flight, no partial frame) closes
+/// after `idleTimeout`; a frame left half-sent after `partialFrameTimeout`; and the bytes of
+/// half-received frames across all connections (`IncomingBudget`).
+final class Connection: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: every field is touched only on `eventLoop` (the entry points from other
+    // threads, `complete` and `shutdown`, hop onto it).
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
     /// For log lines: `conn 3 call 17 …`.
     let id: Int
-    private let fd: Int32
-    private let context: ServerContext
+    private let server: ServerContext
+    private let eventLoop: EventLoop
+    private var channel: ChannelHandlerContext?
 
-    private struct State {
-        var inFlight: [UInt64: Call] = [:]
-        /// Set by the reader once it is done: the fd is closed, responses are dropped.
-        var closed = false
-    }
-    private let state = LockedState(State())
+    private var decoder: FrameDecoder
+    /// Bytes of this connection's half-received frames, reserved from the server's budget.
+    private var heldBytes = 0
+    private var inFlight: [UInt64: Call] = [:]
+    /// Whether the peer passed the allow-lists; a refused peer is answered once and closed.
+    private var permitted = true
+    /// Counted against `--max-connections` (refused peers are not).
+    private var counted = false
+    /// The peer shut its write side: answer what is in flight, then close.
+    private var inputClosed = false
+    private var closing = false
+    private var closeReason = "peer closed the connection"
+    private var queuedBytes = 0
+    private var queuedFrames = 0
+    private var partialFrameTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
 
-    init(id: Int, fd: Int32, context: ServerContext) {
+    init(id: Int, server: ServerContext, eventLoop: EventLoop) {
         self.id = id
-        self.fd = fd
-        self.context = context
+        self.server = server
+        self.eventLoop = eventLoop
+        decoder = FrameDecoder(maxFrameBytes: server.configuration.maxFrameBytes)
     }
 
-    /// Wakes the reader (its read returns end of stream) so the connection winds down.
+    private var configuration: ServerConfiguration { server.configuration }
+
+    // MARK: Entry points from other threads
+
+    /// Sends call `call`'s one response (from the engine's thread or any other).
+    func complete(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {
+        eventLoop.execute { self.completeOnLoop(call, outcome) }
+    }
+
+    /// Closes the connection (server shutdown); calls still in flight are cancelled.
     func shutdown() {
-        state.withLock { state in
-            if !state.closed { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        eventLoop.execute { self.close("the server is shutting down") }
+    }
+
+    // MARK: Channel events
+
+    func channelActive(context: ChannelHandlerContext) {
+        channel = context
+        let peer = Self.peerCredentials(context.channel)
+        permitted = peer?.isAllowed(uids: configuration.allowedUIDs, gids: configuration.allowedGIDs)
+            ?? (configuration.allowedUIDs == nil && configuration.allowedGIDs == nil)
+        server.register(self)
+        if permitted {
+            guard server.admitCounted(self) else {
+                let limit = configuration.maxConnections
+                server.log("refused a connection: \(limit) already open (--max-connections)")
+                send(.failure(callID: 0, error: RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later")),
+                     thenClose: "too many connections")
+                return
+            }
+            counted = true
+        }
+        server.log("conn \(id): open (\(peer.map(String.init(describing:)) ?? "peer unknown"))\(permitted ? "" : ", not in --allow-uid/--allow-gid: its first request is refused and the connection closed")")
+        armIdleTimer()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        var buffer = unwrapInboundIn(data)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard server.budget.reserve(bytes.count) else {
+            server.log("conn \(id): the incoming-frame budget (\(server.budget.limit) bytes, --max-buffered-bytes) is full, refusing")
+            sendConnectionError(RPCError(code: .resourceExhausted, message: "the daemon is holding its limit of \(server.budget.limit) bytes of partly received frames (--max-buffered-bytes); retry later or send smaller requests"),
+                                thenClose: "incoming-frame budget full")
+            return
+        }
+        heldBytes += bytes.count
+        decoder.append(bytes)
+        do {
+            while !closing, let frame = try decoder.nextFrame() {
+                handle(frame)
+            }
+        } catch {
+            let rpcError = RPCError(mapping: error)
+            sendConnectionError(rpcError, thenClose: "\(rpcError)".bounded(512))
+        }
+        let held = decoder.bufferedByteCount
+        server.budget.release(heldBytes - held)
+        heldBytes = held
+        armTimers()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputClosed = true
+        if decoder.hasPartialFrame {
+            close("peer closed the connection mid-frame")
+        } else if inFlight.isEmpty {
+            close("peer closed the connection")
+        } else {
+            server.log("conn \(id): peer shut its write side; answering \(inFlight.count) call(s) in flight, then closing")
         }
     }
 
-    // MARK: Reading
-
-    /// The reader: runs on the connection's own thread until the peer leaves, the stream
-    /// breaks, or the server shuts the connection; then cancels what is left and closes.
-    func serve() {
-        let peer = PeerCredentials.of(fd)
-        let permitted = peer?.isAllowed(uids: context.configuration.allowedUIDs,
-                                        gids: context.configuration.allowedGIDs)
-            ?? (context.configuration.allowedUIDs == nil && context.configuration.allowedGIDs == nil)
-        context.log("conn \(id): open (\(peer.map(String.init(describing:)) ?? "peer unknown"))\(permitted ? "" : ", not in --allow-uid/--allow-gid: requests will be refused")")
-
-        var decoder = FrameDecoder(maxFrameBytes: context.configuration.maxFrameBytes)
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var reason = "peer closed the connection"
-        let stallLimit = context.configuration.partialFrameTimeout
-        var lastProgress = ContinuousClock.now
-        reading: while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK {
-                    // The receive timeout: idle between frames is fine, a half-sent frame is not.
-                    if decoder.hasPartialFrame && ContinuousClock.now - lastProgress > stallLimit {
-                        reason = "peer stalled mid-frame for more than \(stallLimit)"
-                        break
-                    }
-                    if !decoder.hasPartialFrame { lastProgress = .now }
-                    continue
-                }
-                reason = "read failed: \(errnoText(errno))"
-                break
-            }
-            if count == 0 {
-                if decoder.hasPartialFrame { reason = "peer closed the connection mid-frame" }
-                break
-            }
-            lastProgress = .now
-            decoder.append(Array(buffer[0..<count]))
-            do {
-                while let frame = try decoder.nextFrame() {
-                    if let fatal = handle(frame, permitted: permitted) {
-                        reason = fatal
-                        break reading
-                    }
-                }
-            } catch {
-                let rpcError = RPCError(mapping: error)
-                sendConnectionError(rpcError)
-                reason = "\(rpcError)"
-                break
-            }
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && queuedFrames <= configuration.maxQueuedFrames {
+            stallTimer?.cancel()
+            stallTimer = nil
         }
-        close(reason: reason)
     }
 
-    /// Handles one frame; returns why the connection must close, or `nil` to go on.
-    private func handle(_ frame: [UInt8], permitted: Bool) -> String? {
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close("connection error: \(error)")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        for timer in [partialFrameTimer, idleTimer, stallTimer] { timer?.cancel() }
+        server.budget.release(heldBytes)
+        heldBytes = 0
+        // Every call still in flight is cancelled: the engine drops it within one piece of
+        // work, and its answer goes nowhere.
+        let calls = Array(inFlight.values)
+        inFlight.removeAll()
+        let cancelled = RPCError(code: .cancelled, message: "the connection closed")
+        for call in calls {
+            call.stop(cancelled)
+            server.scheduler.cancel(call)
+        }
+        server.closed(self, counted: counted)
+        channel = nil
+        server.log("conn \(id): closed (\(closeReason))\(calls.isEmpty ? "" : ", \(calls.count) call(s) cancelled")")
+    }
+
+    // MARK: Frames
+
+    private func handle(_ frame: [UInt8]) {
         let received = ContinuousClock.now
         let envelope: Envelope
         do {
             envelope = try Envelope(decoding: frame)
         } catch {
             let rpcError = RPCError(mapping: error)
-            sendConnectionError(rpcError)
-            return "bad envelope: \(rpcError.message)"
+            sendConnectionError(rpcError, thenClose: "bad envelope: \(rpcError.message)".bounded(512))
+            return
         }
         switch envelope.kind {
         case .response:
             let rpcError = RPCError(code: .invalidArgument, message: "a client sends only REQUEST and CANCEL envelopes; got a RESPONSE for call \(envelope.callID)")
-            sendConnectionError(rpcError)
-            return rpcError.message
+            sendConnectionError(rpcError, thenClose: rpcError.message)
         case .cancel:
             cancel(envelope.callID)
         case .request:
             if permitted {
                 dispatch(envelope, received: received)
             } else {
-                reply(to: envelope, .failure(RPCError(code: .permissionDenied, message: "this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid")))
+                reply(to: envelope, .failure(RPCError(code: .permissionDenied, message: "this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid")),
+                      thenClose: "peer not in --allow-uid/--allow-gid")
             }
         }
-        return nil
     }
 
     private func dispatch(_ envelope: Envelope, received: ContinuousClock.Instant) {
-        if state.withLock({ $0.inFlight[envelope.callID] != nil }) {
+        if inFlight[envelope.callID] != nil {
             reply(to: envelope, .failure(RPCError(code: .alreadyExists, message: "call id \(envelope.callID) is already in flight on this connection; use a new id (the earlier call continues)")))
             return
         }
         guard let method = RPCMethod(rawValue: envelope.method) else {
             let known = RPCMethod.allCases.map(\.rawValue).joined(separator: ", ")
-            reply(to: envelope, .failure(RPCError(code: .unimplemented, message: "unknown method \"\(envelope.method)\"; this server answers \(known)")))
+            reply(to: envelope, .failure(RPCError(code: .unimplemented, message: "unknown method \"\(envelope.method.bounded())\"; this server answers \(known)")))
             return
         }
         do {
             switch method {
             case .healthCheck:
                 let request = try HealthCheckRequest(decoding: envelope.payload)
-                reply(to: envelope, .success(context.health(request).encoded()))
+                reply(to: envelope, .success(server.health(request).encoded()))
             case .info:
                 _ = try InfoRequest(decoding: envelope.payload)
-                reply(to: envelope, .success(context.info().encoded()))
+                reply(to: envelope, .success(server.info().encoded()))
             case .caption:
                 let request = try CaptionRequest(decoding: envelope.payload)
                 enqueue(request, envelope: envelope, received: received)
@@ -143,31 +214,27 @@ final class Connection: Sendable {
     private func enqueue(_ request: CaptionRequest, envelope: Envelope, received: ContinuousClock.Instant) {
         let call = Call(id: envelope.callID, request: request, received: received,
                         timeout: envelope.timeout, connection: self)
-        guard !context.isDraining else {
-            call.finish(.failure(RPCError(code: .unavailable, message: "the server is shutting down; retry on a new connection")))
+        guard !server.isDraining else {
+            completeOnLoop(call, .failure(RPCError(code: .unavailable, message: "the server is shutting down; retry on a new connection")))
             return
         }
-        state.withLock { $0.inFlight[call.id] = call }
-        if let refusal = context.scheduler.submit(call) {
+        inFlight[call.id] = call
+        if let refusal = server.scheduler.submit(call) {
             call.finish(.failure(refusal))
         }
     }
 
     private func cancel(_ callID: UInt64) {
         // An unknown id is a call that already finished (its response is on its way): ignore.
-        guard let call = state.withLock({ $0.inFlight[callID] }) else { return }
-        let reason = RPCError(code: .cancelled, message: "call \(callID) was cancelled by the client")
-        call.stop(reason)
-        context.scheduler.cancel(call)
+        guard let call = inFlight[callID] else { return }
+        call.stop(RPCError(code: .cancelled, message: "call \(callID) was cancelled by the client"))
+        server.scheduler.cancel(call)
     }
 
     // MARK: Writing
 
-    /// Sends call `call`'s one response and counts it.
-    func complete(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {
-        state.withLock { state in
-            if state.inFlight[call.id] === call { state.inFlight[call.id] = nil }
-        }
+    private func completeOnLoop(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {
+        if inFlight[call.id] === call { inFlight[call.id] = nil }
         let envelope: Envelope
         let code: StatusCode
         switch outcome {
@@ -182,83 +249,120 @@ final class Connection: Sendable {
         // Counted before the write, so a client that reads this response and then asks Info
         // already sees it counted.
         let latency = ContinuousClock.now - call.received
-        context.statistics.record(code, latency: latency)
-        send(envelope)
-        let detail = outcome.failureMessage.map { ": \($0)" } ?? ""
-        context.log("conn \(id) call \(call.id) Caption \(code.name) in \(elapsedText(latency))\(detail)")
+        server.statistics.record(code, latency: latency)
+        let done = inputClosed && inFlight.isEmpty
+        send(envelope, thenClose: done ? "peer closed the connection; every call answered" : nil)
+        let detail = outcome.failureMessage.map { ": \($0.bounded(512))" } ?? ""
+        server.log("conn \(id) call \(call.id) Caption \(code.name) in \(elapsedText(latency))\(detail)")
+        armTimers()
     }
 
-    /// Answers a call that never entered the queue.
-    private func reply(to request: Envelope, _ outcome: Result<[UInt8], RPCError>) {
+    /// Answers a call that never reached the engine.
+    private func reply(to request: Envelope, _ outcome: Result<[UInt8], RPCError>, thenClose reason: String? = nil) {
         switch outcome {
         case let .success(payload):
-            context.statistics.record(.ok, latency: nil)
-            send(Envelope(callID: request.callID, kind: .response, method: request.method,
-                          payload: payload, status: .ok))
+            server.statistics.record(.ok, latency: nil)
+            send(Envelope(callID: request.callID, kind: .response, method: request.method.bounded(),
+                          payload: payload, status: .ok), thenClose: reason)
         case let .failure(error):
-            context.statistics.record(error.code, latency: nil)
-            send(.failure(callID: request.callID, method: request.method, error: error))
-            context.log("conn \(id) call \(request.callID) \(request.method) \(error)")
+            server.statistics.record(error.code, latency: nil)
+            send(.failure(callID: request.callID, method: request.method.bounded(), error: error), thenClose: reason)
+            server.log("conn \(id) call \(request.callID) \(request.method.bounded()) \(error)".bounded(1024))
         }
     }
 
-    /// The call-id-0 response that reports a broken stream (docs/protocol.md §2.4).
-    private func sendConnectionError(_ error: RPCError) {
-        context.statistics.record(error.code, latency: nil)
-        send(.failure(callID: 0, error: error))
+    /// The call-id-0 response that reports a broken stream (docs/protocol.md §2.4), then the close.
+    private func sendConnectionError(_ error: RPCError, thenClose reason: String) {
+        server.statistics.record(error.code, latency: nil)
+        send(.failure(callID: 0, error: error), thenClose: reason)
     }
 
-    private func send(_ envelope: Envelope) {
+    /// Queues `envelope`'s frame; with `thenClose`, closes once it is written.
+    private func send(_ envelope: Envelope, thenClose reason: String? = nil) {
+        guard let channel, !closing else { return }
+        var envelope = envelope
+        if let message = envelope.status?.message, message.utf8.count > 1024 { envelope.status?.message = message.bounded(1024) }
         let frame: [UInt8]
         do {
             frame = try FrameEncoder().encode(envelope.encoded())
         } catch {
-            context.log("conn \(id) call \(envelope.callID): response not sent: \(error)")
+            server.log("conn \(id) call \(envelope.callID): response not sent: \(error)")
             return
         }
-        // The lock keeps frames whole and keeps the fd open while writing.
-        let failure: Int32? = state.withLock { state in
-            guard !state.closed else { return nil }
-            return frame.withUnsafeBytes { bytes -> Int32? in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return errno
-                    }
-                    offset += written
-                }
-                return nil
-            }
+        queuedBytes += frame.count
+        queuedFrames += 1
+        let promise = eventLoop.makePromise(of: Void.self)
+        let size = frame.count
+        promise.futureResult.whenComplete { _ in
+            self.queuedBytes -= size
+            self.queuedFrames -= 1
         }
-        if let failure {
-            // A peer that stopped reading (send timed out) or left: end the connection.
-            context.log("conn \(id): write failed: \(errnoText(failure)), closing")
-            shutdown()
+        channel.writeAndFlush(wrapOutboundOut(channel.channel.allocator.buffer(bytes: frame)), promise: promise)
+        if let reason {
+            closing = true
+            closeReason = reason
+            promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        if (!channel.channel.isWritable || queuedFrames > configuration.maxQueuedFrames) && stallTimer == nil {
+            stallTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.sendGracePeriod)) {
+                self.stallTimer = nil
+                guard let channel = self.channel, !channel.channel.isWritable || self.queuedFrames > self.configuration.maxQueuedFrames else { return }
+                self.close("client stopped reading: \(self.queuedBytes) bytes in \(self.queuedFrames) response(s) not taken for \(elapsedText(self.configuration.sendGracePeriod))")
+            }
         }
     }
 
-    // MARK: Closing
+    private func close(_ reason: String) {
+        guard let channel, !closing else { return }
+        closing = true
+        closeReason = reason
+        channel.close(promise: nil)
+    }
 
-    private func close(reason: String) {
-        // Every call still in flight is cancelled: the engine drops it within one piece of work
-        // and its answer goes into the void. Then the descriptor closes,
-        // under the lock so no response is being written to it.
-        let calls = state.withLock { state in
-            Array(state.inFlight.values)
+    // MARK: Timers
+
+    /// The partial-frame timer runs while a frame is half-received (restarted by every read);
+    /// the idle timer while nothing is in flight and no frame is half-received.
+    private func armTimers() {
+        partialFrameTimer?.cancel()
+        partialFrameTimer = nil
+        if decoder.hasPartialFrame {
+            let limit = configuration.partialFrameTimeout
+            partialFrameTimer = eventLoop.scheduleTask(in: TimeAmount(limit)) {
+                self.close("peer stalled mid-frame for more than \(limit)")
+            }
         }
-        let cancelled = RPCError(code: .cancelled, message: "the connection closed")
-        for call in calls {
-            call.stop(cancelled)
-            context.scheduler.cancel(call)
+        armIdleTimer()
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        guard let idle = configuration.idleTimeout, inFlight.isEmpty, !decoder.hasPartialFrame else { return }
+        idleTimer = eventLoop.scheduleTask(in: TimeAmount(idle)) {
+            self.close("idle for \(elapsedText(idle)) with no call in flight (--idle-timeout)")
         }
-        state.withLock { state in
-            state.closed = true
-            Glibc.close(fd)
-        }
-        context.closed(self)
-        context.log("conn \(id): closed (\(reason))\(calls.isEmpty ? "" : ", \(calls.count) call(s) cancelled")")
+    }
+
+    // MARK: Peer
+
+    private static func peerCredentials(_ channel: Channel) -> PeerCredentials? {
+        guard let provider = channel as? SocketOptionProvider else { return nil }
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: three 32-bit fields. On the loop
+        // the option is read at once.
+        let future: EventLoopFuture<(Int32, UInt32, UInt32)> = provider.unsafeGetSocketOption(
+            level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+        var result: PeerCredentials?
+        future.whenSuccess { raw in result = PeerCredentials(pid: raw.0, uid: raw.1, gid: raw.2) }
+        return result
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }
 

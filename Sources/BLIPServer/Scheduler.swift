@@ -1,5 +1,4 @@
 import BLIPProtocol
-import Dispatch
 import Foundation
 
 /// Admits Caption calls to the engine and delivers their answers: at most `capacity` calls are in
@@ -8,8 +7,9 @@ import Foundation
 /// deadlines, cancellation — is the engine's business (`CaptionService`); the server holds no
 /// inference thread.
 ///
-/// Completions arrive on the engine's thread and are handed to ``delivery`` before anything
-/// writes to a socket, so a client that stops reading never holds up the engine.
+/// Completions arrive on the engine's thread; the answer is handed to the connection's event
+/// loop (`Connection.complete`), so the engine never writes to a socket and a client that stops
+/// reading never holds it up.
 final class Scheduler: @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
@@ -21,17 +21,10 @@ final class Scheduler: @unchecked Sendable {
     /// The service new calls run on; replaced by a reload while calls may be running on the
     /// previous one (each call keeps the service it was submitted to).
     private let currentService: LockedState<any CaptionService>
-    /// Where completions go to be written out, off the engine's thread.
-    private let delivery = DispatchQueue(label: "blip-captiond.delivery", attributes: .concurrent)
 
     init(service: any CaptionService, capacity: Int) {
         self.currentService = LockedState(service)
         self.capacity = max(capacity, 1)
-        // libdispatch sets up its worker machinery (and its descriptors) on first use: do it now,
-        // so the daemon's descriptor count is steady from the first call on.
-        let ready = DispatchGroup()
-        delivery.async(group: ready) {}
-        ready.wait()
     }
 
     /// The service the next call will run on.
@@ -61,7 +54,7 @@ final class Scheduler: @unchecked Sendable {
         let submitted = ContinuousClock.now
         do {
             let ticket = try service.submit(call.request, deadline: call.deadline) { [self] result in
-                delivery.async { [self] in deliver(call, result, submitted: submitted) }
+                deliver(call, result, submitted: submitted)
             }
             call.started(on: service, ticket: ticket)
             return nil

@@ -7,13 +7,27 @@ public struct ServerConfiguration: Sendable {
     /// `RESOURCE_EXHAUSTED` with call id 0 and the connection is closed. Default 32 MiB + 256 KiB,
     /// so the largest image the engine accepts by default (32 MiB) fits with its envelope.
     public var maxFrameBytes: Int = (32 << 20) + (256 << 10)
-    /// Connections open at once; one more is answered `RESOURCE_EXHAUSTED` (call id 0) and closed.
-    /// Each connection costs a thread and a descriptor. Default 256.
+    /// Connections open at once (peers refused by the allow-lists do not count); one more is
+    /// answered `RESOURCE_EXHAUSTED` (call id 0) and closed. Each costs a descriptor. Default 256.
     public var maxConnections: Int = 256
     /// How long a peer may leave a frame half-sent before the connection is closed (a stalled or
     /// malicious client must not hold a connection forever). Idle connections between frames are
     /// not affected. Default 30 s.
     public var partialFrameTimeout: Duration = .seconds(30)
+    /// Connections with no call in flight and no half-sent frame are closed after this long;
+    /// `nil` keeps them. Default 5 minutes.
+    public var idleTimeout: Duration? = .seconds(300)
+    /// Bytes of half-received frames all connections together may hold; a read that would pass
+    /// it is refused (`RESOURCE_EXHAUSTED`, call id 0) and its connection closed. Default 256 MiB
+    /// (eight largest frames at once).
+    public var maxBufferedBytes: Int = 256 << 20
+    /// Responses queued for one connection beyond the socket (bytes: the high-water mark at which
+    /// it counts as not reading; frames: a hard count). Default 1 MiB and 1024.
+    public var maxQueuedBytes: Int = 1 << 20
+    public var maxQueuedFrames: Int = 1024
+    /// How long a connection may stay over its outgoing queue bound before it is closed and its
+    /// calls cancelled. Other connections are never delayed by it. Default 10 s.
+    public var sendGracePeriod: Duration = .seconds(10)
     /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
     public var queueDepth: Int = 16
     /// How long calls in flight may run after a shutdown request before they are answered

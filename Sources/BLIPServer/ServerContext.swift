@@ -1,15 +1,18 @@
 import BLIPProtocol
 
-/// What every connection shares: the scheduler (which holds the service), the counters, the draining
-/// flag and the set of open connections.
+/// What every connection shares: the scheduler (which holds the service), the counters, the
+/// incoming-frame budget, the draining flag and the set of open connections.
 final class ServerContext: Sendable {
     let configuration: ServerConfiguration
     let scheduler: Scheduler
     let statistics = ServerStatistics()
+    let budget: IncomingBudget
 
     private struct State {
         var draining = false
         var connections: [Int: Connection] = [:]
+        /// Connections counted against `--max-connections` (refused peers are not).
+        var counted = 0
         var nextConnectionID = 1
         /// Since when no connection has been open (for --idle-exit); `nil` while one is.
         var idleSince: ContinuousClock.Instant? = .now
@@ -19,6 +22,7 @@ final class ServerContext: Sendable {
     init(service: any CaptionService, configuration: ServerConfiguration) {
         self.configuration = configuration
         self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth)
+        self.budget = IncomingBudget(limit: configuration.maxBufferedBytes)
     }
 
     func log(_ line: String) { configuration.log(line) }
@@ -28,21 +32,35 @@ final class ServerContext: Sendable {
 
     func beginDraining() { state.withLock { $0.draining = true } }
 
-    /// Registers a new connection on accepted socket `fd` and returns it.
-    func openConnection(fd: Int32) -> Connection {
+    /// A new connection's id.
+    func nextConnectionID() -> Int {
         state.withLock { state in
-            let id = state.nextConnectionID
             state.nextConnectionID += 1
-            let connection = Connection(id: id, fd: fd, context: self)
-            state.connections[id] = connection
-            state.idleSince = nil
-            return connection
+            return state.nextConnectionID - 1
         }
     }
 
-    func closed(_ connection: Connection) {
+    /// Records an open connection (for shutdown and idleness).
+    func register(_ connection: Connection) {
+        state.withLock { state in
+            state.connections[connection.id] = connection
+            state.idleSince = nil
+        }
+    }
+
+    /// Counts `connection` against `--max-connections`; `false` when the limit is reached.
+    func admitCounted(_ connection: Connection) -> Bool {
+        state.withLock { state in
+            guard state.counted < configuration.maxConnections else { return false }
+            state.counted += 1
+            return true
+        }
+    }
+
+    func closed(_ connection: Connection, counted: Bool) {
         state.withLock { state in
             state.connections[connection.id] = nil
+            if counted { state.counted -= 1 }
             if state.connections.isEmpty { state.idleSince = .now }
         }
     }

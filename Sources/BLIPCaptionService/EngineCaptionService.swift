@@ -212,6 +212,24 @@ extension ImageError: RPCErrorConvertible {
         default: .invalidArgument
         }
     }
+
+    /// The size limits as the caller meets them: what was sent, what the daemon accepts and which
+    /// of its options sets that.
+    public var rpcErrorMessage: String {
+        switch self {
+        case let .tooManyBytes(count, limit):
+            "image of \(Self.mebibytes(count)); this daemon accepts up to \(Self.mebibytes(limit)) (--max-image-bytes): re-encode or downscale it"
+        case let .tooManyPixels(width, height, limit):
+            "image of \(width)×\(height) pixels; this daemon accepts up to \(limit) pixels (--max-pixels): downscale it before sending"
+        default:
+            description
+        }
+    }
+
+    private static func mebibytes(_ bytes: Int) -> String {
+        let mib = Double(bytes) / Double(1 << 20)
+        return mib == mib.rounded() ? "\(Int(mib)) MiB" : String(format: "%.1f MiB", mib)
+    }
 }
 
 extension ParameterError: RPCErrorConvertible {

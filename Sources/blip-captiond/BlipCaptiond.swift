@@ -43,8 +43,17 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: ArgumentHelp("MiB of image features kept so that another prompt for the same image skips the encoder (0 turns the cache off).", valueName: "MiB"))
     var featureCacheMb = 256
 
-    @Option(help: "Largest frame a client may send, in bytes (docs/protocol.md §1).")
-    var maxFrameBytes = ServerConfiguration().maxFrameBytes
+    @Option(help: ArgumentHelp("Largest frame a client may send, in bytes (docs/protocol.md §1). Default: 32 MiB + 256 KiB, or --max-image-bytes + 256 KiB when that is more (the largest image must fit with its envelope).", valueName: "bytes"))
+    var maxFrameBytes: Int?
+
+    @Option(help: ArgumentHelp("Seconds a connection with no call in flight and no half-sent frame stays open (0 = for ever).", valueName: "seconds"))
+    var idleTimeout: Double = 300
+
+    @Option(help: ArgumentHelp("Bytes of half-received frames all connections together may hold; a read past it is refused with RESOURCE_EXHAUSTED and its connection closed.", valueName: "bytes"))
+    var maxBufferedBytes = ServerConfiguration().maxBufferedBytes
+
+    @Option(help: ArgumentHelp("Seconds a client may leave answers unread beyond its outgoing queue before it is disconnected and its calls cancelled.", valueName: "seconds"))
+    var sendGracePeriod: Double = 10
 
     @Option(help: "Connections open at once; one more is refused with RESOURCE_EXHAUSTED.")
     var maxConnections = ServerConfiguration().maxConnections
@@ -84,6 +93,14 @@ struct BlipCaptiond: ParsableCommand {
     @Flag(name: .customLong("test-fake-service"), help: .hidden)
     var testFakeService = false
 
+    /// Room for the envelope and the other request fields beside the largest image in a frame.
+    static let envelopeAllowance = 256 << 10
+
+    /// `--max-frame-bytes`, else the default raised to fit `--max-image-bytes` and its envelope.
+    var effectiveMaxFrameBytes: Int {
+        maxFrameBytes ?? max(ServerConfiguration().maxFrameBytes, maxImageBytes + Self.envelopeAllowance)
+    }
+
     /// The model folder: `--model`, else `$BLIP_MODEL` (set by the unit), else `nil` (the
     /// engine's own discovery).
     var modelDirectory: String? {
@@ -102,9 +119,18 @@ struct BlipCaptiond: ParsableCommand {
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         if let encodeLanes, encodeLanes < 1 { throw ValidationError("--encode-lanes must be at least 1") }
         guard (0...(1 << 20)).contains(featureCacheMb) else { throw ValidationError("--feature-cache-mb must be between 0 and \(1 << 20)") }
-        guard maxFrameBytes >= 1024, maxFrameBytes <= Int(UInt32.max) else {
-            throw ValidationError("--max-frame-bytes must be between 1024 and \(UInt32.max)")
+        if let maxFrameBytes {
+            guard maxFrameBytes >= 1024, maxFrameBytes <= Int(UInt32.max) else {
+                throw ValidationError("--max-frame-bytes must be between 1024 and \(UInt32.max)")
+            }
+            guard maxFrameBytes >= maxImageBytes + Self.envelopeAllowance else {
+                throw ValidationError("--max-frame-bytes \(maxFrameBytes) cannot carry an image of --max-image-bytes \(maxImageBytes) with its envelope; give at least \(maxImageBytes + Self.envelopeAllowance), or leave --max-frame-bytes out (it then follows --max-image-bytes)")
+            }
         }
+        guard effectiveMaxFrameBytes <= Int(UInt32.max) else { throw ValidationError("--max-image-bytes is too large for a frame (at most \(Int(UInt32.max) - Self.envelopeAllowance))") }
+        guard idleTimeout >= 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout must be ≥ 0 seconds (0 keeps idle connections)") }
+        guard maxBufferedBytes >= 1 else { throw ValidationError("--max-buffered-bytes must be at least 1") }
+        guard sendGracePeriod > 0, sendGracePeriod.isFinite else { throw ValidationError("--send-grace-period must be a positive number of seconds") }
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be ≥ 0 seconds") }
         if let idleExit, !(idleExit > 0 && idleExit.isFinite) {
             throw ValidationError("--idle-exit must be a positive number of seconds")
@@ -165,7 +191,10 @@ struct BlipCaptiond: ParsableCommand {
 
         // 4. Serve until SIGTERM/SIGINT or idleness; the server sends READY=1 and STOPPING=1.
         var configuration = ServerConfiguration()
-        configuration.maxFrameBytes = maxFrameBytes
+        configuration.maxFrameBytes = effectiveMaxFrameBytes
+        configuration.idleTimeout = idleTimeout > 0 ? .milliseconds(Int64(idleTimeout * 1000)) : nil
+        configuration.maxBufferedBytes = maxBufferedBytes
+        configuration.sendGracePeriod = .milliseconds(Int64(sendGracePeriod * 1000))
         configuration.maxConnections = maxConnections
         configuration.partialFrameTimeout = .milliseconds(Int64(partialFrameTimeout * 1000))
         configuration.queueDepth = queueDepth

@@ -1,13 +1,13 @@
 import Dispatch
 import Glibc
-import Synchronization
+import BLIPProtocol
 
 /// Turns SIGHUP into a model reload. SIGHUP is ignored until ``attach(_:)`` (its default action
 /// would kill the daemon while it loads); reloads run one at a time on their own queue, and
 /// SIGHUPs that arrive during one are folded into a single next reload.
 /// `@unchecked`: `source` is written once in `init` and only kept alive afterwards.
 final class ReloadSignal: @unchecked Sendable {
-    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+    private let action = LockedState<(@Sendable () -> Void)?>(nil)
     private let source: any DispatchSourceSignal
 
     init() {

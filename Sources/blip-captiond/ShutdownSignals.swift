@@ -1,15 +1,15 @@
 import BLIPServer
 import Dispatch
 import Glibc
-import Synchronization
+import BLIPProtocol
 
 /// Turns SIGTERM and SIGINT into a clean drain. Installed first thing, so a signal during
 /// model loading is remembered and the daemon stops as soon as the server exists (instead of
 /// dying without STOPPING=1).
 /// `@unchecked`: `sources` is written once in `init` and only kept alive afterwards.
 final class ShutdownSignals: @unchecked Sendable {
-    private let server = Mutex<CaptionServer?>(nil)
-    private let requested = Mutex(false)
+    private let server = LockedState<CaptionServer?>(nil)
+    private let requested = LockedState(false)
     private let sources: [any DispatchSourceSignal]
 
     init() {

@@ -112,3 +112,12 @@ import Testing
         }
     }
 }
+
+/// Over-limit images are reported as the caller meets them.
+@Test func overLimitImagesSayWhatWasSentAndWhatIsAccepted() {
+    let bytes = ImageError.tooManyBytes(count: 48_000_000, limit: 32 << 20).rpcError
+    #expect(bytes.code == .resourceExhausted)
+    #expect(bytes.message.hasPrefix("image of 45.8 MiB; this daemon accepts up to 32 MiB (--max-image-bytes)"), "\(bytes.message)")
+    let pixels = ImageError.tooManyPixels(width: 65500, height: 65500, limit: 40_000_000).rpcError
+    #expect(pixels.message.hasPrefix("image of 65500×65500 pixels; this daemon accepts up to 40000000 pixels (--max-pixels)"), "\(pixels.message)")
+}

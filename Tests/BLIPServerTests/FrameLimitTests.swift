@@ -1,0 +1,34 @@
+import BLIPProtocol
+import Foundation
+import Glibc
+import Testing
+
+/// `--max-image-bytes` and `--max-frame-bytes` together: the largest image always fits a frame.
+@Suite struct FrameLimitTests {
+    static let binary = EndToEndTests.binary
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
+    func theFrameLimitFollowsALargerImageLimit() throws {
+        let directory = TemporaryDirectory()
+        let process = try EndToEndTests.activated(directory, arguments: ["--max-image-bytes", "\(50 << 20)"])
+        defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
+        let client = try TestClient(path: directory.path + "/blip.sock")
+        try client.send(.request(callID: 1, method: .info, message: InfoRequest()))
+        let info = try InfoResponse(decoding: #require(try client.receive(timeout: 10)).payload)
+        #expect(info.limits.maxFrameBytes == UInt64((50 << 20) + (256 << 10)))
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
+    func aFrameLimitTooSmallForTheImageLimitIsRefusedAtStart() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--test-fake-service", "--max-image-bytes", "\(40 << 20)", "--max-frame-bytes", "\(33 << 20)"]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 64)
+        #expect(log.contains("cannot carry an image of --max-image-bytes"), "\(log)")
+    }
+}

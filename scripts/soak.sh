@@ -3,6 +3,9 @@
 # `blip-caption bench` in batches (each batch opens fresh connections). Records requests, errors by
 # code, the daemon's RSS / fd count / threads at start and end (and their peak), and latency
 # percentiles (per batch from bench; over the whole run from the daemon's own Info counters).
+# Beside them runs one hostile client that pipelines requests and never reads
+# (scripts/hostile_client.py; SOAK_HOSTILE=0 leaves it out): the well-behaved clients must see no
+# errors, and the daemon disconnects the hostile one each time it stops draining.
 #
 #   scripts/soak.sh [MINUTES] [CLIENTS]        (defaults: 10 minutes, 8 clients)
 # Needs `swift build` first (uses .build/debug/blip-captiond and blip-caption).
@@ -28,6 +31,11 @@ read -r rss0 fd0 th0 < <(sample)
 peak_rss=$rss0; peak_fd=$fd0
 echo "soak: $minutes min, $clients clients, batches of $batch, image $image, daemon pid $pid"
 echo "start: RSS ${rss0} KiB, fds $fd0, threads $th0"
+hostile_pid=
+if [ "${SOAK_HOSTILE:-1}" != 0 ]; then
+    python3 scripts/hostile_client.py "$sock" $((minutes * 60)) > "$dir/hostile.log" 2>&1 &
+    hostile_pid=$!
+fi
 
 end=$(( $(date +%s) + minutes * 60 ))
 total=0; failed_batches=0; n=0
@@ -48,6 +56,11 @@ while [ "$(date +%s)" -lt "$end" ]; do
         echo "batch $n: $(grep '^latency' <<<"$out"); RSS $rss KiB, fds $fd, threads $th"
     fi
 done
+if [ -n "$hostile_pid" ]; then
+    wait "$hostile_pid" || true
+    cat "$dir/hostile.log"
+    echo "daemon disconnected non-reading clients $(grep -c 'client stopped reading' "$dir/daemon.log" || true) times"
+fi
 sleep 0.5
 read -r rss1 fd1 th1 < <(sample)
 echo "end:   RSS ${rss1} KiB, fds $fd1, threads $th1 (peak RSS $peak_rss KiB, peak fds $peak_fd)"
@@ -56,5 +69,5 @@ if [ ${#errors[@]} -eq 0 ]; then echo "errors none"; else for k in "${!errors[@]
 echo "daemon counters (Info):"
 $bin/blip-caption info --socket "$sock" 2>&1 | grep -E '^(uptime|latency|requests|limits):' | sed 's/^/  /'
 kill -TERM $pid; wait $pid; rc=$?
-echo "daemon exit status $rc; log lines $(wc -l < "$dir/daemon.log"), errors in log: $(grep -cvE 'OK in|open \(|closed \(|loading|loaded|listening|warm|serving|stopp|exiting|now' "$dir/daemon.log" || true)"
+echo "daemon exit status $rc; log lines $(wc -l < "$dir/daemon.log"), errors in log: $(grep -cvE 'OK in|open \(|closed \(|loading|loaded|listening|warm|serving|stopp|exiting|now|Info OK' "$dir/daemon.log" || true)"
 [ ${#errors[@]} -eq 0 ] && [ "$failed_batches" -eq 0 ]

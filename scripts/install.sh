@@ -2,6 +2,8 @@
 # Installs blip-captiond as a system service (run as root, after `swift build -c release`):
 #   /usr/local/bin/blip-captiond, /usr/local/bin/blip-caption
 #   /etc/systemd/system/blip-captiond.{socket,service}
+#   /etc/systemd/system/blip-captiond@.{socket,service} (templates, one instance per model; not
+#     enabled: systemctl enable --now blip-captiond@NAME.socket, model in /var/lib/blip-captiond/NAME)
 #   group `blip-caption` (members may call the daemon: the socket is root:blip-caption 0660)
 #   the model under /var/lib/blip-captiond/model (copied from MODEL_DIR if given and not there yet)
 #   docs under /usr/share/doc/blip-captiond
@@ -16,7 +18,8 @@ for b in blip-captiond blip-caption; do
   install -m 0755 ".build/release/$b" "/usr/local/bin/$b"
 done
 install -d /etc/systemd/system /usr/share/doc/blip-captiond
-install -m 0644 systemd/blip-captiond.socket systemd/blip-captiond.service /etc/systemd/system/
+install -m 0644 systemd/blip-captiond.socket systemd/blip-captiond.service \
+  systemd/blip-captiond@.socket systemd/blip-captiond@.service /etc/systemd/system/
 install -m 0644 README.md docs/*.md /usr/share/doc/blip-captiond/
 getent group blip-caption >/dev/null || groupadd --system blip-caption
 echo "install.sh: add callers to the group: usermod -aG blip-caption USER"
@@ -35,6 +38,7 @@ if [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable --now blip-captiond.socket
   echo "install.sh: blip-captiond.socket enabled; try: blip-caption health"
+  echo "install.sh: more models: put one in /var/lib/blip-captiond/NAME, then systemctl enable --now blip-captiond@NAME.socket"
 else
   echo "install.sh: systemd is not running here; units installed but not enabled" >&2
 fi

@@ -6,11 +6,17 @@
 #   2. Type=notify: the unit turns active only after READY=1, and StatusText is the daemon's STATUS=;
 #   3. watchdog: a daemon that stops pinging (SIGSTOP) is killed by the watchdog (Result=watchdog);
 #   4. restart with the socket kept: the socket keeps listening (same inode) and the next connection
-#      is served by a new daemon (new MainPID).
+#      is served by a new daemon (new MainPID);
+#   5. a template instance beside it: copies of systemd/blip-captiond@.{socket,service} as
+#      blip-captiond@test.*, socket-activated on their own socket (the descriptor named after the
+#      unit, blip-captiond@test.socket), the model from the instance's folder and extra flags from
+#      the instance's EnvironmentFile.
 # One line per check (PASS/FAIL + evidence); exit 0 when all pass, 1 when one fails, 77 (with the
 # reason) when this machine cannot run a user manager.
 #
-#   scripts/systemd-user-test.sh            (needs root and the debug build in .build/debug)
+#   scripts/systemd-user-test.sh              (needs root and the debug build in .build/debug)
+#   scripts/systemd-user-test.sh --precheck   (only "can a user manager run here?": exit 0 with
+#                                              "OK: …", or 77 with "SKIP: reason"; starts nothing)
 #
 # How the manager is kept from touching the rest of the machine:
 # - It is never the system manager (its boot jobs would empty /tmp): `systemd --user`, and
@@ -48,6 +54,8 @@ elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 else
     skip "no systemd-usable cgroup hierarchy under /sys/fs/cgroup"
 fi
+# What is left (the manager coming up in its namespace) is only known by trying: exit 77 below.
+if [ "${1:-}" = --precheck ]; then echo "OK: root, systemd tools, debug build, unshare --mount, cgroup hierarchy $primary"; exit 0; fi
 # The new cgroup goes below this script's memory cgroup (else its primary one), so the manager and
 # the daemon stay accounted where this script is.
 base=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
@@ -123,6 +131,35 @@ for key in Type=notify WatchdogSec=2 Restart=on-failure DefaultDependencies=no; 
     grep -q "^$key" "$units/blip-captiond.service" || { echo "FAIL units: $key missing from the generated service"; exit 1; }
 done
 grep -q '^FileDescriptorName=blip-captiond' "$units/blip-captiond.socket" || { echo "FAIL units: FileDescriptorName missing"; exit 1; }
+
+# The templates, changed the same way, except that the instance's model folder and
+# EnvironmentFile are kept (moved under $rt) and ExecStart= keeps the template's own arguments
+# (--idle-exit 600 $BLIP_CAPTIOND_OPTIONS): instance "test" serves $rt/models/test (a link to
+# tiny-a) with the flags in $rt/conf/test.conf.
+sed -e 's|^\[Unit\]$|[Unit]\nDefaultDependencies=no|' \
+    -e "s|^ListenStream=/run/blip-captiond/|ListenStream=$rt/blip-captiond/|" \
+    -e '/^SocketGroup=/d' \
+    systemd/blip-captiond@.socket > "$units/blip-captiond@.socket"
+sed -e 's|^\[Unit\]$|[Unit]\nDefaultDependencies=no|' \
+    -e "$privtmp" \
+    -e "s|^ExecStart=/usr/local/bin/blip-captiond |ExecStart=$bin/blip-captiond |" \
+    -e 's|^WatchdogSec=.*|WatchdogSec=2\nRestartSec=1\nTimeoutAbortSec=3|' \
+    -e "s|^Type=notify$|Type=notify\nStandardOutput=append:$rt/daemon-%i.log\nStandardError=inherit|" \
+    -e "s|^Environment=BLIP_MODEL=/var/lib/blip-captiond/%i$|Environment=BLIP_MODEL=$rt/models/%i|" \
+    -e "s|^EnvironmentFile=-/etc/blip-captiond/%i.conf$|EnvironmentFile=-$rt/conf/%i.conf|" \
+    -e '/^DynamicUser=/d' -e '/^StateDirectory=/d' \
+    -E -e '/^(ProtectSystem|ProtectHome|PrivateDevices|ProtectKernelTunables|ProtectKernelModules|ProtectKernelLogs|ProtectControlGroups|ProtectClock)=/d' \
+    systemd/blip-captiond@.service > "$units/blip-captiond@.service"
+for key in "ListenStream=$rt/blip-captiond/%i.sock"; do
+    grep -qxF "$key" "$units/blip-captiond@.socket" || { echo "FAIL units: $key missing from the generated template socket"; exit 1; }
+done
+for key in "Environment=BLIP_MODEL=$rt/models/%i" "EnvironmentFile=-$rt/conf/%i.conf" WatchdogSec=2 Type=notify \
+           "ExecStart=$bin/blip-captiond --idle-exit 600 \$BLIP_CAPTIOND_OPTIONS"; do
+    grep -qxF "$key" "$units/blip-captiond@.service" || { echo "FAIL units: $key missing from the generated template service"; exit 1; }
+done
+mkdir -p "$rt/models" "$rt/conf"
+ln -s "$model" "$rt/models/test"
+echo 'BLIP_CAPTIOND_OPTIONS=--queue-depth 7 --max-beams 4' > "$rt/conf/test.conf"
 
 # ---- The manager ---------------------------------------------------------------------------------
 # Inside the namespace: join the new cgroup (and refuse to start if that failed), mount the tmpfs
@@ -243,9 +280,33 @@ else
     fail "restart with the socket kept: socket $socket_after, inode $inode → $inode_after, health (exit $second_rc) '$second', MainPID $pid1 → $pid3"
 fi
 
+# ---- 5. A template instance beside it ------------------------------------------------------------
+# Two models on one host: blip-captiond@test runs next to the plain service (still running from 4).
+tsock=$rt/blip-captiond/test.sock
+sctl start blip-captiond@test.socket
+tbefore=$(prop blip-captiond@test.service ActiveState)
+tsocket_state="$(prop blip-captiond@test.socket ActiveState)/$(prop blip-captiond@test.socket SubState)"
+tanswer=$(timeout -s KILL 20 "$bin/blip-caption" health --socket "$tsock" 2>&1) && trc=0 || trc=$?
+tafter=$(prop blip-captiond@test.service ActiveState)/$(prop blip-captiond@test.service SubState)
+tpid=$(prop blip-captiond@test.service MainPID)
+tlimits=$(timeout -s KILL 20 "$bin/blip-caption" info --socket "$tsock" 2>&1 | grep -o 'limits:.*' | head -n1)
+tlog=$(cat "$rt/daemon-test.log" 2>/dev/null)
+adopted=$(grep -o 'adopted 1 socket(s) from systemd: .*' <<<"$tlog" | head -n1)
+loading=$(grep -o "loading model $rt/models/test" <<<"$tlog" | head -n1)
+plain=$(prop blip-captiond.service ActiveState)
+if [ "$tbefore" = inactive ] && [ "$tsocket_state" = active/listening ] && [ "$trc" -eq 0 ] && [ "$tanswer" = SERVING ] && \
+   [ "$tafter" = active/running ] && [ "$tpid" -gt 0 ] && [ "$tpid" != "$pid3" ] && \
+   [ "$adopted" = "adopted 1 socket(s) from systemd: blip-captiond@test.socket" ] && [ -n "$loading" ] && \
+   [[ $tlimits == *" 4 beams,"*"queue 7" ]] && [ "$plain" = active ]; then
+    pass "template instance: blip-captiond@test.socket $tsocket_state at $tsock, service $tbefore before; health said '$tanswer', service then $tafter (MainPID $tpid, beside blip-captiond.service $plain at MainPID $pid3); log: '$adopted', '$loading'; Info '$tlimits' (--queue-depth 7 --max-beams 4 from the EnvironmentFile)"
+else
+    fail "template instance: socket $tsocket_state, service '$tbefore' before; health (exit $trc) said '$tanswer'; service then '$tafter', MainPID $tpid; log: '${adopted:-no adoption line}', '${loading:-no loading line for $rt/models/test}'; Info '${tlimits:-no limits line}' (want 4 beams, queue 7); plain service $plain"
+fi
+
 if [ "$failed" -ne 0 ]; then
-    echo "--- systemctl --user status ---"; sctl status blip-captiond.service blip-captiond.socket 2>&1 | head -n 40
+    echo "--- systemctl --user status ---"; sctl status blip-captiond.service blip-captiond.socket blip-captiond@test.service blip-captiond@test.socket 2>&1 | head -n 60
     echo "--- states after SIGSTOP ---"; uniq -f1 "$rt/watchdog-trace" 2>/dev/null | head -n 20
     echo "--- daemon log ---"; tail -n 30 "$rt/daemon.log" 2>/dev/null
+    echo "--- template daemon log ---"; tail -n 30 "$rt/daemon-test.log" 2>/dev/null
 fi
 exit "$failed"

@@ -2,8 +2,9 @@ import Glibc
 
 /// Why the daemon could not get a listening socket.
 public enum ListenerError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// `LISTEN_FDS` is set, but none of the passed descriptors is a usable listening Unix
-    /// stream socket; `details` lists what was passed and why each was refused.
+    /// `LISTEN_FDS` is set, but none of the passed descriptors is a caption-API socket (a
+    /// listening Unix stream socket with a name not reserved for another role); `details`
+    /// lists what was passed and why each was not served.
     case noUsableSystemdSocket(details: String)
     /// `sd_listen_fds_with_names` failed (errno `code`).
     case systemdFailed(code: Int32)
@@ -19,7 +20,7 @@ public enum ListenerError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .noUsableSystemdSocket(details):
-            "LISTEN_FDS is set but systemd passed no usable listening Unix stream socket (\(details)); check ListenStream= and FileDescriptorName= in blip-captiond.socket"
+            "LISTEN_FDS is set but systemd passed no usable listening Unix stream socket (\(details)); the daemon serves a listening AF_UNIX stream socket (ListenStream=PATH, Accept=no in the .socket unit) with any FileDescriptorName= except \(ListeningSocket.reservedNames.keys.sorted().joined(separator: ", ")) (reserved)"
         case let .systemdFailed(code):
             "sd_listen_fds_with_names failed: \(errnoText(code)); check LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES"
         case let .pathTooLong(path, limit):

@@ -12,21 +12,46 @@ public struct ListeningSocket: Sendable {
     /// whose file systemd owns.
     public let boundPath: String?
 
-    /// The names an adopted socket may carry: `FileDescriptorName=blip-captiond`, or systemd's
-    /// defaults when that line is missing (the unit name, or "unknown" without LISTEN_FDNAMES).
-    public static let defaultSystemdNames: Set<String> = ["blip-captiond", "blip-captiond.socket", "unknown"]
+    /// What a descriptor systemd passes is for, by its `FileDescriptorName=`.
+    public enum Role: Sendable, Hashable {
+        /// The caption API (docs/protocol.md): every name that is not reserved, including
+        /// systemd's defaults (the socket unit's name, e.g. `captions.socket` or
+        /// `blip-captiond@large.socket`, or `unknown` without `LISTEN_FDNAMES`).
+        case captionAPI
+        /// Reserved for the HTTP listener planned next; not served by this version.
+        case http
+    }
 
-    /// The sockets systemd passed (`sd_listen_fds_with_names`), or `nil` when `LISTEN_FDS` is
-    /// not set (the daemon was started by hand).
+    /// The `FileDescriptorName=` values reserved for roles other than the caption API. A
+    /// descriptor with one of these names is left open for that role's listener.
+    public static let reservedNames: [String: Role] = ["http": .http]
+
+    /// The role of a descriptor systemd passed under `name`.
+    public static func role(forName name: String) -> Role {
+        reservedNames[name] ?? .captionAPI
+    }
+
+    /// The descriptors systemd passed, by role.
+    public struct SystemdSockets: Sendable {
+        /// The listening Unix stream sockets to serve the caption API on; never empty.
+        public var captionAPI: [ListeningSocket]
+        /// Descriptors named for a reserved role, by role: left open and otherwise untouched
+        /// (not checked, not served) for that role's listener. This version serves none.
+        public var reserved: [Role: [ListeningSocket]]
+    }
+
+    /// The sockets systemd passed (`sd_listen_fds_with_names`), by role, or `nil` when
+    /// `LISTEN_FDS` is not set (the daemon was started by hand).
+    ///
+    /// Every listening `AF_UNIX` stream socket whose name is not in ``reservedNames`` is a
+    /// caption-API socket, whatever its name. A descriptor with a reserved name is left open
+    /// for its role (in ``SystemdSockets/reserved``); any other descriptor is closed.
     ///
     /// - Parameters:
-    ///   - acceptedNames: Descriptors with other names are closed and ignored.
-    ///   - log: Receives one line per ignored descriptor.
-    /// - Throws: `ListenerError.noUsableSystemdSocket` when `LISTEN_FDS` is set but nothing
-    ///   usable was passed.
-    public static func adoptFromSystemd(
-        acceptedNames: Set<String> = defaultSystemdNames, log: (String) -> Void = { _ in }
-    ) throws(ListenerError) -> [ListeningSocket]? {
+    ///   - log: Receives one line per descriptor that is closed or left for another role.
+    /// - Throws: `ListenerError.noUsableSystemdSocket` when `LISTEN_FDS` is set but no
+    ///   caption-API socket was passed (reserved descriptors are left open then too).
+    public static func adoptFromSystemd(log: (String) -> Void = { _ in }) throws(ListenerError) -> SystemdSockets? {
         guard let listenFDs = getenv("LISTEN_FDS").map({ String(cString: $0) }) else { return nil }
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         let count = sd_listen_fds_with_names(1, &names)
@@ -37,30 +62,34 @@ public struct ListeningSocket: Sendable {
                 free(names)
             }
         }
-        var adopted: [ListeningSocket] = []
+        var sockets = SystemdSockets(captionAPI: [], reserved: [:])
         var refused: [String] = []
         for i in 0..<Int(count) {
             let fd = SD_LISTEN_FDS_START + Int32(i)
             let name = names?[i].map { String(cString: $0) } ?? "unknown"
-            if !acceptedNames.contains(name) {
-                refused.append("fd \(fd) \"\(name)\": unexpected FileDescriptorName")
-            } else if sd_is_socket(fd, AF_UNIX, Int32(SOCK_STREAM.rawValue), 1) <= 0 {
-                refused.append("fd \(fd) \"\(name)\": not a listening AF_UNIX stream socket")
-            } else {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                adopted.append(ListeningSocket(fileDescriptor: fd, name: name, boundPath: nil))
-                continue
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            switch role(forName: name) {
+            case .captionAPI where sd_is_socket(fd, AF_UNIX, Int32(SOCK_STREAM.rawValue), 1) > 0:
+                sockets.captionAPI.append(ListeningSocket(fileDescriptor: fd, name: name, boundPath: nil))
+            case .captionAPI:
+                let reason = "fd \(fd) \"\(name)\": not a listening AF_UNIX stream socket"
+                refused.append(reason)
+                log("ignoring " + reason)
+                Glibc.close(fd)
+            case .http:
+                let reason = "fd \(fd) named http: reserved for the HTTP listener, not served by this version"
+                refused.append(reason)
+                log(reason)
+                sockets.reserved[.http, default: []].append(ListeningSocket(fileDescriptor: fd, name: name, boundPath: nil))
             }
-            log("ignoring \(refused.last!)")
-            Glibc.close(fd)
         }
-        guard !adopted.isEmpty else {
+        guard !sockets.captionAPI.isEmpty else {
             let details = count == 0
                 ? "LISTEN_FDS=\(listenFDs) but no descriptor is for this process (LISTEN_PID)"
                 : refused.joined(separator: "; ")
             throw .noUsableSystemdSocket(details: details)
         }
-        return adopted
+        return sockets
     }
 
     /// Binds and listens on `path`, creating its directory. A stale socket file (nobody

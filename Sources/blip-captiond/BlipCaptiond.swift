@@ -169,7 +169,9 @@ struct BlipCaptiond: ParsableCommand {
         // 2. Adopt systemd's socket, or bind our own.
         let listeners: [ListeningSocket]
         do {
-            if let adopted = try ListeningSocket.adoptFromSystemd(log: { log($0) }) {
+            // Descriptors named for a reserved role (`SystemdSockets.reserved`: http) stay open,
+            // unserved, until a listener for that role exists.
+            if let adopted = try ListeningSocket.adoptFromSystemd(log: { log($0) })?.captionAPI {
                 listeners = adopted
                 log("adopted \(adopted.count) socket(s) from systemd: \(adopted.map(\.name).joined(separator: ", "))")
             } else {

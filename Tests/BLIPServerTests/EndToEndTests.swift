@@ -19,22 +19,33 @@ import Testing
     static let available = FileManager.default.isExecutableFile(atPath: binary)
         && FileManager.default.isExecutableFile(atPath: activate)
 
-    /// Starts `systemd-socket-activate -l socket --fdname=blip-captiond` around the daemon.
-    static func activated(_ directory: TemporaryDirectory, arguments: [String], watchdogUsec: Int = 400_000) throws -> Process {
+    /// Starts `systemd-socket-activate -l socket --fdname=blip-captiond` around the daemon, or
+    /// with `sockets`: one `-l directory/file` each, their names passed as `--fdname=a:b` (the
+    /// descriptors are 3, 4, … in that order). The daemon's stderr goes to `log` when given.
+    static func activated(_ directory: TemporaryDirectory, arguments: [String], watchdogUsec: Int = 400_000,
+                          sockets: [(file: String, fdname: String)] = [("blip.sock", "blip-captiond")],
+                          log: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: activate)
-        process.arguments = ["-l", directory.path + "/blip.sock", "--fdname=blip-captiond",
-                             "-E", "NOTIFY_SOCKET=" + directory.path + "/notify.sock",
-                             "-E", "WATCHDOG_USEC=\(watchdogUsec)",
-                             binary, "--test-fake-service"] + arguments
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.arguments = sockets.flatMap { ["-l", directory.path + "/" + $0.file] }
+            + ["--fdname=" + sockets.map(\.fdname).joined(separator: ":"),
+               "-E", "NOTIFY_SOCKET=" + directory.path + "/notify.sock",
+               "-E", "WATCHDOG_USEC=\(watchdogUsec)",
+               binary, "--test-fake-service"] + arguments
+        if let log { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        process.standardError = FileHandle(forWritingAtPath: log ?? "/dev/null")
         try process.run()
-        // systemd-socket-activate binds the socket before it waits for the first connection.
+        // systemd-socket-activate binds the sockets before it waits for the first connection.
         let deadline = Date(timeIntervalSinceNow: 5)
-        while !FileManager.default.fileExists(atPath: directory.path + "/blip.sock"), Date() < deadline {
+        while !sockets.allSatisfy({ FileManager.default.fileExists(atPath: directory.path + "/" + $0.file) }), Date() < deadline {
             Thread.sleep(forTimeInterval: 0.01)
         }
         return process
+    }
+
+    /// What the daemon wrote to `log` so far.
+    static func contents(_ log: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
     }
 
     @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
@@ -168,6 +179,82 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationStatus != 0)
         #expect(log.contains("LISTEN_FDS is set but systemd passed no usable listening Unix stream socket"), "\(log)")
+        var stopping: String?
+        while stopping == nil, let message = try notify.receive(timeout: 0.5) {
+            if message.hasPrefix("STOPPING=1") { stopping = message }
+        }
+        #expect(stopping?.contains("STATUS=cannot listen") == true)
+    }
+}
+
+extension EndToEndTests {
+    /// systemd names a socket after its unit unless `FileDescriptorName=` says otherwise: a user's
+    /// own `captions.socket` and template instances are caption-API sockets like `blip-captiond`.
+    @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"),
+          arguments: ["captions.socket", "blip-captiond@large.socket", "unknown"])
+    func adoptsAnUnreservedName(fdname: String) throws {
+        let directory = TemporaryDirectory()
+        let log = directory.path + "/daemon.log"
+        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0,
+                                         sockets: [("blip.sock", fdname)], log: log)
+        defer { if process.isRunning { process.terminate() } }
+
+        let client = try TestClient(path: directory.path + "/blip.sock")
+        try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
+        let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(Self.contents(log))")
+        #expect(try HealthCheckResponse(decoding: health.payload).status == .serving)
+        #expect(Self.contents(log).contains("adopted 1 socket(s) from systemd: \(fdname)"), "\(Self.contents(log))")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    /// A descriptor named `http` is reserved for the HTTP listener: this version neither serves
+    /// it nor closes it (a connection to it waits in the backlog), and says so once.
+    @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
+    func httpSocketIsLeftAloneBesideTheAPISocket() throws {
+        let directory = TemporaryDirectory()
+        let log = directory.path + "/daemon.log"
+        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0,
+                                         sockets: [("blip.sock", "captions.socket"), ("http.sock", "http")], log: log)
+        defer { if process.isRunning { process.terminate() } }
+
+        let client = try TestClient(path: directory.path + "/blip.sock")
+        try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
+        let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(Self.contents(log))")
+        #expect(try HealthCheckResponse(decoding: health.payload).status == .serving)
+
+        // Still open (connect succeeds: the kernel queues it), never accepted or answered.
+        let http = try TestClient(path: directory.path + "/http.sock")
+        try http.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
+        #expect(throws: TestFailure.self) { try http.receive(timeout: 0.3) }
+
+        let text = Self.contents(log)
+        #expect(text.components(separatedBy: "fd 4 named http: reserved for the HTTP listener, not served by this version").count == 2, "\(text)")
+        #expect(text.contains("adopted 1 socket(s) from systemd: captions.socket"), "\(text)")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    /// With only reserved descriptors there is nothing to serve: the daemon refuses to start
+    /// and its message names what it accepts.
+    @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
+    func onlyAnHTTPSocketIsRefusedWithTheAcceptedNames() throws {
+        let directory = TemporaryDirectory()
+        let log = directory.path + "/daemon.log"
+        let notify = try NotifySocket(path: directory.path + "/notify.sock")
+        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0,
+                                         sockets: [("http.sock", "http")], log: log)
+        defer { if process.isRunning { process.terminate() } }
+
+        _ = try TestClient(path: directory.path + "/http.sock")  // starts the daemon
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let text = Self.contents(log)
+        #expect(text.contains("fd 3 named http: reserved for the HTTP listener, not served by this version"), "\(text)")
+        #expect(text.contains("LISTEN_FDS is set but systemd passed no usable listening Unix stream socket"), "\(text)")
+        #expect(text.contains("any FileDescriptorName= except http"), "\(text)")
         var stopping: String?
         while stopping == nil, let message = try notify.receive(timeout: 0.5) {
             if message.hasPrefix("STOPPING=1") { stopping = message }

@@ -44,6 +44,15 @@ import Testing
         #expect(FileManager.default.contents(atPath: path) == Data("keep".utf8))
     }
 
+    /// Any name is the caption API (systemd's defaults are the socket unit's name, or "unknown"),
+    /// except the names reserved for other roles.
+    @Test(arguments: [("blip-captiond", ListeningSocket.Role.captionAPI), ("blip-captiond.socket", .captionAPI),
+                      ("captions.socket", .captionAPI), ("blip-captiond@large.socket", .captionAPI),
+                      ("unknown", .captionAPI), ("http", .http)])
+    func socketRoleByName(name: String, role: ListeningSocket.Role) {
+        #expect(ListeningSocket.role(forName: name) == role)
+    }
+
     @Test func overlongPathIsRefused() {
         let path = "/tmp/" + String(repeating: "x", count: 200)
         #expect(throws: ListenerError.pathTooLong(path: path, limit: 107)) { try ListeningSocket.bind(path: path) }

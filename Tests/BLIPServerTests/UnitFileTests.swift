@@ -40,22 +40,59 @@ import Testing
         #expect(!settings.contains { $0.key == "SystemCallFilter" && $0.value.contains("~@resources") })
     }
 
+    /// The template socket: one socket per model, named by the instance, the rest as the plain
+    /// socket (no `FileDescriptorName=`: the unit's own name is adopted, whatever the instance).
+    @Test func templateSocketMirrorsThePlainSocket() throws {
+        let plain = try Self.settings("blip-captiond.socket").filter { $0.key != "Description" && $0.key != "FileDescriptorName" }
+            .map { "\($0.key)=\($0.value)" }
+            .map { $0 == "ListenStream=/run/blip-captiond/blip-captiond.sock" ? "ListenStream=/run/blip-captiond/%i.sock" : $0 }
+        let template = try Self.settings("blip-captiond@.socket").filter { $0.key != "Description" }
+        #expect(template.map { "\($0.key)=\($0.value)" } == plain)
+        #expect(!template.contains { $0.key == "FileDescriptorName" })
+    }
+
+    /// The template service: the plain service's settings (Type=notify, watchdog, sandbox, …) with
+    /// the instance's socket and model folder, plus an optional EnvironmentFile whose
+    /// `$BLIP_CAPTIOND_OPTIONS` ExecStart= appends.
+    @Test func templateServiceMirrorsThePlainService() throws {
+        let renamed: [String: String] = [
+            "Requires=blip-captiond.socket": "Requires=blip-captiond@%i.socket",
+            "After=blip-captiond.socket": "After=blip-captiond@%i.socket",
+            "Also=blip-captiond.socket": "Also=blip-captiond@%i.socket",
+            "Environment=BLIP_MODEL=/var/lib/blip-captiond/model": "Environment=BLIP_MODEL=/var/lib/blip-captiond/%i",
+            "ExecStart=/usr/local/bin/blip-captiond --idle-exit 600": "ExecStart=/usr/local/bin/blip-captiond --idle-exit 600 $BLIP_CAPTIOND_OPTIONS",
+        ]
+        let plain = try Self.settings("blip-captiond.service").filter { $0.key != "Description" }
+            .map { "\($0.key)=\($0.value)" }.map { renamed[$0] ?? $0 }
+        let template = try Self.settings("blip-captiond@.service").filter { $0.key != "Description" }
+            .map { "\($0.key)=\($0.value)" }
+        let environmentFile = "EnvironmentFile=-/etc/blip-captiond/%i.conf"
+        #expect(template.filter { $0 != environmentFile } == plain)
+        // After Environment=BLIP_MODEL=, so that the file may override it.
+        let model = try #require(template.firstIndex(of: "Environment=BLIP_MODEL=/var/lib/blip-captiond/%i"))
+        let file = try #require(template.firstIndex(of: environmentFile))
+        #expect(model < file)
+    }
+
     /// `systemd-analyze verify` exits 0 even on parse warnings, so any output is a failure.
     /// ExecStart= must name an existing executable for verify; the copy points it at /bin/true.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze is not installed"))
-    func unitsVerifyWithoutOutput() throws {
+    /// The templates are verified as an instance (`blip-captiond@large.*`), which is how systemd
+    /// loads them (specifiers expanded).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze is not installed"),
+          arguments: [["blip-captiond.socket", "blip-captiond.service"], ["blip-captiond@large.socket", "blip-captiond@large.service"]])
+    func unitsVerifyWithoutOutput(units: [String]) throws {
         let directory = TemporaryDirectory()
-        for unit in ["blip-captiond.socket", "blip-captiond.service"] {
+        for unit in ["blip-captiond.socket", "blip-captiond.service", "blip-captiond@.socket", "blip-captiond@.service"] {
             var text = try String(contentsOf: Self.systemdDirectory.appendingPathComponent(unit), encoding: .utf8)
             text = text.replacingOccurrences(of: "ExecStart=/usr/local/bin/blip-captiond", with: "ExecStart=/bin/true")
             try text.write(toFile: directory.path + "/" + unit, atomically: true, encoding: .utf8)
         }
-        let (status, output) = try run(Self.analyze, ["verify", "blip-captiond.socket", "blip-captiond.service"], in: directory.path)
+        let (status, output) = try run(Self.analyze, ["verify"] + units, in: directory.path)
         #expect(status == 0)
-        #expect(output == "", "systemd-analyze verify said: \(output)")
+        #expect(output == "", "systemd-analyze verify \(units) said: \(output)")
 
         // The sandbox's exposure score (0 = locked down, 10 = unprotected).
-        let (_, security) = try run(Self.analyze, ["security", "--offline=yes", "blip-captiond.service"], in: directory.path)
+        let (_, security) = try run(Self.analyze, ["security", "--offline=yes", units[1]], in: directory.path)
         let line = try #require(security.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
         #expect(score <= 2.0, "\(line)")

@@ -162,7 +162,8 @@ public final class CaptionServer: Sendable {
                 }
             }
 
-            if now - lastStatusTime >= configuration.statusInterval {
+            // While serving only: once draining, STOPPING=1 carries the last status.
+            if !context.isDraining, now - lastStatusTime >= configuration.statusInterval {
                 let status = context.statusLine()
                 if status != lastStatus {
                     configuration.notifier.status(status)

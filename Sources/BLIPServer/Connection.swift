@@ -126,8 +126,13 @@ final class Connection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// Over the outgoing bound the connection stops being read (a client that does not take its
+    /// answers gets no more work done for it), and reading resumes once it drains.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && queuedFrames <= configuration.maxQueuedFrames {
+        let writable = context.channel.isWritable
+        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
+        if writable { context.read() }
+        if writable && queuedFrames <= configuration.maxQueuedFrames {
             stallTimer?.cancel()
             stallTimer = nil
         }

@@ -113,6 +113,7 @@ final class FakeService: CaptionService {
             return r.phases[ticket.id] == .waiting
         }
         if waiting, let finish = pendingFinishers.withLock({ $0[ticket.id] }) {
+            record.withLock { $0.stoppedByCheckpoint.append(.cancelled) }
             finish(.failure(RPCError(code: .cancelled, message: "cancelled while waiting")))
         }
     }

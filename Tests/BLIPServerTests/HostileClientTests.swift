@@ -33,8 +33,9 @@ import Testing
         let hostile = try server.connect()
         var small: Int32 = 4096
         setsockopt(hostile.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        for id in 1...6000 { try hostile.send(.request(callID: UInt64(id), method: .info, message: InfoRequest())) }
-        for id in 6001...6020 { try hostile.caption(UInt64(id)) }
+        // (Sends may fail once the daemon has disconnected it.)
+        for id in 1...6000 { try? hostile.send(.request(callID: UInt64(id), method: .info, message: InfoRequest())) }
+        for id in 6001...6020 { try? hostile.caption(UInt64(id)) }
         let pingsBefore = server.notifications.all.filter { $0 == "WATCHDOG=1" }.count
         let withHostile = try Self.captionTime(server, client: good, firstID: 100)
         #expect(withHostile < alone + 0.1, "a caption took \(withHostile) s beside a non-reading client, \(alone) s alone")

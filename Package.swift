@@ -47,8 +47,11 @@ let package = Package(
         // Framing, envelope, status codes and messages of the wire protocol. No sockets.
         .target(name: "BLIPProtocol", dependencies: ["BlipProtoC", "CProtobufC"]),
 
+        // Unix socket addresses and errno text, the same for the client and the daemon.
+        .target(name: "BLIPSocket"),
+
         // What other services link to call the daemon: the protocol and a socket, never the engine.
-        .target(name: "BLIPClient", dependencies: ["BLIPProtocol"]),
+        .target(name: "BLIPClient", dependencies: ["BLIPProtocol", "BLIPSocket"]),
 
         // Whether the engine as built can run on this CPU; built for the baseline instruction set.
         .target(name: "CPUFeatures", swiftSettings: cpuFeatureDefines),
@@ -64,7 +67,7 @@ let package = Package(
         // Listener, connections (on a SwiftNIO event loop), admission, sd_notify. Serves any
         // CaptionService; knows no engine.
         .target(name: "BLIPServer", dependencies: [
-            "BLIPProtocol", "CSystemd",
+            "BLIPProtocol", "BLIPSocket", "CSystemd",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -7,6 +7,7 @@ import Darwin
 #endif
 import Dispatch
 import BLIPProtocol
+import BLIPSocket
 
 /// One socket to the daemon and the calls in flight on it.
 ///
@@ -154,7 +155,7 @@ final class Connection: Sendable {
             // Only this queue closes fd, so it cannot close between this check and the send.
             guard !state.withLock({ $0.fdClosed }) else { return }
             if let code = UnixSocket.sendAll(fd, frame) {
-                fail(.connectionLost("writing to \(path) failed: \(UnixSocket.errnoString(code))"))
+                fail(.connectionLost("writing to \(path) failed: \(errnoText(code))"))
             }
         }
     }
@@ -166,7 +167,7 @@ final class Connection: Sendable {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 {
                 if errno == EINTR { continue }
-                fail(.connectionLost("reading from \(path) failed: \(UnixSocket.errnoString(errno))"))
+                fail(.connectionLost("reading from \(path) failed: \(errnoText(errno))"))
                 break
             }
             if n == 0 {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BLIPSocket
 
 /// The few POSIX socket calls the client needs, with errno turned into ``CaptionClientError``.
 enum UnixSocket {
@@ -15,16 +16,8 @@ enum UnixSocket {
     /// for the connect and cleared afterwards.
     /// - Returns: The connected descriptor, blocking, close-on-exec.
     static func connect(path: String, timeout: Duration) throws(CaptionClientError) -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !pathBytes.isEmpty, pathBytes.count < capacity, !pathBytes.contains(0) else {
-            throw .connectionLost("cannot connect to \(path): a socket path must be 1 to \(capacity - 1) bytes without NUL")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
+        guard let address = UnixSocketAddress.make(path) else {
+            throw .connectionLost("cannot connect to \(path): a socket path must be 1 to \(UnixSocketAddress.maxPathBytes) bytes without NUL")
         }
 
         #if canImport(Darwin)
@@ -32,18 +25,14 @@ enum UnixSocket {
         #else
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #endif
-        guard fd >= 0 else { throw .connectionLost("cannot create a socket: \(errnoString(errno))") }
+        guard fd >= 0 else { throw .connectionLost("cannot create a socket: \(errnoText(errno))") }
         #if canImport(Darwin)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
         #endif
 
         setSendTimeout(fd, timeout)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                posixConnect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let result = UnixSocketAddress.withSockaddr(address) { posixConnect(fd, $0, $1) }
         if result != 0 {
             let code = errno
             close(fd)
@@ -64,7 +53,7 @@ enum UnixSocket {
             // The backlog stayed full for the whole timeout: the daemon is not accepting.
             .deadlineExceeded
         default:
-            .connectionLost("cannot connect to \(path): \(errnoString(code))")
+            .connectionLost("cannot connect to \(path): \(errnoText(code))")
         }
     }
 
@@ -88,11 +77,6 @@ enum UnixSocket {
             }
             return nil
         }
-    }
-
-    /// `strerror` as a Swift string.
-    static func errnoString(_ code: Int32) -> String {
-        String(cString: strerror(code))
     }
 
     private static func setSendTimeout(_ fd: Int32, _ timeout: Duration) {

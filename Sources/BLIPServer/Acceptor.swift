@@ -1,4 +1,5 @@
 import BLIPProtocol
+import BLIPSocket
 import Glibc
 import NIOCore
 import NIOPosix

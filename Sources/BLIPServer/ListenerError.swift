@@ -1,3 +1,4 @@
+import BLIPSocket
 import Glibc
 
 /// Why the daemon could not get a listening socket.
@@ -33,9 +34,4 @@ public enum ListenerError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(call) \(path): \(errnoText(code))"
         }
     }
-}
-
-/// strerror text with the errno number, e.g. "Permission denied (errno 13)".
-func errnoText(_ code: Int32) -> String {
-    "\(String(cString: strerror(code))) (errno \(code))"
 }

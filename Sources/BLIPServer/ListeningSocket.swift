@@ -1,4 +1,5 @@
 import CSystemd
+import BLIPSocket
 import Glibc
 
 /// A listening Unix stream socket: adopted from systemd (socket activation) or bound by the
@@ -101,17 +102,13 @@ public struct ListeningSocket: Sendable {
     ///   - backlog: The kernel's queue of connections not yet accepted.
     /// - Throws: `ListenerError` naming the path and what to do.
     public static func bind(path: String, mode: mode_t = 0o660, backlog: Int32 = 128) throws(ListenerError) -> ListeningSocket {
-        var address = try socketAddress(path)
+        let address = try socketAddress(path)
         try createParentDirectory(of: path)
         try removeStaleSocket(at: path, address: address)
 
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system(call: "socket", path: path, errno: errno) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress.withSockaddr(address) { Glibc.bind(fd, $0, $1) }
         guard bound == 0 else {
             let code = errno
             Glibc.close(fd)
@@ -141,16 +138,8 @@ public struct ListeningSocket: Sendable {
     // MARK: Helpers
 
     static func socketAddress(_ path: String) throws(ListenerError) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        let bytes = Array(path.utf8)
-        guard !bytes.isEmpty, bytes.count < capacity else {
-            throw .pathTooLong(path: path, limit: capacity - 1)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
+        guard let address = UnixSocketAddress.make(path) else {
+            throw .pathTooLong(path: path, limit: UnixSocketAddress.maxPathBytes)
         }
         return address
     }
@@ -175,12 +164,7 @@ public struct ListeningSocket: Sendable {
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { throw .system(call: "socket", path: path, errno: errno) }
         defer { Glibc.close(probe) }
-        var address = address
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = UnixSocketAddress.withSockaddr(address) { connect(probe, $0, $1) }
         if connected == 0 { throw .socketInUse(path: path) }
         // Only "nobody listens" makes the file stale; anything else (EACCES, EAGAIN: a full
         // backlog of a live server) means leave it alone.

@@ -100,18 +100,22 @@ let package = Package(
         .executableTarget(name: "blip-bench", dependencies: ["BLIPEngine", "COpenBLAS", "CPUFeatures"],
                           swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
 
+        // What the test targets share: a temporary directory, a raw frame client, the launcher of
+        // the built daemon. The protocol only: never the engine or the server.
+        .target(name: "BLIPTestSupport", dependencies: ["BLIPProtocol"], path: "Tests/BLIPTestSupport"),
+
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
-        .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BLIPClient"]),
+        .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol", "BLIPTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BLIPClient", "BLIPTestSupport"]),
         // The real units under a systemd --user manager in a private mount namespace (skips where impossible).
         .testTarget(name: "SystemdTests"),
         // Bad input and faults against the real blip-captiond binary; replays fuzz/corpus.
-        .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine"], exclude: ["Inputs"]),
-        .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol"]),
+        .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine", "BLIPTestSupport"], exclude: ["Inputs"]),
+        .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol", "BLIPTestSupport"]),
         .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine"]),
         .testTarget(
             name: "BLIPEngineTests",
-            dependencies: ["BLIPEngine", "CPUFeatures"]
+            dependencies: ["BLIPEngine", "CPUFeatures", "BLIPTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

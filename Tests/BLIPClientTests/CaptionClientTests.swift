@@ -1,5 +1,6 @@
 @testable import BLIPClient
 import BLIPProtocol
+import BLIPTestSupport
 import Foundation
 import Testing
 
@@ -178,12 +179,7 @@ import Testing
         // A stale socket file left by a daemon that exited: ECONNREFUSED.
         let stale = FakeServer.temporaryPath()
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(stale.utf8) + [0]) }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        _ = UnixSocketAddress.with(stale) { bind(fd, $0, $1) }
         defer { close(fd); unlink(stale) }
         let error = await #expect(throws: CaptionClientError.self) {
             try await CaptionClient(socketPath: stale).health()

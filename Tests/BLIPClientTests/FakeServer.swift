@@ -1,27 +1,27 @@
 import BLIPProtocol
+import BLIPTestSupport
 import Dispatch
 import Foundation
 
 /// A tiny blip.v1 server on a temporary Unix socket, scripted by a handler, that records every
-/// envelope it receives. Plain POSIX, one reader queue per connection.
+/// envelope it receives. Plain POSIX, one reader queue per connection, each read through a
+/// ``RawClient`` adopting the accepted socket.
 final class FakeServer: @unchecked Sendable {
     /// One accepted connection, as the handler sees it.
     final class Peer: @unchecked Sendable {
-        let fd: Int32
+        /// The connection; only the reader queue receives on it.
+        let connection: RawClient
         private let writeLock = NSLock()
 
-        init(fd: Int32) { self.fd = fd }
+        init(fd: Int32) { connection = RawClient(adopting: fd) }
 
-        /// Sends one envelope as a frame.
+        /// Sends one envelope as a frame (nothing if the client has gone).
         func send(_ envelope: Envelope) {
-            let frame = try! FrameEncoder().encode(envelope.encoded())
-            writeLock.withLock {
-                _ = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            }
+            writeLock.withLock { try? connection.send(envelope) }
         }
 
         /// Drops the connection, as a crashing daemon would.
-        func close() { shutdown(fd, Int32(SHUT_RDWR)) }
+        func close() { shutdown(connection.fd, Int32(SHUT_RDWR)) }
     }
 
     typealias Handler = @Sendable (Envelope, Peer) -> Void
@@ -42,16 +42,7 @@ final class FakeServer: @unchecked Sendable {
         path = FakeServer.temporaryPath()
         self.handler = handler
         listenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8) + [0])
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress.with(path) { bind(listenFD, $0, $1) }
         guard bound == 0, listen(listenFD, 16) == 0 else {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
@@ -92,19 +83,12 @@ final class FakeServer: @unchecked Sendable {
         }
     }
 
+    /// Until the client goes (or sends a frame over 64 MiB): undecodable envelopes are skipped.
     private func readLoop(_ peer: Peer) {
-        var decoder = FrameDecoder(maxFrameBytes: 1 << 26)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(peer.fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            decoder.append(Array(buffer[0..<n]))
-            while let frame = try? decoder.nextFrame() {
-                guard let envelope = try? Envelope(decoding: frame) else { continue }
-                lock.withLock { _received.append(envelope) }
-                handler(envelope, peer)
-            }
+        while let frame = try? peer.connection.receiveFrame(timeout: .infinity) {
+            guard let envelope = try? Envelope(decoding: frame) else { continue }
+            lock.withLock { _received.append(envelope) }
+            handler(envelope, peer)
         }
-        Glibc.close(peer.fd)
     }
 }

@@ -1,11 +1,11 @@
+import BLIPTestSupport
 import Foundation
 import Testing
 
 /// Runs the built `blip-caption` binary (built by `swift build --build-tests`, as scripts/test.sh does).
 @Suite("blip-caption CLI")
 struct CLITests {
-    static let binary = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent(".build/debug/blip-caption")
+    static let binary = URL(fileURLWithPath: PackagePaths.builtProduct("blip-caption"))
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 

@@ -1,5 +1,6 @@
 import BLIPProtocol
 import BLIPServer
+import BLIPTestSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import BLIPProtocol
+import BLIPTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -6,60 +7,35 @@ import Testing
 /// The built `blip-captiond` binary, socket-activated by `systemd-socket-activate`, with the test
 /// owning the sd_notify datagram socket. Uses the binary's `--test-fake-service` hook (no model).
 @Suite struct EndToEndTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// The daemon SwiftPM built next to this test bundle (or in .build/debug).
-    static let binary: String = {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("blip-captiond").path
-        let candidates = [besideTests, packageRoot.appendingPathComponent(".build/debug/blip-captiond").path]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }()
-    static let activate = "/usr/bin/systemd-socket-activate"
+    static let binary = PackagePaths.daemon
+    static let activate = DaemonProcess.socketActivate
     static let available = FileManager.default.isExecutableFile(atPath: binary)
         && FileManager.default.isExecutableFile(atPath: activate)
 
-    /// Starts `systemd-socket-activate -l socket --fdname=blip-captiond` around the daemon, or
-    /// with `sockets`: one `-l directory/file` each, their names passed as `--fdname=a:b` (the
-    /// descriptors are 3, 4, … in that order). The daemon's stderr goes to `log` when given.
+    /// Starts `systemd-socket-activate -l socket --fdname=blip-captiond` around the daemon's
+    /// `--test-fake-service`, or with `sockets`: one `-l directory/file` each, their names passed
+    /// as `--fdname=a:b` (the descriptors are 3, 4, … in that order). The daemon's stderr is in
+    /// the returned process's `log`.
     static func activated(_ directory: TemporaryDirectory, arguments: [String], watchdogUsec: Int = 400_000,
-                          sockets: [(file: String, fdname: String)] = [("blip.sock", "blip-captiond")],
-                          log: String? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: activate)
-        process.arguments = sockets.flatMap { ["-l", directory.path + "/" + $0.file] }
-            + ["--fdname=" + sockets.map(\.fdname).joined(separator: ":"),
-               "-E", "NOTIFY_SOCKET=" + directory.path + "/notify.sock",
-               "-E", "WATCHDOG_USEC=\(watchdogUsec)",
-               binary, "--test-fake-service"] + arguments
-        if let log { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-        process.standardError = FileHandle(forWritingAtPath: log ?? "/dev/null")
-        try process.run()
-        // systemd-socket-activate binds the sockets before it waits for the first connection.
-        let deadline = Date(timeIntervalSinceNow: 5)
-        while !sockets.allSatisfy({ FileManager.default.fileExists(atPath: directory.path + "/" + $0.file) }), Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return process
-    }
-
-    /// What the daemon wrote to `log` so far.
-    static func contents(_ log: String) -> String {
-        String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+                          sockets: [(file: String, fdname: String)] = [("blip.sock", "blip-captiond")]) throws -> DaemonProcess {
+        try DaemonProcess.socketActivated(
+            in: directory, sockets: sockets,
+            variables: [("NOTIFY_SOCKET", directory.path + "/notify.sock"), ("WATCHDOG_USEC", "\(watchdogUsec)")],
+            arguments: ["--test-fake-service"] + arguments)
     }
 
     @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
     func socketActivationNotifyAndIdleExit() throws {
         let directory = TemporaryDirectory()
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
-        let process = try Self.activated(directory, arguments: ["--idle-exit", "0.5"])
-        defer { if process.isRunning { process.terminate() } }
+        let daemon = try Self.activated(directory, arguments: ["--idle-exit", "0.5"])
 
         // Nothing runs until the first connection.
         #expect(try notify.receive(timeout: 0.3) == nil)
 
         do {
-            let client = try TestClient(path: directory.path + "/blip.sock")
+            let client = try RawClient(path: directory.path + "/blip.sock")
             try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
             let health = try #require(try client.receive(timeout: 10))
             #expect(try HealthCheckResponse(decoding: health.payload).status == .serving)
@@ -75,8 +51,8 @@ import Testing
             messages.append(message)
             if message.hasPrefix("STOPPING=1") { break }
         }
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
 
         let kinds = messages.map { $0.split(separator: "\n").first.map(String.init) ?? "" }
         #expect(kinds.first?.hasPrefix("STATUS=loading model") == true, "\(messages)")
@@ -93,19 +69,18 @@ import Testing
     func sigtermDrainsCallsInFlight() throws {
         let directory = TemporaryDirectory()
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
-        let process = try Self.activated(directory, arguments: ["--grace-period", "5"])
-        defer { if process.isRunning { process.terminate() } }
+        let daemon = try Self.activated(directory, arguments: ["--grace-period", "5"])
 
-        let client = try TestClient(path: directory.path + "/blip.sock")
+        let client = try RawClient(path: directory.path + "/blip.sock")
         try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
         #expect(try client.receive(timeout: 10)?.statusCode == .ok)
         try client.caption(2, steps: 60)  // ~300 ms
         Thread.sleep(forTimeInterval: 0.05)
-        kill(process.processIdentifier, SIGTERM)
+        kill(daemon.pid, SIGTERM)
         let response = try #require(try client.receive(timeout: 5))
         #expect(response.callID == 2 && response.statusCode == .ok)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
         var sawStopping = false
         while let message = try notify.receive(timeout: 0.5) {
             if message.hasPrefix("STOPPING=1") { sawStopping = true }
@@ -117,13 +92,12 @@ import Testing
     func sighupReloadsWithoutDroppingTheSocket() throws {
         let directory = TemporaryDirectory()
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
-        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0)
-        defer { if process.isRunning { process.terminate() } }
+        let daemon = try Self.activated(directory, arguments: [], watchdogUsec: 0)
 
-        let client = try TestClient(path: directory.path + "/blip.sock")
+        let client = try RawClient(path: directory.path + "/blip.sock")
         try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
         #expect(try client.receive(timeout: 10)?.statusCode == .ok)
-        kill(process.processIdentifier, SIGHUP)
+        kill(daemon.pid, SIGHUP)
         var messages: [String] = []
         while let message = try notify.receive(timeout: 5) {
             messages.append(message)
@@ -135,26 +109,20 @@ import Testing
         // Same connection, same process: still serving.
         try client.caption(2)
         #expect(try client.receive(timeout: 5)?.statusCode == .ok)
-        #expect(process.isRunning)
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(daemon.process.isRunning)
+        kill(daemon.pid, SIGTERM)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
     func modelThatDoesNotLoadFailsWithStatusAndStopping() throws {
         let directory = TemporaryDirectory()
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--model", directory.path + "/no-such-model", "--socket", directory.path + "/blip.sock"]
-        process.environment = ["NOTIFY_SOCKET": directory.path + "/notify.sock"]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+        let daemon = try DaemonProcess(model: URL(fileURLWithPath: directory.path + "/no-such-model"), in: directory,
+                                       environment: ["NOTIFY_SOCKET": directory.path + "/notify.sock"], wait: .started)
+        #expect(try daemon.waitForExit(timeout: 30) == 1)
+        let log = daemon.log
         #expect(log.contains("loading the model failed"), "\(log)")
         var messages: [String] = []
         while let message = try notify.receive(timeout: 0.5) { messages.append(message) }
@@ -169,15 +137,11 @@ import Testing
         let directory = TemporaryDirectory()
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
         // fd 3 is a regular file, not a listening socket.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=blip-captiond NOTIFY_SOCKET=\(directory.path)/notify.sock exec \"$0\" --test-fake-service 3</dev/null", Self.binary]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
+        let daemon = try DaemonProcess(
+            rawArguments: ["--test-fake-service"], in: directory,
+            shellPrefix: "export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=blip-captiond NOTIFY_SOCKET=\(directory.path)/notify.sock; exec 3</dev/null")
+        #expect(try daemon.waitForExit(timeout: 30) != 0)
+        let log = daemon.log
         #expect(log.contains("LISTEN_FDS is set but systemd passed no usable listening Unix stream socket"), "\(log)")
         var stopping: String?
         while stopping == nil, let message = try notify.receive(timeout: 0.5) {
@@ -194,19 +158,17 @@ extension EndToEndTests {
           arguments: ["captions.socket", "blip-captiond@large.socket", "unknown"])
     func adoptsAnUnreservedName(fdname: String) throws {
         let directory = TemporaryDirectory()
-        let log = directory.path + "/daemon.log"
-        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0,
-                                         sockets: [("blip.sock", fdname)], log: log)
-        defer { if process.isRunning { process.terminate() } }
+        let daemon = try Self.activated(directory, arguments: [], watchdogUsec: 0,
+                                         sockets: [("blip.sock", fdname)])
 
-        let client = try TestClient(path: directory.path + "/blip.sock")
+        let client = try RawClient(path: directory.path + "/blip.sock")
         try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
-        let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(Self.contents(log))")
+        let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(daemon.log)")
         #expect(try HealthCheckResponse(decoding: health.payload).status == .serving)
-        #expect(Self.contents(log).contains("adopted 1 socket(s) from systemd: \(fdname)"), "\(Self.contents(log))")
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(daemon.log.contains("adopted 1 socket(s) from systemd: \(fdname)"), "\(daemon.log)")
+        kill(daemon.pid, SIGTERM)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
     }
 
     /// A descriptor named `http` is reserved for the HTTP listener: this version neither serves
@@ -214,27 +176,25 @@ extension EndToEndTests {
     @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
     func httpSocketIsLeftAloneBesideTheAPISocket() throws {
         let directory = TemporaryDirectory()
-        let log = directory.path + "/daemon.log"
-        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0,
-                                         sockets: [("blip.sock", "captions.socket"), ("http.sock", "http")], log: log)
-        defer { if process.isRunning { process.terminate() } }
+        let daemon = try Self.activated(directory, arguments: [], watchdogUsec: 0,
+                                         sockets: [("blip.sock", "captions.socket"), ("http.sock", "http")])
 
-        let client = try TestClient(path: directory.path + "/blip.sock")
+        let client = try RawClient(path: directory.path + "/blip.sock")
         try client.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
-        let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(Self.contents(log))")
+        let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(daemon.log)")
         #expect(try HealthCheckResponse(decoding: health.payload).status == .serving)
 
         // Still open (connect succeeds: the kernel queues it), never accepted or answered.
-        let http = try TestClient(path: directory.path + "/http.sock")
+        let http = try RawClient(path: directory.path + "/http.sock")
         try http.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
         #expect(throws: TestFailure.self) { try http.receive(timeout: 0.3) }
 
-        let text = Self.contents(log)
+        let text = daemon.log
         #expect(text.components(separatedBy: "fd 4 named http: reserved for the HTTP listener, not served by this version").count == 2, "\(text)")
         #expect(text.contains("adopted 1 socket(s) from systemd: captions.socket"), "\(text)")
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        kill(daemon.pid, SIGTERM)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
     }
 
     /// With only reserved descriptors there is nothing to serve: the daemon refuses to start
@@ -242,16 +202,14 @@ extension EndToEndTests {
     @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
     func onlyAnHTTPSocketIsRefusedWithTheAcceptedNames() throws {
         let directory = TemporaryDirectory()
-        let log = directory.path + "/daemon.log"
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
-        let process = try Self.activated(directory, arguments: [], watchdogUsec: 0,
-                                         sockets: [("http.sock", "http")], log: log)
-        defer { if process.isRunning { process.terminate() } }
+        let daemon = try Self.activated(directory, arguments: [], watchdogUsec: 0,
+                                         sockets: [("http.sock", "http")])
 
-        _ = try TestClient(path: directory.path + "/http.sock")  // starts the daemon
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
-        let text = Self.contents(log)
+        _ = try RawClient(path: directory.path + "/http.sock")  // starts the daemon
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 1)
+        let text = daemon.log
         #expect(text.contains("fd 3 named http: reserved for the HTTP listener, not served by this version"), "\(text)")
         #expect(text.contains("LISTEN_FDS is set but systemd passed no usable listening Unix stream socket"), "\(text)")
         #expect(text.contains("any FileDescriptorName= except http"), "\(text)")
@@ -271,18 +229,7 @@ final class NotifySocket {
     init(path: String) throws {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress.with(path) { bind(fd, $0, $1) }
         guard bound == 0 else { throw TestFailure(description: "bind \(path): errno \(errno)") }
     }
 

@@ -1,4 +1,5 @@
 import BLIPProtocol
+import BLIPTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -10,9 +11,9 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
     func theFrameLimitFollowsALargerImageLimit() throws {
         let directory = TemporaryDirectory()
-        let process = try EndToEndTests.activated(directory, arguments: ["--max-image-bytes", "\(50 << 20)"])
-        defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
-        let client = try TestClient(path: directory.path + "/blip.sock")
+        let daemon = try EndToEndTests.activated(directory, arguments: ["--max-image-bytes", "\(50 << 20)"])
+        defer { kill(daemon.pid, SIGTERM); daemon.process.waitUntilExit() }
+        let client = try RawClient(path: directory.path + "/blip.sock")
         try client.send(.request(callID: 1, method: .info, message: InfoRequest()))
         let info = try InfoResponse(decoding: #require(try client.receive(timeout: 10)).payload)
         #expect(info.limits.maxFrameBytes == UInt64((50 << 20) + (256 << 10)))
@@ -20,15 +21,9 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
     func aFrameLimitTooSmallForTheImageLimitIsRefusedAtStart() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--test-fake-service", "--max-image-bytes", "\(40 << 20)", "--max-frame-bytes", "\(33 << 20)"]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 64)
+        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--max-image-bytes", "\(40 << 20)", "--max-frame-bytes", "\(33 << 20)"])
+        #expect(try daemon.waitForExit(timeout: 30) == 64)
+        let log = daemon.log
         #expect(log.contains("cannot carry an image of --max-image-bytes"), "\(log)")
     }
 }

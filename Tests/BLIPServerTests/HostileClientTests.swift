@@ -1,5 +1,6 @@
 import BLIPProtocol
 @testable import BLIPServer
+import BLIPTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -8,7 +9,7 @@ import Testing
 /// frames, sit idle — cost the others nothing.
 @Suite struct HostileClientTests {
     /// How long one 3-step caption takes for a well-behaved client, median of 5.
-    static func captionTime(_ server: TestServer, client: TestClient, firstID: UInt64) throws -> Double {
+    static func captionTime(_ server: TestServer, client: RawClient, firstID: UInt64) throws -> Double {
         var times: [Double] = []
         for i in 0..<5 {
             let start = Date()
@@ -88,10 +89,10 @@ import Testing
     @Test func halfReceivedFramesPastTheBudgetAreRefused() throws {
         let server = try TestServer { $0.maxBufferedBytes = 100_000 }
         let a = try server.connect()
-        try a.sendRaw(RawFrame.prefix(80_000) + [UInt8](repeating: 0, count: 70_000))
+        try a.sendRaw(RawClient.prefix(80_000) + [UInt8](repeating: 0, count: 70_000))
         Thread.sleep(forTimeInterval: 0.1)
         let b = try server.connect()
-        try b.sendRaw(RawFrame.prefix(80_000) + [UInt8](repeating: 0, count: 50_000))
+        try b.sendRaw(RawClient.prefix(80_000) + [UInt8](repeating: 0, count: 50_000))
         let answer = try #require(try b.receive())
         #expect(answer.callID == 0 && answer.statusCode == .resourceExhausted, "got \(answer.statusCode)")
         #expect(answer.responseStatus.message.contains("--max-buffered-bytes"))
@@ -109,13 +110,5 @@ import Testing
         try busy.caption(1, steps: 100)  // ~0.5 s, longer than the idle timeout
         #expect(try idle.receive(timeout: 2) == nil, "an idle connection must close after --idle-timeout")
         #expect(try busy.receive(timeout: 2)?.statusCode == .ok)
-    }
-}
-
-/// Raw frame pieces for tests that send broken or partial frames.
-enum RawFrame {
-    /// The 4-byte big-endian length prefix of a frame of `length` bytes.
-    static func prefix(_ length: UInt32) -> [UInt8] {
-        [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]
     }
 }

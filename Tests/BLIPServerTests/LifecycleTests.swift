@@ -1,5 +1,6 @@
 import BLIPProtocol
 @testable import BLIPServer
+import BLIPTestSupport
 import Foundation
 import Testing
 

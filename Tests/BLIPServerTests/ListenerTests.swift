@@ -1,4 +1,5 @@
 import BLIPServer
+import BLIPTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -25,7 +26,7 @@ import Testing
         Glibc.close(stale.fileDescriptor)
         let listener = try ListeningSocket.bind(path: path)
         defer { listener.close() }
-        _ = try TestClient(path: path)  // connect succeeds: the new socket listens
+        _ = try RawClient(path: path)  // connect succeeds: the new socket listens
     }
 
     @Test func liveSocketIsNotStolen() throws {

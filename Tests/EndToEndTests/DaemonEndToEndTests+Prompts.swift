@@ -1,3 +1,4 @@
+import BLIPTestSupport
 import Foundation
 import Testing
 
@@ -19,12 +20,12 @@ extension DaemonEndToEndTests {
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func cliWithSeveralPromptsThroughTheDaemonMatchesTransformersAndLocal() throws {
-        let daemon = try Daemon()
-        let cli = Self.binaries.appendingPathComponent("blip-caption").path
+        let daemon = try Self.daemon()
+        let cli = Self.cli
         let goldens = try Self.promptGoldens()
         let images = goldens.map { Self.fixtures.appendingPathComponent("images/\($0.image)").path }
         let options = ["--json", "--num-beams", "3", "--max-new-tokens", "20", "--min-length", "0", "--prompt", "", "--prompt", "a picture of"]
-        let viaDaemon = try run(cli, ["caption", "--socket", daemon.socket] + options + images)
+        let viaDaemon = try run(cli, ["caption", "--socket", daemon.socketPath] + options + images)
         let local = try run(cli, ["caption", "--local", "--model", Self.fixtures.appendingPathComponent("models/tiny-a").path] + options + images)
         #expect(viaDaemon.status == 0 && local.status == 0, "\(viaDaemon.stderr)\n\(local.stderr)")
 
@@ -48,8 +49,8 @@ extension DaemonEndToEndTests {
             }
         }
 
-        let info = try run(cli, ["info", "--socket", daemon.socket])
+        let info = try run(cli, ["info", "--socket", daemon.socketPath])
         #expect(info.status == 0 && info.stdout.contains("8 prompts"), "\(info.stdout)")
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 }

@@ -1,4 +1,5 @@
 import BLIPClient
+import BLIPTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -7,10 +8,10 @@ import Testing
 /// `blip-caption` CLI and the Python example: captions must be exactly transformers'.
 @Suite("Daemon end to end", .serialized)
 struct DaemonEndToEndTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let binaries = packageRoot.appendingPathComponent(".build/debug")
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
-    static let built = FileManager.default.isExecutableFile(atPath: binaries.appendingPathComponent("blip-captiond").path)
+    static let packageRoot = PackagePaths.root
+    static let fixtures = PackagePaths.fixtures
+    static let cli = PackagePaths.builtProduct("blip-caption")
+    static let built = FileManager.default.isExecutableFile(atPath: PackagePaths.daemon)
 
     /// transformers' output for the project's default parameters (beam 3, length 5…20) on tiny-a.
     struct Golden: Decodable, Sendable { var name: String; var image: String; var sequences: [[UInt32]]; var texts: [String] }
@@ -19,59 +20,18 @@ struct DaemonEndToEndTests {
             .filter { $0.name == "project_default" }
     }
 
-    /// A daemon on a temporary socket, stopped (SIGTERM) at the end.
-    final class Daemon {
-        let directory: URL
-        let socket: String
-        let process = Process()
-
-        init(model: String = "tiny-a", socketPath: String? = nil, arguments: [String] = []) throws {
-            if let socketPath {
-                socket = socketPath
-                directory = URL(fileURLWithPath: socketPath).deletingLastPathComponent()
-            } else {
-                directory = FileManager.default.temporaryDirectory.appendingPathComponent("blip-e2e-\(UUID().uuidString.prefix(8))")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                socket = directory.appendingPathComponent("d.sock").path
-            }
-            process.executableURL = binaries.appendingPathComponent("blip-captiond")
-            // --idle-exit: a daemon orphaned by a crashed test exits by itself. stdout must not be the
-            // test runner's, or the runner waits for an orphan to close it.
-            process.arguments = ["--model", fixtures.appendingPathComponent("models/\(model)").path, "--socket", socket,
-                                 "--queue-depth", "64", "--idle-exit", "30"] + arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // The socket appears once the model is loaded; the daemon serves after warm-up.
-            let deadline = Date().addingTimeInterval(30)
-            while !Self.accepting(socket) {
-                guard Date() < deadline, process.isRunning else { throw CocoaError(.fileNoSuchFile) }
-                usleep(20_000)
-            }
-        }
-
-        deinit { if process.isRunning { process.terminate() } }
-
-        /// Whether a daemon accepts connections on `path` (a stale socket file refuses them).
-        static func accepting(_ path: String) -> Bool {
-            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
-            }
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-            }
-        }
-
-        func stop() -> Int32 {
-            process.terminate()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(at: directory)
-            return process.terminationStatus
-        }
+    /// The daemon as these tests run it: a fixture model on a socket in a temporary directory,
+    /// with the test process's environment, ready once the socket accepts connections.
+    /// - Parameters:
+    ///   - model: The fixture model's folder name.
+    ///   - directory: Another daemon's folder, to start on the same socket path.
+    ///   - arguments: More daemon options.
+    static func daemon(model: String = "tiny-a", in directory: TemporaryDirectory = TemporaryDirectory(),
+                       arguments: [String] = []) throws -> DaemonProcess {
+        // --idle-exit: a daemon orphaned by a crashed test exits by itself.
+        try DaemonProcess(model: fixtures.appendingPathComponent("models/\(model)"),
+                          arguments: ["--queue-depth", "64", "--idle-exit", "30"] + arguments, in: directory,
+                          environment: ProcessInfo.processInfo.environment, wait: .accepting)
     }
 
     func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -90,11 +50,11 @@ struct DaemonEndToEndTests {
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func clientCaptionsMatchTransformersConcurrently() async throws {
-        let daemon = try Daemon()
+        let daemon = try Self.daemon()
         let goldens = try Self.goldens()
         try #require(goldens.count >= 3)
-        let client = CaptionClient(socketPath: daemon.socket)
-        let socket = daemon.socket
+        let client = CaptionClient(socketPath: daemon.socketPath)
+        let socket = daemon.socketPath
         #expect(try await client.health() == .serving)
         // All images at once on one connection, and again on one connection each (38 calls: the
         // daemon runs with --queue-depth 64).
@@ -114,27 +74,27 @@ struct DaemonEndToEndTests {
         #expect(info.counters.requestsByStatus[.ok, default: 0] >= UInt64(2 * goldens.count))
         #expect(info.model.visionHiddenSize == 48 && info.limits.maxBeams == 8)
         await client.close()
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 
     /// `--full-warm-up` (a complete caption before READY=1 instead of the quick warm-up) starts and
     /// serves the same captions.
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func fullWarmUpStartsAndServes() async throws {
-        let daemon = try Daemon(arguments: ["--full-warm-up"])
+        let daemon = try Self.daemon(arguments: ["--full-warm-up"])
         let golden = try #require(try Self.goldens().first)
         let bytes = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/\(golden.image)")))
-        let client = CaptionClient(socketPath: daemon.socket)
+        let client = CaptionClient(socketPath: daemon.socketPath)
         let response = try await client.caption(image: bytes, timeout: .seconds(60))
         #expect(response.candidates.map(\.tokenIDs) == golden.sequences)
         await client.close()
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func badRequestsGetPreciseCodesAndTheDaemonKeepsServing() async throws {
-        let daemon = try Daemon()
-        let client = CaptionClient(socketPath: daemon.socket)
+        let daemon = try Self.daemon()
+        let client = CaptionClient(socketPath: daemon.socketPath)
         let jpeg = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/astronaut_q90_420.jpg")))
         let cases: [(String, [UInt8], DecodingOptions, StatusCode, String)] = [
             ("no beams", jpeg, DecodingOptions(numBeams: 0), .invalidArgument, "num_beams"),
@@ -158,23 +118,23 @@ struct DaemonEndToEndTests {
         let ok = try await client.caption(image: jpeg, options: DecodingOptions(numBeams: 1, maxNewTokens: 5), timeout: .seconds(30))
         #expect(ok.candidates.count == 1)
         await client.close()
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func cliThroughTheDaemonMatchesTransformers() throws {
-        let daemon = try Daemon()
+        let daemon = try Self.daemon()
         let golden = try #require(try Self.goldens().first)
         let image = Self.fixtures.appendingPathComponent("images/\(golden.image)").path
-        let r = try run(Self.binaries.appendingPathComponent("blip-caption").path, ["caption", "--socket", daemon.socket, "--json", image])
+        let r = try run(Self.cli, ["caption", "--socket", daemon.socketPath, "--json", image])
         #expect(r.status == 0, "\(r.stderr)")
         let line = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let candidates = try #require(line["candidates"] as? [[String: Any]])
         #expect((candidates.first?["token_ids"] as? [Int])?.map(UInt32.init) == golden.sequences[0])
         #expect(candidates.first?["text"] as? String == golden.texts[0])
-        let health = try run(Self.binaries.appendingPathComponent("blip-caption").path, ["health", "--socket", daemon.socket])
+        let health = try run(Self.cli, ["health", "--socket", daemon.socketPath])
         #expect(health.status == 0 && health.stdout == "SERVING\n")
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 
     /// The slowest request a tiny model allows: 8 beams forced to the 63 tokens its 64 positions hold.
@@ -182,8 +142,8 @@ struct DaemonEndToEndTests {
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func deadlinesCancellationCrashAndRestart() async throws {
-        var daemon = try Daemon()
-        let socket = daemon.socket
+        var daemon = try Self.daemon()
+        let socket = daemon.socketPath
         let client = CaptionClient(socketPath: socket)
         let jpeg = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/astronaut_q90_420.jpg")))
 
@@ -219,17 +179,17 @@ struct DaemonEndToEndTests {
         }
 
         // A new daemon on the same path (the stale socket file is replaced); the same client reconnects.
-        daemon = try Daemon(socketPath: socket)
+        daemon = try Self.daemon(in: daemon.directory)
         let again = try await client.caption(image: jpeg, options: DecodingOptions(numBeams: 1, maxNewTokens: 4), timeout: .seconds(30))
         #expect(again.candidates.count == 1)
         await client.close()
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func cliDirectoryStdinBadFileInfoHealthBench() throws {
-        let daemon = try Daemon()
-        let cli = Self.binaries.appendingPathComponent("blip-caption").path
+        let daemon = try Self.daemon()
+        let cli = Self.cli
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("blip-cli-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -238,7 +198,7 @@ struct DaemonEndToEndTests {
         }
         try Data("not an image".utf8).write(to: dir.appendingPathComponent("bad.jpg"))
 
-        let r = try run(cli, ["--socket", daemon.socket, "--json", dir.path])
+        let r = try run(cli, ["--socket", daemon.socketPath, "--json", dir.path])
         #expect(r.status == 1, "one bad file → exit 1: \(r.stderr)")
         let lines = try r.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
         #expect(lines.map { ($0["image"] as? String)?.components(separatedBy: "/").suffix(2).joined(separator: "/") } == [
@@ -247,16 +207,16 @@ struct DaemonEndToEndTests {
         #expect((lines[1]["error"] as? String)?.contains("INVALID_ARGUMENT") == true)
         #expect(r.stderr.contains("1 of 3 images failed"))
 
-        let info = try run(cli, ["info", "--socket", daemon.socket])
+        let info = try run(cli, ["info", "--socket", daemon.socketPath])
         #expect(info.status == 0 && info.stdout.contains("model:        tiny-a") && info.stdout.contains("OK 2"), "\(info.stdout)")
-        let bench = try run(cli, ["bench", "--socket", daemon.socket, "-n", "6", "-c", "2", "--num-beams", "1",
+        let bench = try run(cli, ["bench", "--socket", daemon.socketPath, "-n", "6", "-c", "2", "--num-beams", "1",
                                   dir.appendingPathComponent("a.jpg").path])
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(bench.stdout.contains("requests 6, concurrency 2, ok 6") && bench.stdout.contains("errors none"), "\(bench.stdout)")
         #expect(bench.stdout.contains("latency p50"))
-        #expect(daemon.stop() == 0)
-        let gone = try run(cli, ["health", "--socket", daemon.socket])
-        #expect(gone.status == 2 && gone.stderr.contains("no daemon at \(daemon.socket)"), "\(gone.stderr)")
+        #expect(try daemon.stop() == 0)
+        let gone = try run(cli, ["health", "--socket", daemon.socketPath])
+        #expect(gone.status == 2 && gone.stderr.contains("no daemon at \(daemon.socketPath)"), "\(gone.stderr)")
     }
 
     static let canSwitchUser = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
@@ -265,27 +225,27 @@ struct DaemonEndToEndTests {
     /// permission, and --allow-uid refuses a peer that can connect, without processing its request.
     @Test(.enabled(if: built && canSwitchUser, "needs root and setpriv to act as a second uid"))
     func secondUIDIsRefused() throws {
-        let cli = Self.binaries.appendingPathComponent("blip-caption").path
+        let cli = Self.cli
         let image = Self.fixtures.appendingPathComponent("images/pixel_1x1.png").path
         let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cli]
 
         // Default socket mode 0660, owned by root: nobody cannot even connect.
-        let closed = try Daemon()
+        let closed = try Self.daemon()
         chmod(closed.directory.path, 0o755)
-        let denied = try run(asNobody[0], Array(asNobody.dropFirst()) + ["health", "--socket", closed.socket])
-        #expect(denied.status == 2 && denied.stderr.contains("permission denied on \(closed.socket)"), "\(denied.stderr)")
-        #expect(closed.stop() == 0)
+        let denied = try run(asNobody[0], Array(asNobody.dropFirst()) + ["health", "--socket", closed.socketPath])
+        #expect(denied.status == 2 && denied.stderr.contains("permission denied on \(closed.socketPath)"), "\(denied.stderr)")
+        #expect(try closed.stop() == 0)
 
         // A world-writable socket but --allow-uid 0: nobody connects and is refused per request.
-        let open = try Daemon(arguments: ["--socket-mode", "0666", "--allow-uid", "0"])
+        let open = try Self.daemon(arguments: ["--socket-mode", "0666", "--allow-uid", "0"])
         chmod(open.directory.path, 0o755)
-        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socket, "--json", image])
+        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socketPath, "--json", image])
         #expect(refused.status == 1 && refused.stdout.contains("PERMISSION_DENIED"), "\(refused.stdout) \(refused.stderr)")
-        let info = try run(cli, ["info", "--socket", open.socket])
+        let info = try run(cli, ["info", "--socket", open.socketPath])
         #expect(info.stdout.contains("PERMISSION_DENIED 1") && !info.stdout.contains("OK 1\n"), "the refused request was not processed: \(info.stdout)")
-        let allowed = try run(cli, ["caption", "--socket", open.socket, "--num-beams", "1", image])
+        let allowed = try run(cli, ["caption", "--socket", open.socketPath, "--num-beams", "1", image])
         #expect(allowed.status == 0, "\(allowed.stderr)")
-        #expect(open.stop() == 0)
+        #expect(try open.stop() == 0)
     }
 
     static let pythonReady: Bool = {
@@ -300,14 +260,14 @@ struct DaemonEndToEndTests {
 
     @Test(.enabled(if: built && pythonReady, "needs the built daemon and python3 with protobuf + grpcio-tools"))
     func pythonExampleCaptionsThroughTheDaemon() throws {
-        let daemon = try Daemon()
+        let daemon = try Self.daemon()
         let golden = try #require(try Self.goldens().first)
         let image = Self.fixtures.appendingPathComponent("images/\(golden.image)").path
-        let r = try run("/usr/bin/env", ["python3", Self.packageRoot.appendingPathComponent("examples/python/caption.py").path, "--socket", daemon.socket, image])
+        let r = try run("/usr/bin/env", ["python3", Self.packageRoot.appendingPathComponent("examples/python/caption.py").path, "--socket", daemon.socketPath, image])
         #expect(r.status == 0, "\(r.stderr)")
         let fields = r.stdout.split(separator: "\n").first?.split(separator: "\t", omittingEmptySubsequences: false)
         #expect(fields?.count == 3 && fields?[0] == Substring(image), "\(r.stdout)")
         #expect(fields.map { String($0[2]) } == golden.texts[0], "\(r.stdout)")
-        #expect(daemon.stop() == 0)
+        #expect(try daemon.stop() == 0)
     }
 }

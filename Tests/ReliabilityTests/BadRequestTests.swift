@@ -1,4 +1,5 @@
 import BLIPProtocol
+import BLIPTestSupport
 import Foundation
 import Testing
 

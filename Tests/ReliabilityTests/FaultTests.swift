@@ -1,4 +1,5 @@
 import BLIPProtocol
+import BLIPTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -159,7 +160,7 @@ extension ReliabilitySuite {
         case "garbage header": try (Data(repeating: 0xFF, count: 8) + original.dropFirst(8)).write(to: weights)
         default: try FileManager.default.removeItem(at: weights)
         }
-        let daemon = try DaemonProcess(model: model, waitReady: false)
+        let daemon = try DaemonProcess(model: model, wait: .started)
         let status = try daemon.waitForExit(timeout: 20)
         let failure = daemon.log.split(separator: "\n").first { $0.contains("loading the model failed") }
         print("== model \(damage): exit \(status): \(failure ?? "")")

@@ -1,4 +1,5 @@
 import BLIPProtocol
+import BLIPTestSupport
 import Foundation
 import Testing
 @testable import BLIPEngine
@@ -7,7 +8,7 @@ import Testing
 /// scripts/fuzz.sh is committed once fixed) through the same code and invariants as the
 /// fuzz targets, without the fuzzer, so every past crash stays a regression test of `swift test`.
 struct FuzzCorpusReplayTests {
-    static let corpus = Paths.packageRoot.appendingPathComponent("fuzz/corpus")
+    static let corpus = PackagePaths.root.appendingPathComponent("fuzz/corpus")
 
     static func inputs(_ target: String) throws -> [(String, [UInt8])] {
         let folder = corpus.appendingPathComponent(target)
@@ -70,7 +71,7 @@ struct FuzzCorpusReplayTests {
     }
 
     @Test func tokenizerRoundTrip() throws {
-        let tokenizer = try WordPieceTokenizer(vocabularyFile: Paths.packageRoot.appendingPathComponent("Tests/Fixtures/vocab.txt"))
+        let tokenizer = try WordPieceTokenizer(vocabularyFile: PackagePaths.root.appendingPathComponent("Tests/Fixtures/vocab.txt"))
         let special = Set(tokenizer.specialIDs.all)
         for (name, bytes) in try Self.inputs("FuzzTokenizer") {
             let ids = tokenizer.encode(String(decoding: bytes, as: UTF8.self))

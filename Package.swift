@@ -102,7 +102,7 @@ let package = Package(
 
         // What the test targets share: a temporary directory, a raw frame client, the launcher of
         // the built daemon. The protocol only: never the engine or the server.
-        .target(name: "BLIPTestSupport", dependencies: ["BLIPProtocol"], path: "Tests/BLIPTestSupport"),
+        .target(name: "BLIPTestSupport", dependencies: ["BLIPProtocol", "BLIPSocket"], path: "Tests/BLIPTestSupport"),
 
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
         .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol", "BLIPTestSupport"]),

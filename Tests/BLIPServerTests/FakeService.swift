@@ -1,7 +1,6 @@
 import BLIPProtocol
 import BLIPServer
 import Foundation
-import Synchronization
 
 /// A service that "decodes" `options.maxNewTokens` steps (default 3), sleeping `stepTime` in
 /// each, on up to `concurrency` calls at once (an engine of its own: the server holds no thread
@@ -27,7 +26,7 @@ final class FakeService: CaptionService {
         var busy = 0
         var lastProgress = ContinuousClock.now
     }
-    let record = Mutex(Record())
+    let record = LockedState(Record())
     private let workers: OperationQueue
 
     init(stepTime: Duration = .milliseconds(5), wedgeTime: Duration = .milliseconds(600), modelID: String = "fake/blip",
@@ -79,7 +78,7 @@ final class FakeService: CaptionService {
         return ticket
     }
 
-    private let pendingFinishers = Mutex<[UInt64: @Sendable (Result<CaptionResponse, any Error>) -> Void]>([:])
+    private let pendingFinishers = LockedState<[UInt64: @Sendable (Result<CaptionResponse, any Error>) -> Void]>([:])
 
     private func run(_ request: CaptionRequest, ticket: CaptionTicket, deadline: ContinuousClock.Instant?) -> Result<CaptionResponse, any Error> {
         record.withLock { $0.started += 1; $0.lastProgress = .now }

@@ -2,17 +2,16 @@ import BLIPProtocol
 import BLIPServer
 import BLIPTestSupport
 import Foundation
-import Synchronization
 
 /// Lines recorded from several threads.
 final class Recorder: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = LockedState<[String]>([])
     func append(_ line: String) { lines.withLock { $0.append(line) } }
     var all: [String] { lines.withLock { $0 } }
 }
 
 final class ExitBox: Sendable {
-    let value = Mutex<CaptionServer.ExitReason?>(nil)
+    let value = LockedState<CaptionServer.ExitReason?>(nil)
 }
 
 /// A CaptionServer over a fake service on a socket in a temporary directory, run on its own

@@ -116,7 +116,8 @@ public struct EngineCaptionService: CaptionService {
 
     static func candidate(_ c: CaptionCandidate) -> CaptionResponse.Candidate {
         CaptionResponse.Candidate(text: c.text, tokenIDs: c.tokenIDs.map { UInt32(bitPattern: $0) }, score: Double(c.score),
-                                  finishReason: c.finishReason == .eos ? .eos : .length)
+                                  finishReason: c.finishReason == .eos ? .eos : .length,
+                                  generatedTokens: UInt32(clamping: c.generatedTokens))
     }
 
     /// Wire options → engine parameters: the one mapping (the daemon and `blip-caption --local`).

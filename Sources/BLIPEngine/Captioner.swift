@@ -8,14 +8,17 @@ public struct CaptionCandidate: Sendable, Equatable, Codable {
     public var score: Float
     /// Why generation ended: `[SEP]`, or the length limit.
     public var finishReason: FinishReason
+    /// Tokens after `[DEC]` and the prompt, the final `[SEP]` included.
+    public var generatedTokens: Int
 
-    enum CodingKeys: String, CodingKey { case text, tokenIDs = "token_ids", score, finishReason = "finish_reason" }
+    enum CodingKeys: String, CodingKey { case text, tokenIDs = "token_ids", score, finishReason = "finish_reason", generatedTokens = "generated_tokens" }
 
-    public init(text: String, tokenIDs: [Int32], score: Float, finishReason: FinishReason) {
+    public init(text: String, tokenIDs: [Int32], score: Float, finishReason: FinishReason, generatedTokens: Int) {
         self.text = text
         self.tokenIDs = tokenIDs
         self.score = score
         self.finishReason = finishReason
+        self.generatedTokens = generatedTokens
     }
 }
 
@@ -115,7 +118,7 @@ public final class Captioner: Sendable {
         let search = try generator.makeSearch(prefix: prefix, parameters: parameters, badWordIDs: badWordIDs,
                                               earlyStopping: parameters.earlyStopping ? .whenAllFinished : .heuristic,
                                               vocabularySize: model.config.text.vocabSize)
-        return DecodeLoop.PreparedPrompt(parameters: parameters, maxLength: maxLength, search: search)
+        return DecodeLoop.PreparedPrompt(parameters: parameters, prefixLength: prefix.count, maxLength: maxLength, search: search)
     }
 
     /// Queues a job on the loop.

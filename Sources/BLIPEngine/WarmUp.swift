@@ -58,6 +58,7 @@ extension Captioner {
                                         maxRows: parameters.numBeams, maxLength: prefix.count + Self.warmUpNewTokens)
         let generator = Generator(eosTokenID: model.config.text.sepTokenID, padTokenID: model.config.text.padTokenID)
         let best = try generator.generate(prefix: prefix, parameters: parameters, badWordIDs: [], model: session, checkpoint: {})[0]
-        return CaptionCandidate(text: tokenizer.decode(best.tokenIDs), tokenIDs: best.tokenIDs, score: best.score, finishReason: best.finishReason)
+        return CaptionCandidate(text: tokenizer.decode(best.tokenIDs), tokenIDs: best.tokenIDs, score: best.score, finishReason: best.finishReason,
+                                generatedTokens: best.tokenIDs.count - prefix.count)
     }
 }

@@ -22,12 +22,16 @@ public struct CaptionResponse: Sendable, Hashable {
         /// Greedy and sampling: the mean log-probability of the generated tokens.
         public var score: Double
         public var finishReason: FinishReason
+        /// Tokens generated after `[DEC]` and the prompt, the final `[SEP]` included (0: not reported).
+        public var generatedTokens: UInt32
 
-        public init(text: String = "", tokenIDs: [UInt32] = [], score: Double = 0, finishReason: FinishReason = .unspecified) {
+        public init(text: String = "", tokenIDs: [UInt32] = [], score: Double = 0, finishReason: FinishReason = .unspecified,
+                    generatedTokens: UInt32 = 0) {
             self.text = text
             self.tokenIDs = tokenIDs
             self.score = score
             self.finishReason = finishReason
+            self.generatedTokens = generatedTokens
         }
     }
 
@@ -155,6 +159,7 @@ extension CaptionResponse: WireMessage {
             cCandidate.n_token_ids = candidate.tokenIDs.count
             cCandidate.token_ids = arena.array(candidate.tokenIDs)
             if candidate.score != 0 { cCandidate.has_score = 1; cCandidate.score = candidate.score }
+            if candidate.generatedTokens != 0 { cCandidate.has_generated_tokens = 1; cCandidate.generated_tokens = candidate.generatedTokens }
             if candidate.finishReason != .unspecified {
                 cCandidate.has_finish_reason = 1
                 cCandidate.finish_reason = Blip__V1__FinishReason(rawValue: candidate.finishReason.rawValue)
@@ -175,7 +180,8 @@ extension CaptionResponse: WireMessage {
                 text: try ProtobufC.string(candidate.text, message: "Candidate", field: "text"),
                 tokenIDs: ProtobufC.array(candidate.token_ids, count: candidate.n_token_ids),
                 score: candidate.score,
-                finishReason: reason ?? .unspecified
+                finishReason: reason ?? .unspecified,
+                generatedTokens: candidate.generated_tokens
             ))
         }
         return candidates

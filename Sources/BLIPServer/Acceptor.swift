@@ -2,6 +2,7 @@ import BLIPProtocol
 import BLIPSocket
 import Glibc
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
 /// Accepts connections on one listening socket, on the server's event loop. NIO serves a
@@ -16,16 +17,41 @@ final class Acceptor: @unchecked Sendable {
     // @unchecked: `channel` and `stopped` are touched only on `eventLoop`.
     static let pause: TimeAmount = .milliseconds(250)
 
+    /// What the accepted connections speak.
+    enum Role: Sendable {
+        /// The framed protobuf RPC (``Connection``).
+        case rpc
+        /// HTTP/1.1 (``HTTPHandler``).
+        case http
+    }
+
     private let listener: ListeningSocket
     private let server: ServerContext
     private let eventLoop: EventLoop
+    private let role: Role
     private var channel: Channel?
     private var stopped = false
 
-    init(listener: ListeningSocket, server: ServerContext, eventLoop: EventLoop) {
+    init(listener: ListeningSocket, server: ServerContext, eventLoop: EventLoop, role: Role = .rpc) {
         self.listener = listener
         self.server = server
         self.eventLoop = eventLoop
+        self.role = role
+    }
+
+    /// Serves HTTP on a TCP address (`--http-listen HOST:PORT`); the channel is closed by the caller.
+    static func http(host: String, port: Int, server: ServerContext, group: EventLoopGroup) throws -> Channel {
+        try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in httpPipeline(channel, server: server) }
+            .bind(host: host, port: port).wait()
+    }
+
+    private static func httpPipeline(_ channel: Channel, server: ServerContext) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            try channel.pipeline.syncOperations.addHandler(HTTPHandler(server: server, eventLoop: channel.eventLoop))
+        }
     }
 
     /// Starts accepting; throws when the listener cannot be served at all.
@@ -62,10 +88,15 @@ final class Acceptor: @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.writeBufferWaterMark,
                                 value: .init(low: configuration.maxQueuedBytes / 2, high: configuration.maxQueuedBytes))
-            .childChannelInitializer { [server] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        Connection(id: server.nextConnectionID(), server: server, eventLoop: channel.eventLoop))
+            .childChannelInitializer { [server, role] channel in
+                switch role {
+                case .http:
+                    return Self.httpPipeline(channel, server: server)
+                case .rpc:
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            Connection(id: server.nextConnectionID(), server: server, eventLoop: channel.eventLoop))
+                    }
                 }
             }
     }

@@ -11,7 +11,7 @@ final class Call: Sendable {
     /// `received + timeout`, or `nil` for no deadline.
     let deadline: ContinuousClock.Instant?
     /// Where the response goes.
-    let connection: Connection
+    let owner: any CallOwner
 
     private struct State {
         /// Why the call must stop, once someone decided it must.
@@ -25,12 +25,12 @@ final class Call: Sendable {
     private let state = LockedState(State())
 
     init(id: UInt64, request: CaptionRequest, received: ContinuousClock.Instant,
-         timeout: Duration?, connection: Connection) {
+         timeout: Duration?, owner: any CallOwner) {
         self.id = id
         self.request = request
         self.received = received
         self.deadline = timeout.map { received + $0 }
-        self.connection = connection
+        self.owner = owner
     }
 
     /// Records why the call must stop; the first reason wins. The engine is told with
@@ -81,7 +81,7 @@ final class Call: Sendable {
     /// Sends `outcome` as the call's one response (ignored if it already has one).
     func finish(_ outcome: Result<CaptionResponse, RPCError>) {
         guard markFinished() else { return }
-        connection.complete(self, outcome)
+        owner.complete(self, outcome)
     }
 }
 
@@ -99,4 +99,10 @@ extension Duration {
         guard seconds >= 0 else { return 0 }
         return UInt64(seconds) * 1_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000)
     }
+}
+
+/// What answers a call: an RPC connection or an HTTP exchange. `complete` may be called from any
+/// thread (the engine's); it must hop to wherever the answer is written.
+protocol CallOwner: AnyObject, Sendable {
+    func complete(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>)
 }

@@ -32,6 +32,7 @@ public final class CaptionServer: Sendable {
 
     private let context: ServerContext
     private let listeners: [ListeningSocket]
+    private let httpListeners: [ListeningSocket]
     private let exitReason = LockedState<ExitReason?>(nil)
     private let heartbeatStopped = LockedState(false)
     /// Signalled when an exit reason is set.
@@ -42,9 +43,12 @@ public final class CaptionServer: Sendable {
     ///   - listeners: Listening sockets, adopted from systemd or bound; the server closes them
     ///     when it stops accepting.
     ///   - configuration: Limits, timing, access control, notifier and log.
-    public init(service: any CaptionService, listeners: [ListeningSocket], configuration: ServerConfiguration) {
+    ///   - httpListeners: Listening sockets for the HTTP face (systemd's `FileDescriptorName=http`).
+    public init(service: any CaptionService, listeners: [ListeningSocket], configuration: ServerConfiguration,
+                httpListeners: [ListeningSocket] = []) {
         self.context = ServerContext(service: service, configuration: configuration)
         self.listeners = listeners
+        self.httpListeners = httpListeners
     }
 
     /// Asks ``run()`` to stop accepting, drain and return. Safe from any thread, any number of
@@ -88,8 +92,25 @@ public final class CaptionServer: Sendable {
         heartbeat.start()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var httpSockets = httpListeners
+        var httpChannels: [Channel] = []
+        if let address = configuration.httpListen {
+            do {
+                if address.contains("/") {
+                    httpSockets.append(try ListeningSocket.bind(path: address))
+                } else {
+                    let (host, port) = try Self.hostAndPort(address)
+                    httpChannels.append(try Acceptor.http(host: host, port: port, server: context, group: group))
+                }
+                context.log("HTTP on \(address): /healthz /readyz /metrics /v1/models /v1/chat/completions")
+            } catch {
+                context.log("cannot listen for HTTP on \(address): \(error), shutting down")
+                requestExit(.shutdownRequested)
+            }
+        }
         let acceptors = listeners.map { Acceptor(listener: $0, server: context, eventLoop: group.next()) }
-        for (listener, acceptor) in zip(listeners, acceptors) {
+            + httpSockets.map { Acceptor(listener: $0, server: context, eventLoop: group.next(), role: .http) }
+        for (listener, acceptor) in zip(listeners + httpSockets, acceptors) {
             do {
                 try acceptor.start()
             } catch {
@@ -110,7 +131,8 @@ public final class CaptionServer: Sendable {
         context.beginDraining()
         context.scheduler.stopAccepting()
         for acceptor in acceptors { acceptor.stop() }
-        for listener in listeners { listener.close() }
+        for channel in httpChannels { try? channel.close().wait() }
+        for listener in listeners + httpSockets { listener.close() }
         notifier.notify("STOPPING=1\nSTATUS=" + context.statusLine())
         context.log("stopping (\(reason)): \(context.scheduler.depth) call(s) in flight, grace period \(elapsedText(configuration.gracePeriod))")
         if !context.scheduler.waitUntilIdle(before: .now + configuration.gracePeriod) {
@@ -130,6 +152,17 @@ public final class CaptionServer: Sendable {
         try? group.syncShutdownGracefully()
         context.log("stopped (\(reason)): \(context.statistics.captionsServed) captions served")
         return reason
+    }
+
+    /// `HOST:PORT` (`[::1]:8080` for IPv6) split.
+    static func hostAndPort(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw ListenerError.system(call: "parse --http-listen (HOST:PORT or a socket path)", path: address, errno: EINVAL)
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
     // MARK: Housekeeping

@@ -12,7 +12,7 @@ import NIOCore
 /// and its calls are cancelled; an idle connection (no call in flight, no partial frame) closes
 /// after `idleTimeout`; a frame left half-sent after `partialFrameTimeout`; and the bytes of
 /// half-received frames across all connections (`IncomingBudget`).
-final class Connection: ChannelInboundHandler, @unchecked Sendable {
+final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     // @unchecked: every field is touched only on `eventLoop` (the entry points from other
     // threads, `complete` and `shutdown`, hop onto it).
     typealias InboundIn = ByteBuffer
@@ -218,7 +218,7 @@ final class Connection: ChannelInboundHandler, @unchecked Sendable {
 
     private func enqueue(_ request: CaptionRequest, envelope: Envelope, received: ContinuousClock.Instant) {
         let call = Call(id: envelope.callID, request: request, received: received,
-                        timeout: envelope.timeout, connection: self)
+                        timeout: envelope.timeout, owner: self)
         guard !server.isDraining else {
             completeOnLoop(call, .failure(RPCError(code: .unavailable, message: "the server is shutting down; retry on a new connection")))
             return
@@ -254,7 +254,7 @@ final class Connection: ChannelInboundHandler, @unchecked Sendable {
         // Counted before the write, so a client that reads this response and then asks Info
         // already sees it counted.
         let latency = ContinuousClock.now - call.received
-        server.statistics.record(code, latency: latency)
+        server.record(method: RPCMethod.caption.rawValue, code, latency: latency, timings: try? outcome.get().timings)
         let done = inputClosed && inFlight.isEmpty
         send(envelope, thenClose: done ? "peer closed the connection; every call answered" : nil)
         let detail = outcome.failureMessage.map { ": \($0.bounded(512))" } ?? ""
@@ -266,11 +266,11 @@ final class Connection: ChannelInboundHandler, @unchecked Sendable {
     private func reply(to request: Envelope, _ outcome: Result<[UInt8], RPCError>, thenClose reason: String? = nil) {
         switch outcome {
         case let .success(payload):
-            server.statistics.record(.ok, latency: nil)
+            server.record(method: request.method, .ok, latency: nil)
             send(Envelope(callID: request.callID, kind: .response, method: request.method.bounded(),
                           payload: payload, status: .ok), thenClose: reason)
         case let .failure(error):
-            server.statistics.record(error.code, latency: nil)
+            server.record(method: request.method, error.code, latency: nil)
             send(.failure(callID: request.callID, method: request.method.bounded(), error: error), thenClose: reason)
             server.log("conn \(id) call \(request.callID) \(request.method.bounded()) \(error)".bounded(1024))
         }
@@ -278,7 +278,7 @@ final class Connection: ChannelInboundHandler, @unchecked Sendable {
 
     /// The call-id-0 response that reports a broken stream (docs/protocol.md §2.4), then the close.
     private func sendConnectionError(_ error: RPCError, thenClose reason: String) {
-        server.statistics.record(error.code, latency: nil)
+        server.record(method: "", error.code, latency: nil)
         send(.failure(callID: 0, error: error), thenClose: reason)
     }
 

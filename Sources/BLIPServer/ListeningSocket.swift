@@ -19,7 +19,7 @@ public struct ListeningSocket: Sendable {
         /// systemd's defaults (the socket unit's name, e.g. `captions.socket` or
         /// `blip-captiond@large.socket`, or `unknown` without `LISTEN_FDNAMES`).
         case captionAPI
-        /// Reserved for the HTTP listener planned next; not served by this version.
+        /// The HTTP face (`/healthz`, `/readyz`, `/metrics`, `/v1/…`).
         case http
     }
 
@@ -36,8 +36,8 @@ public struct ListeningSocket: Sendable {
     public struct SystemdSockets: Sendable {
         /// The listening Unix stream sockets to serve the caption API on; never empty.
         public var captionAPI: [ListeningSocket]
-        /// Descriptors named for a reserved role, by role: left open and otherwise untouched
-        /// (not checked, not served) for that role's listener. This version serves none.
+        /// Descriptors named for another role, by role (`.http`: the HTTP face), left open for
+        /// that role's listener.
         public var reserved: [Role: [ListeningSocket]]
     }
 
@@ -78,7 +78,7 @@ public struct ListeningSocket: Sendable {
                 log("ignoring " + reason)
                 Glibc.close(fd)
             case .http:
-                let reason = "fd \(fd) named http: reserved for the HTTP listener, not served by this version"
+                let reason = "fd \(fd) named http: the HTTP listener"
                 refused.append(reason)
                 log(reason)
                 sockets.reserved[.http, default: []].append(ListeningSocket(fileDescriptor: fd, name: name, boundPath: nil))

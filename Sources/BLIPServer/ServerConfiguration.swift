@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     /// How long a connection may stay over its outgoing queue bound before it is closed and its
     /// calls cancelled. Other connections are never delayed by it. Default 10 s.
     public var sendGracePeriod: Duration = .seconds(10)
+    /// Where the HTTP face listens besides sockets passed with `httpListeners`: `HOST:PORT`, or
+    /// a Unix socket path (anything with a `/`); `nil` for none.
+    public var httpListen: String?
     /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
     public var queueDepth: Int = 16
     /// How long calls in flight may run after a shutdown request before they are answered

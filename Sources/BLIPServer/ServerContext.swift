@@ -1,4 +1,5 @@
 import BLIPProtocol
+import Foundation
 
 /// What every connection shares: the scheduler (which holds the service), the counters, the
 /// incoming-frame budget, the draining flag and the set of open connections.
@@ -6,6 +7,9 @@ final class ServerContext: Sendable {
     let configuration: ServerConfiguration
     let scheduler: Scheduler
     let statistics = ServerStatistics()
+    let metrics = ServerMetrics()
+    /// When the server was made, in seconds since the Unix epoch (`/v1/models`' `created`).
+    let startedUnix = Int(Date().timeIntervalSince1970)
     let budget: IncomingBudget
 
     private struct State {
@@ -26,6 +30,12 @@ final class ServerContext: Sendable {
     }
 
     func log(_ line: String) { configuration.log(line) }
+
+    /// Counts one answered call for Info and for Prometheus; `latency` and `timings` for captions.
+    func record(method: String, _ code: StatusCode, latency: Duration?, timings: CaptionResponse.Timings? = nil) {
+        statistics.record(code, latency: latency)
+        metrics.recordCall(method: method, code: code, latency: latency, timings: timings)
+    }
 
     /// Whether shutdown has begun: health says NOT_SERVING, captions get UNAVAILABLE.
     var isDraining: Bool { state.withLock { $0.draining } }

@@ -46,6 +46,9 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: ArgumentHelp("Largest frame a client may send, in bytes (docs/protocol.md §1). Default: 32 MiB + 256 KiB, or --max-image-bytes + 256 KiB when that is more (the largest image must fit with its envelope).", valueName: "bytes"))
     var maxFrameBytes: Int?
 
+    @Option(help: ArgumentHelp("Serve HTTP too — /healthz, /readyz, /metrics (Prometheus), /v1/models, /v1/chat/completions (OpenAI-compatible) — on HOST:PORT (e.g. 127.0.0.1:8080) or a Unix socket path. Off by default; systemd can pass a socket named http instead.", valueName: "address"))
+    var httpListen: String?
+
     @Option(help: ArgumentHelp("Seconds a connection with no call in flight and no half-sent frame stays open (0 = for ever).", valueName: "seconds"))
     var idleTimeout: Double = 300
 
@@ -168,10 +171,13 @@ struct BlipCaptiond: ParsableCommand {
 
         // 2. Adopt systemd's socket, or bind our own.
         let listeners: [ListeningSocket]
+        var httpListeners: [ListeningSocket] = []
         do {
             // Descriptors named for a reserved role (`SystemdSockets.reserved`: http) stay open,
             // unserved, until a listener for that role exists.
-            if let adopted = try ListeningSocket.adoptFromSystemd(log: { log($0) })?.captionAPI {
+            if let sockets = try ListeningSocket.adoptFromSystemd(log: { log($0) }) {
+                let adopted = sockets.captionAPI
+                httpListeners = sockets.reserved[.http] ?? []
                 listeners = adopted
                 log("adopted \(adopted.count) socket(s) from systemd: \(adopted.map(\.name).joined(separator: ", "))")
             } else {
@@ -211,7 +217,8 @@ struct BlipCaptiond: ParsableCommand {
             log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the engine loop makes progress")
         }
 
-        let server = CaptionServer(service: service, listeners: listeners, configuration: configuration)
+        configuration.httpListen = httpListen
+        let server = CaptionServer(service: service, listeners: listeners, configuration: configuration, httpListeners: httpListeners)
         signals.attach(server)
         reloads.attach { [self] in reload(server, notifier: notifier, log: log) }
         let reason = server.run()

@@ -174,7 +174,7 @@ extension EndToEndTests {
     /// A descriptor named `http` is reserved for the HTTP listener: this version neither serves
     /// it nor closes it (a connection to it waits in the backlog), and says so once.
     @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
-    func httpSocketIsLeftAloneBesideTheAPISocket() throws {
+    func httpSocketServesTheHTTPFaceBesideTheAPISocket() throws {
         let directory = TemporaryDirectory()
         let daemon = try Self.activated(directory, arguments: [], watchdogUsec: 0,
                                          sockets: [("blip.sock", "captions.socket"), ("http.sock", "http")])
@@ -184,13 +184,14 @@ extension EndToEndTests {
         let health = try #require(try client.receive(timeout: 10), "daemon log:\n\(daemon.log)")
         #expect(try HealthCheckResponse(decoding: health.payload).status == .serving)
 
-        // Still open (connect succeeds: the kernel queues it), never accepted or answered.
+        // The http descriptor speaks HTTP, not frames.
         let http = try RawClient(path: directory.path + "/http.sock")
-        try http.send(.request(callID: 1, method: .healthCheck, message: HealthCheckRequest()))
-        #expect(throws: TestFailure.self) { try http.receive(timeout: 0.3) }
+        try http.sendRaw(Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        let reply = String(decoding: try http.readAll(timeout: 5), as: UTF8.self)
+        #expect(reply.hasPrefix("HTTP/1.1 200 OK"), "\(reply)")
 
         let text = daemon.log
-        #expect(text.components(separatedBy: "fd 4 named http: reserved for the HTTP listener, not served by this version").count == 2, "\(text)")
+        #expect(text.components(separatedBy: "fd 4 named http: the HTTP listener").count == 2, "\(text)")
         #expect(text.contains("adopted 1 socket(s) from systemd: captions.socket"), "\(text)")
         kill(daemon.pid, SIGTERM)
         daemon.process.waitUntilExit()
@@ -210,7 +211,7 @@ extension EndToEndTests {
         daemon.process.waitUntilExit()
         #expect(daemon.process.terminationStatus == 1)
         let text = daemon.log
-        #expect(text.contains("fd 3 named http: reserved for the HTTP listener, not served by this version"), "\(text)")
+        #expect(text.contains("fd 3 named http: the HTTP listener"), "\(text)")
         #expect(text.contains("LISTEN_FDS is set but systemd passed no usable listening Unix stream socket"), "\(text)")
         #expect(text.contains("any FileDescriptorName= except http"), "\(text)")
         var stopping: String?

@@ -19,6 +19,8 @@ final class ExitBox: Sendable {
 final class TestServer: Sendable {
     let directory = TemporaryDirectory()
     let path: String
+    /// The HTTP face's Unix socket (served when `http` was passed).
+    let httpPath: String
     let service: FakeService
     let server: CaptionServer
     let notifications = Recorder()
@@ -26,12 +28,14 @@ final class TestServer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let reason = ExitBox()
 
-    init(service: FakeService = FakeService(), configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    init(service: FakeService = FakeService(), http: Bool = false, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         self.service = service
         path = directory.path + "/run/blip.sock"
+        httpPath = directory.path + "/run/http.sock"
         let listener = try ListeningSocket.bind(path: path)
         var configuration = ServerConfiguration()
         configuration.tickInterval = .milliseconds(10)
+        if http { configuration.httpListen = httpPath }
         configure(&configuration)
         configuration.notifier = SystemdNotifier { [notifications] in notifications.append($0) }
         configuration.log = { [logLines] in logLines.append($0) }

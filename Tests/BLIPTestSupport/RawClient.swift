@@ -106,6 +106,24 @@ public final class RawClient {
         return responses
     }
 
+    /// Every byte the peer sends until it closes the connection (for non-frame protocols such as
+    /// HTTP with `Connection: close`).
+    /// - Throws: ``TestFailure`` when it has not closed within `timeout` seconds.
+    public func readAll(timeout: Double) throws -> [UInt8] {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        var bytes: [UInt8] = []
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { throw TestFailure(description: "the peer did not close within \(timeout) s") }
+            var polled = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&polled, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { return bytes }
+            bytes += buffer[0..<count]
+        }
+    }
+
     /// Whether the peer closes the connection within `timeout` seconds (reads and discards
     /// anything it sends first).
     public func closedByPeer(within timeout: Double) -> Bool {

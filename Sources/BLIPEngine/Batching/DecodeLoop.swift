@@ -79,6 +79,8 @@ public final class DecodeLoop: @unchecked Sendable {
     struct PreparedPrompt: @unchecked Sendable {
         // @unchecked: the search is handed to the loop's thread under `lock` and used only there.
         let parameters: GenerationParameters
+        /// `[DEC]` and the prompt's tokens.
+        let prefixLength: Int
         let maxLength: Int
         let search: any DecodingSearch
     }
@@ -312,9 +314,10 @@ public final class DecodeLoop: @unchecked Sendable {
     private func finish(_ slot: Slot, _ candidates: [Candidate]) {
         generating.removeAll { $0 === slot }
         let job = slot.job
+        let prefixLength = job.prompts[slot.index].prefixLength
         job.captions[slot.index] = candidates.map {
             CaptionCandidate(text: engine.tokenizer.decode($0.tokenIDs), tokenIDs: $0.tokenIDs, score: $0.score,
-                             finishReason: $0.finishReason)
+                             finishReason: $0.finishReason, generatedTokens: $0.tokenIDs.count - prefixLength)
         }
         guard job.captions.allSatisfy({ $0 != nil }) else { return }
         job.timings.text = (clock.now - (job.textStart ?? clock.now)).seconds

@@ -1082,7 +1082,7 @@ const ProtobufCMessageDescriptor blip__v1__caption_request__descriptor =
   (ProtobufCMessageInit) blip__v1__caption_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__candidate__field_descriptors[4] =
+static const ProtobufCFieldDescriptor blip__v1__candidate__field_descriptors[5] =
 {
   {
     "text",
@@ -1132,9 +1132,22 @@ static const ProtobufCFieldDescriptor blip__v1__candidate__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "generated_tokens",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__Candidate, has_generated_tokens),
+    offsetof(Blip__V1__Candidate, generated_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__candidate__field_indices_by_name[] = {
   3,   /* field[3] = finish_reason */
+  4,   /* field[4] = generated_tokens */
   2,   /* field[2] = score */
   0,   /* field[0] = text */
   1,   /* field[1] = token_ids */
@@ -1142,7 +1155,7 @@ static const unsigned blip__v1__candidate__field_indices_by_name[] = {
 static const ProtobufCIntRange blip__v1__candidate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor blip__v1__candidate__descriptor =
 {
@@ -1152,7 +1165,7 @@ const ProtobufCMessageDescriptor blip__v1__candidate__descriptor =
   "Blip__V1__Candidate",
   "blip.v1",
   sizeof(Blip__V1__Candidate),
-  4,
+  5,
   blip__v1__candidate__field_descriptors,
   blip__v1__candidate__field_indices_by_name,
   1,  blip__v1__candidate__number_ranges,

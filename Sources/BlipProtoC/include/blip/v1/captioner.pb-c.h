@@ -227,10 +227,15 @@ struct  Blip__V1__Candidate
   double score;
   protobuf_c_boolean has_finish_reason;
   Blip__V1__FinishReason finish_reason;
+  /*
+   * Tokens generated after [DEC] and the prompt (the final [SEP] included).
+   */
+  protobuf_c_boolean has_generated_tokens;
+  uint32_t generated_tokens;
 };
 #define BLIP__V1__CANDIDATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__candidate__descriptor) \
-    , NULL, 0,NULL, 0, 0, 0, BLIP__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED }
+    , NULL, 0,NULL, 0, 0, 0, BLIP__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED, 0, 0 }
 
 
 /*

@@ -1,0 +1,144 @@
+import BLIPProtocol
+import Foundation
+
+/// OpenAI's chat-completions request, for this model's one job: the last user message holds one
+/// `image_url` part (a `data:image/jpeg;base64,…` or `data:image/png;base64,…` URL) and optionally
+/// text, which becomes the prompt. Everything else a request may carry that BLIP cannot do is
+/// refused by name (``ChatCompletionError``).
+struct ChatCompletionRequest {
+    var model: String?
+    var caption: CaptionRequest
+    var stream: Bool
+
+    /// Parses and maps the body.
+    /// - Throws: ``ChatCompletionError`` naming what is missing or unsupported.
+    init(json body: [UInt8]) throws(ChatCompletionError) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)), let root = object as? [String: Any] else {
+            throw .invalid("the body is not a JSON object")
+        }
+        model = root["model"] as? String
+        stream = root["stream"] as? Bool ?? false
+        for unsupported in ["tools", "tool_choice", "functions", "function_call", "audio", "response_format", "logprobs"] where root[unsupported] != nil && !(root[unsupported] is NSNull) {
+            if unsupported == "logprobs", root[unsupported] as? Bool == false { continue }
+            throw .unsupported("\(unsupported) is not supported: this model writes one caption of one image")
+        }
+        guard let messages = root["messages"] as? [[String: Any]], !messages.isEmpty else {
+            throw .invalid("messages must be a non-empty array")
+        }
+        guard let last = messages.last(where: { ($0["role"] as? String) == "user" }) else {
+            throw .invalid("messages holds no user message")
+        }
+        var imageURL: String?
+        var texts: [String] = []
+        if let text = last["content"] as? String {
+            texts.append(text)
+        } else if let parts = last["content"] as? [[String: Any]] {
+            for part in parts {
+                switch part["type"] as? String {
+                case "text":
+                    if let text = part["text"] as? String { texts.append(text) }
+                case "image_url":
+                    let url = (part["image_url"] as? [String: Any])?["url"] as? String ?? part["image_url"] as? String
+                    guard imageURL == nil else { throw .unsupported("several images in one message are not supported: send one image_url part") }
+                    imageURL = url
+                case let other:
+                    throw .unsupported("content part type \(other.map { "\"\($0.bounded(64))\"" } ?? "(none)") is not supported: send one image_url part and optionally text")
+                }
+            }
+        } else {
+            throw .invalid("the last user message's content must be a string or an array of parts")
+        }
+        guard let imageURL else { throw .invalid("the last user message holds no image_url part: send the image as a data:image/jpeg;base64,… or data:image/png;base64,… URL") }
+        let image = try Self.decodeDataURL(imageURL)
+
+        var options = DecodingOptions()
+        if let n = root["n"] as? Int {
+            guard n >= 1 else { throw .invalid("n must be at least 1") }
+            options.numReturnSequences = UInt32(clamping: n)
+            if n > 1 { options.numBeams = max(UInt32(clamping: n), DecodingOptions.documentedDefaults.numBeams ?? 3) }
+        }
+        if let maxTokens = (root["max_completion_tokens"] ?? root["max_tokens"]) as? Int {
+            guard maxTokens >= 1 else { throw .invalid("max_tokens must be at least 1") }
+            options.maxNewTokens = UInt32(clamping: maxTokens)
+        }
+        if let temperature = root["temperature"] as? Double {
+            if temperature > 0 {
+                options.doSample = true
+                options.temperature = temperature
+                if root["n"] == nil { options.numBeams = 1 }
+            } else {
+                options.numBeams = 1
+                options.doSample = false
+            }
+        }
+        if let topP = root["top_p"] as? Double { options.topP = topP }
+        if let seed = root["seed"] as? Int { options.seed = UInt64(bitPattern: Int64(seed)) }
+        let prompt = texts.joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
+        caption = CaptionRequest(image: image, prompt: prompt.isEmpty ? nil : prompt, options: options)
+    }
+
+    /// The image of a `data:` URL; `http(s)://` and other schemes are refused (the daemon fetches nothing).
+    static func decodeDataURL(_ url: String) throws(ChatCompletionError) -> CaptionRequest.Image {
+        guard url.hasPrefix("data:") else {
+            throw .invalid("image_url must be a data: URL (data:image/jpeg;base64,… or data:image/png;base64,…); this daemon fetches nothing, so \(url.prefix(16).description.bounded(32))… URLs are refused")
+        }
+        guard let comma = url.firstIndex(of: ",") else { throw .invalid("image_url data: URL has no comma") }
+        let header = url[url.index(url.startIndex, offsetBy: 5)..<comma]
+        let format: CaptionRequest.Image.Format
+        switch header {
+        case "image/jpeg;base64", "image/jpg;base64": format = .jpeg
+        case "image/png;base64": format = .png
+        default: throw .invalid("image_url must be data:image/jpeg;base64,… or data:image/png;base64,…; got data:\(String(header).bounded(64))")
+        }
+        guard let data = Data(base64Encoded: String(url[url.index(after: comma)...]), options: .ignoreUnknownCharacters) else {
+            throw .invalid("image_url's base64 data does not decode")
+        }
+        return CaptionRequest.Image(data: [UInt8](data), format: format)
+    }
+}
+
+/// Why a chat-completions request is refused, as OpenAI reports it: a 400 with an error body.
+enum ChatCompletionError: Error {
+    case invalid(String)
+    case unsupported(String)
+
+    var message: String {
+        switch self {
+        case .invalid(let m), .unsupported(let m): m
+        }
+    }
+}
+
+/// The reply of `POST /v1/chat/completions`, and its streamed chunks.
+enum ChatCompletionReply {
+    /// The whole reply: one choice per candidate.
+    static func body(_ response: CaptionResponse, id: String, created: Int, model: String) -> [String: Any] {
+        let choices = response.candidates.enumerated().map { index, candidate -> [String: Any] in
+            ["index": index, "message": ["role": "assistant", "content": candidate.text],
+             "finish_reason": finishReason(candidate.finishReason), "logprobs": NSNull()]
+        }
+        let completion = response.candidates.reduce(0) { $0 + Int($1.generatedTokens) }
+        let prompt = response.candidates.first.map { $0.tokenIDs.count - Int($0.generatedTokens) } ?? 0
+        return ["id": id, "object": "chat.completion", "created": created, "model": model, "choices": choices,
+                "usage": ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]]
+    }
+
+    /// The streamed reply: a role chunk, the content of each choice in one chunk (a caption is
+    /// decoded before it is sent), a finish chunk, then `[DONE]`.
+    static func chunks(_ response: CaptionResponse, id: String, created: Int, model: String) -> [[String: Any]] {
+        func chunk(_ choices: [[String: Any]]) -> [String: Any] {
+            ["id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices]
+        }
+        var chunks: [[String: Any]] = []
+        for (index, candidate) in response.candidates.enumerated() {
+            chunks.append(chunk([["index": index, "delta": ["role": "assistant", "content": ""], "finish_reason": NSNull()]]))
+            chunks.append(chunk([["index": index, "delta": ["content": candidate.text], "finish_reason": NSNull()]]))
+            chunks.append(chunk([["index": index, "delta": [String: Any](), "finish_reason": finishReason(candidate.finishReason)]]))
+        }
+        return chunks
+    }
+
+    static func finishReason(_ reason: CaptionResponse.FinishReason) -> String {
+        reason == .length ? "length" : "stop"
+    }
+}

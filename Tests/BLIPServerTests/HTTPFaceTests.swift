@@ -1,0 +1,142 @@
+import BLIPProtocol
+@testable import BLIPServer
+import BLIPTestSupport
+import Foundation
+import Testing
+
+/// The HTTP face on a Unix socket, against the fake engine: probes, metrics, the OpenAI-compatible
+/// endpoints and their error mapping.
+@Suite struct HTTPFaceTests {
+    struct Reply {
+        var status: Int
+        var headers: String
+        var body: String
+        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] }
+    }
+
+    /// One HTTP/1.1 exchange with `Connection: close`.
+    static func request(_ path: String, _ method: String = "GET", _ url: String, body: String = "") throws -> Reply {
+        let client = try RawClient(path: path)
+        var text = "\(method) \(url) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        if !body.isEmpty { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        try client.sendRaw(Array((text + "\r\n" + body).utf8))
+        let raw = String(decoding: try client.readAll(timeout: 10), as: UTF8.self)
+        let parts = raw.components(separatedBy: "\r\n\r\n")
+        let statusLine = parts[0].split(separator: "\r\n").first ?? ""
+        let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return Reply(status: status, headers: parts[0], body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    static func server(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (TestServer, String) {
+        let server = try TestServer(http: true, configure: configure)
+        let http = server.httpPath
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while !FileManager.default.fileExists(atPath: http), Date() < deadline { usleep(5_000) }
+        return (server, http)
+    }
+
+    static func chat(image: String = "data:image/png;base64,iVBORw0KGgo=", text: String? = nil, extra: String = "") -> String {
+        let textPart = text.map { #", {"type": "text", "text": "\#($0)"}"# } ?? ""
+        return #"{"model": "blip", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "\#(image)"}}\#(textPart)]}]\#(extra)}"#
+    }
+
+    @Test func probesAnswerWithoutTheEngine() throws {
+        let (server, http) = try Self.server()
+        #expect(try Self.request(http, "GET", "/healthz").status == 200)
+        #expect(try Self.request(http, "GET", "/readyz").status == 200)
+        #expect(try Self.request(http, "GET", "/nope").status == 404)
+        #expect(try Self.request(http, "POST", "/healthz").status == 405)
+        #expect(server.service.record.withLock { $0.started } == 0)
+    }
+
+    @Test func metricsCountCallsInThePrometheusTextFormat() throws {
+        let (server, http) = try Self.server()
+        let client = try server.connect()
+        try client.caption(1)
+        #expect(try client.receive()?.statusCode == .ok)
+        try client.send(.request(callID: 2, method: .healthCheck, message: HealthCheckRequest()))
+        _ = try client.receive()
+        let metrics = try Self.request(http, "GET", "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.headers.contains("text/plain; version=0.0.4"))
+        let body = metrics.body
+        #expect(body.contains(#"blip_captiond_requests_total{method="/blip.v1.Captioner/Caption",code="OK"} 1"#), "\(body)")
+        #expect(body.contains(#"blip_captiond_requests_total{method="/blip.v1.Health/Check",code="OK"} 1"#))
+        #expect(body.contains("blip_captiond_caption_duration_seconds_count 1"))
+        #expect(body.contains("# HELP blip_captiond_queue_depth"))
+        #expect(body.contains(#"blip_captiond_build_info{version="test",model_id="fake/blip"} 1"#))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
+            let promtool = Process()
+            promtool.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+            promtool.arguments = ["check", "metrics"]
+            let input = Pipe(), output = Pipe()
+            promtool.standardInput = input
+            promtool.standardOutput = output
+            promtool.standardError = output
+            try promtool.run()
+            input.fileHandleForWriting.write(Data(body.utf8))
+            try input.fileHandleForWriting.close()
+            promtool.waitUntilExit()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(promtool.terminationStatus == 0 && said.isEmpty, "promtool check metrics: \(said)")
+        }
+    }
+
+    @Test func chatCompletionsCaptionTheImage() throws {
+        let (server, http) = try Self.server()
+        let reply = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(text: "a picture of"))
+        #expect(reply.status == 200, "\(reply.body)")
+        let json = try #require(reply.json)
+        #expect(json["object"] as? String == "chat.completion")
+        let choice = try #require((json["choices"] as? [[String: Any]])?.first)
+        let message = try #require(choice["message"] as? [String: Any])
+        // The fake engine echoes the prompt and the image's byte count (8 PNG signature bytes).
+        #expect(message["content"] as? String == "a picture of of 8 bytes")
+        #expect(choice["finish_reason"] as? String == "stop")
+        #expect((json["usage"] as? [String: Any])?["total_tokens"] as? Int == 3)
+        let models = try #require(try Self.request(http, "GET", "/v1/models").json)
+        #expect(((models["data"] as? [[String: Any]])?.first?["id"]) as? String == "fake/blip")
+        #expect(server.service.record.withLock { $0.completed } == 1)
+    }
+
+    @Test func streamingAnswersAsServerSentEvents() throws {
+        let (server, http) = try Self.server()
+        defer { withExtendedLifetime(server) {} }
+        let reply = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(extra: #", "stream": true"#))
+        #expect(reply.status == 200)
+        #expect(reply.headers.contains("text/event-stream"))
+        let events = reply.body.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }
+        #expect(events.last == "data: [DONE]")
+        #expect(reply.body.contains(#""content":"a picture of 8 bytes""#), "\(reply.body)")
+    }
+
+    @Test func unsupportedRequestsAreRefusedByName() throws {
+        let (server, http) = try Self.server { $0.queueDepth = 1 }
+        let url = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(image: "https://example.com/cat.jpg"))
+        #expect(url.status == 400)
+        #expect(((url.json?["error"] as? [String: Any])?["message"] as? String)?.contains("fetches nothing") == true, "\(url.body)")
+        let tools = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(extra: #", "tools": []"#))
+        #expect(tools.status == 400)
+        #expect(tools.body.contains("tools is not supported"))
+        let garbage = try Self.request(http, "POST", "/v1/chat/completions", body: "{not json")
+        #expect(garbage.status == 400)
+        // A full queue is 429: occupy the one place with a slow RPC caption first.
+        let client = try server.connect()
+        try client.caption(1, steps: 200)
+        Thread.sleep(forTimeInterval: 0.05)
+        let busy = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat())
+        #expect(busy.status == 429, "\(busy.body)")
+        let deadline = Date(timeIntervalSinceNow: 2)
+        while server.service.record.withLock({ $0.started }) < 1, Date() < deadline { usleep(5_000) }
+        #expect(server.service.record.withLock { $0.started } == 1, "only the RPC caption runs")
+    }
+
+    @Test func bodiesAreRefusedEarlyByContentLength() throws {
+        let (server, http) = try Self.server { $0.maxFrameBytes = 4096 }
+        defer { withExtendedLifetime(server) {} }
+        let client = try RawClient(path: http)
+        try client.sendRaw(Array("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n".utf8))
+        let raw = String(decoding: try client.readAll(timeout: 5), as: UTF8.self)
+        #expect(raw.hasPrefix("HTTP/1.1 413"), "\(raw)")
+    }
+}

@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 if [ -x scripts/check-proto.sh ]; then bash scripts/check-proto.sh; fi
 swift build --build-tests
 swift test --skip-build
+# The HTTP face against a real Prometheus and the real openai client (needs prometheus, curl, python3 -m venv).
+bash scripts/check-http-face.sh

@@ -63,7 +63,12 @@ public final class CaptionServer: Sendable {
             current = reason
             return true
         }
-        if first { exitSignal.signal() }
+        guard first else { return }
+        // Draining starts at once: from here on Health says NOT_SERVING and new captions get
+        // UNAVAILABLE, whenever run() gets to the rest of the shutdown.
+        context.beginDraining()
+        context.scheduler.stopAccepting()
+        exitSignal.signal()
     }
 
     /// Serves later calls with `service` (a reloaded model): a call already running finishes

@@ -254,7 +254,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         // Counted before the write, so a client that reads this response and then asks Info
         // already sees it counted.
         let latency = ContinuousClock.now - call.received
-        server.record(method: RPCMethod.caption.rawValue, code, latency: latency, timings: try? outcome.get().timings)
+        server.record(method: RPCMethod.caption.rawValue, code, latency: latency, response: try? outcome.get())
         let done = inputClosed && inFlight.isEmpty
         send(envelope, thenClose: done ? "peer closed the connection; every call answered" : nil)
         let detail = outcome.failureMessage.map { ": \($0.bounded(512))" } ?? ""

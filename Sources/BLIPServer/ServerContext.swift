@@ -31,10 +31,10 @@ final class ServerContext: Sendable {
 
     func log(_ line: String) { configuration.log(line) }
 
-    /// Counts one answered call for Info and for Prometheus; `latency` and `timings` for captions.
-    func record(method: String, _ code: StatusCode, latency: Duration?, timings: CaptionResponse.Timings? = nil) {
+    /// Counts one answered call for Info and for Prometheus; `latency` and `response` for captions.
+    func record(method: String, _ code: StatusCode, latency: Duration?, response: CaptionResponse? = nil) {
         statistics.record(code, latency: latency)
-        metrics.recordCall(method: method, code: code, latency: latency, timings: timings)
+        metrics.recordCall(method: method, code: code, latency: latency, response: response)
     }
 
     /// Whether shutdown has begun: health says NOT_SERVING, captions get UNAVAILABLE.

@@ -121,7 +121,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         let created = Int(Date().timeIntervalSince1970)
         switch outcome {
         case .success(let response):
-            server.record(method: RPCMethod.caption.rawValue, .ok, latency: latency, timings: response.timings)
+            server.record(method: RPCMethod.caption.rawValue, .ok, latency: latency, response: response)
             if stream {
                 var text = ""
                 for chunk in ChatCompletionReply.chunks(response, id: id, created: created, model: model) {

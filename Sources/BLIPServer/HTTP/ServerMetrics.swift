@@ -22,6 +22,7 @@ final class ServerMetrics: Sendable {
     private let stages: [String: DurationHistogram]
     private let queueDepth: Gauge
     private let connections: Gauge
+    private let generatedTokens: Counter
     private let cacheHits: Counter
     private let cacheMisses: Counter
     private let counted = LockedState((hits: UInt64(0), misses: UInt64(0)))
@@ -40,6 +41,7 @@ final class ServerMetrics: Sendable {
         self.stages = stages
         queueDepth = registry.makeGauge(name: "blip_captiond_queue_depth", help: "Caption calls waiting or running now.")
         connections = registry.makeGauge(name: "blip_captiond_connections_open", help: "RPC connections open now.")
+        generatedTokens = registry.makeCounter(name: "blip_captiond_generated_tokens_total", help: "Tokens generated for answered captions (every returned candidate, the final [SEP] included).")
         cacheHits = registry.makeCounter(name: "blip_captiond_feature_cache_hits_total", help: "Caption calls whose image features came from the feature cache.")
         cacheMisses = registry.makeCounter(name: "blip_captiond_feature_cache_misses_total", help: "Caption calls that looked the image up in the feature cache and encoded it.")
         startTime = registry.makeGauge(name: "blip_captiond_process_start_time_seconds", help: "When the daemon started, in seconds since the Unix epoch.")
@@ -47,12 +49,16 @@ final class ServerMetrics: Sendable {
     }
 
     /// Counts one finished call (any method) and, for captions, its latency and stages.
-    func recordCall(method: String, code: StatusCode, latency: Duration?, timings: CaptionResponse.Timings? = nil) {
+    func recordCall(method: String, code: StatusCode, latency: Duration?, response: CaptionResponse? = nil) {
         let known = RPCMethod(rawValue: method)?.rawValue ?? "unknown"
         registry.makeCounter(name: "blip_captiond_requests_total", labels: [("method", known), ("code", code.name)],
                              help: "Calls answered, by method and status code.").increment()
         if let latency { self.latency.record(latency) }
-        if let t = timings {
+        if let response {
+            let tokens = response.promptResults(prompt: nil).flatMap(\.candidates).reduce(0) { $0 + Int64($1.generatedTokens) }
+            generatedTokens.increment(by: tokens)
+        }
+        if let t = response?.timings {
             stages["queue_wait"]?.record(.microseconds(Int64(t.queueWaitMicroseconds)))
             if !t.featureCacheHit {
                 stages["image_decode"]?.record(.microseconds(Int64(t.imageDecodeMicroseconds)))

@@ -7,10 +7,32 @@ struct SocketOption: ParsableArguments {
     @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
 }
 
+/// `--timeout` of the quick calls (`health`, `info`): a daemon that is stopped, wedged or
+/// swamped must not hold a probe for long.
+struct QuickCallTimeout: ParsableArguments {
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("Seconds to wait for the daemon's answer.", valueName: "seconds"))
+    var seconds: Double = 5
+
+    func validate() throws {
+        guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--timeout must be a positive number of seconds, at most 86400") }
+    }
+
+    var duration: Duration { .seconds(seconds) }
+
+    /// What the command says when `error` ended its call; a deadline names the flag that
+    /// moves it (the client's own text cannot: it does not know the flag).
+    func message(for error: any Error, socketPath: String) -> String {
+        guard let error = error as? CaptionClientError, error == .deadlineExceeded else { return "blip-caption: \(error)" }
+        return "blip-caption: no answer from blip-captiond at \(socketPath) within \(String(format: "%g", seconds)) s; "
+            + "is the daemon busy or stopped? raise --timeout"
+    }
+}
+
 /// `blip-caption health`: SERVING / NOT_SERVING, as grpc.health.v1; exit 0 only when serving.
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "health", abstract: "Ask blip-captiond whether it is serving.")
     @OptionGroup var socket: SocketOption
+    @OptionGroup var timeout: QuickCallTimeout
     @Option(help: "Service name to ask about (empty = the whole daemon).") var service = ""
 
     static let names: [HealthCheckResponse.ServingStatus: String] = [
@@ -20,12 +42,12 @@ struct HealthCommand: AsyncParsableCommand {
     func run() async throws {
         let client = CaptionClient(socketPath: socket.socket)
         do {
-            let status = try await client.health(service: service)
+            let status = try await client.health(service: service, timeout: timeout.duration)
             print(Self.names[status] ?? "UNKNOWN")
             await client.close()
             if status != .serving { throw ExitCode(1) }
         } catch let error as CaptionClientError {
-            StandardError().write("blip-caption: \(error)")
+            StandardError().write(timeout.message(for: error, socketPath: client.socketPath))
             throw ExitCode(2)
         }
     }
@@ -35,15 +57,21 @@ struct HealthCommand: AsyncParsableCommand {
 struct InfoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "Show blip-captiond's model, limits, defaults and counters.")
     @OptionGroup var socket: SocketOption
+    @OptionGroup var timeout: QuickCallTimeout
+    @Flag(help: "Print the whole InfoResponse as one JSON object (the proto's field names as keys).") var json = false
 
     func run() async throws {
         let client = CaptionClient(socketPath: socket.socket)
         let info: InfoResponse
-        do { info = try await client.info() } catch {
-            StandardError().write("blip-caption: \(error)")
+        do { info = try await client.info(timeout: timeout.duration) } catch {
+            StandardError().write(timeout.message(for: error, socketPath: client.socketPath))
             throw ExitCode(2)
         }
         await client.close()
+        if json {
+            FileHandle.standardOutput.write(try InfoJSON(info).encoded() + Data("\n".utf8))
+            return
+        }
         let m = info.model, l = info.limits, c = info.counters, d = info.defaults, e = info.engine, f = info.featureCache
         print("""
         model:        \(info.modelID)

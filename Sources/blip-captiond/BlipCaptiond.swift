@@ -145,18 +145,18 @@ struct BlipCaptiond: ParsableCommand {
         let notifier = SystemdNotifier.systemd
         // Before any engine code runs: the engine is built for AVX2 + FMA (CPUFeatures).
         if let problem = CPUFeatures.engineProblem() {
-            log("cannot start: \(problem)")
+            log("cannot start: \(problem)", level: .error)
             notifier.notify("STOPPING=1\nSTATUS=cannot start: " + problem)
             throw ExitCode(1)
         }
-        if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log(failure) }
+        if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log(failure, level: .warning) }
         let signals = ShutdownSignals()
         let reloads = ReloadSignal()
         signal(SIGPIPE, SIG_IGN)
 
         /// Every failed start-up ends here: STOPPING=1 and the reason in STATUS= and the log.
         func fail(_ what: String, _ error: any Error) -> ExitCode {
-            log("\(what): \(error)")
+            log("\(what): \(error)", level: .error)
             notifier.notify("STOPPING=1\nSTATUS=" + "\(what): \(error)".replacingOccurrences(of: "\n", with: " "))
             return ExitCode.failure
         }
@@ -173,9 +173,8 @@ struct BlipCaptiond: ParsableCommand {
         let listeners: [ListeningSocket]
         var httpListeners: [ListeningSocket] = []
         do {
-            // Descriptors named for a reserved role (`SystemdSockets.reserved`: http) stay open,
-            // unserved, until a listener for that role exists.
-            if let sockets = try ListeningSocket.adoptFromSystemd(log: { log($0) }) {
+            // Descriptors named http (`SystemdSockets.reserved`) serve the HTTP face.
+            if let sockets = try ListeningSocket.adoptFromSystemd(log: { log.fromServer($0) }) {
                 let adopted = sockets.captionAPI
                 httpListeners = sockets.reserved[.http] ?? []
                 listeners = adopted
@@ -212,7 +211,7 @@ struct BlipCaptiond: ParsableCommand {
         configuration.allowedGIDs = allowedGIDs.isEmpty ? nil : Set(allowedGIDs)
         configuration.watchdogInterval = SystemdNotifier.watchdogInterval()
         configuration.notifier = notifier
-        configuration.log = { log($0) }
+        configuration.log = { log.fromServer($0) }
         if let watchdog = configuration.watchdogInterval {
             log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the engine loop makes progress")
         }
@@ -237,7 +236,7 @@ extension BlipCaptiond {
     /// old model and says why. Peak memory holds both models for the duration.
     func reload(_ server: CaptionServer, notifier: SystemdNotifier, log: StandardErrorLog) {
         guard !server.isStopping else {
-            log("SIGHUP while stopping, ignoring")
+            log("SIGHUP while stopping, ignoring", level: .warning)
             return
         }
         var now = timespec()
@@ -253,7 +252,7 @@ extension BlipCaptiond {
             log("reloaded and warmed up in \(milliseconds(since: start)) ms")
             notifier.notify("READY=1\nSTATUS=" + server.statusLine)
         } catch {
-            log("reload failed: \(error); still serving the previous model")
+            log("reload failed: \(error); still serving the previous model", level: .warning)
             notifier.notify("READY=1\nSTATUS=" + "reload failed (\(error)); serving the previous model".replacingOccurrences(of: "\n", with: " "))
         }
     }

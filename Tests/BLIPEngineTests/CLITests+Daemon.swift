@@ -1,0 +1,117 @@
+import BLIPTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// `blip-caption info` and `health` against the built daemon (the tiny model, or the hidden
+/// `--test-fake-service`), and against sockets that never answer.
+extension CLITests {
+    static let daemonBuilt = FileManager.default.isExecutableFile(atPath: binary.path)
+        && FileManager.default.isExecutableFile(atPath: PackagePaths.daemon)
+
+    /// Every key of `InfoResponse`, by section, as `info --json` spells them (the proto's names).
+    static let infoKeys: [String: Set<String>] = [
+        "": ["model_id", "model", "engine_version", "blas_core", "blas_threads", "defaults", "limits", "counters", "feature_cache", "engine"],
+        "model": ["vision_hidden_size", "vision_layers", "image_size", "patch_size", "text_hidden_size", "text_layers", "vocab_size"],
+        "defaults": ["num_beams", "max_new_tokens", "min_new_tokens", "max_length", "min_length", "length_penalty", "repetition_penalty",
+                     "no_repeat_ngram_size", "num_return_sequences", "early_stopping", "do_sample", "temperature", "top_k", "top_p", "seed", "bad_words"],
+        "limits": ["max_frame_bytes", "max_image_bytes", "max_pixels", "max_tokens", "max_beams", "max_queue_depth", "max_prompts"],
+        "counters": ["uptime_us", "requests_by_status", "queue_depth", "latency_p50_us", "latency_p95_us", "latency_p99_us"],
+        "feature_cache": ["capacity_bytes", "bytes", "entries", "hits", "misses"],
+        "engine": ["max_batch", "threads", "encode_lanes", "threads_per_lane", "iterations", "batched_steps"],
+    ]
+
+    /// The tiny model behind the real daemon: one JSON object with every field, and the values
+    /// the daemon was started with and the text output shows.
+    @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
+    func infoJSONCarriesEveryField() throws {
+        let daemon = try DaemonProcess(arguments: ["--max-batch", "3", "--feature-cache-mb", "16", "--queue-depth", "7"])
+        let health = try run(["health", "--socket", daemon.socketPath])
+        #expect(health.status == 0 && health.stdout == "SERVING\n", "\(health.stderr)")
+
+        let r = try run(["info", "--json", "--socket", daemon.socketPath])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        try #require(lines.count == 1, "one JSON object on one line: \(r.stdout)")
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        for (section, keys) in Self.infoKeys {
+            let object = try #require(section.isEmpty ? info : info[section] as? [String: Any], "section \(section)")
+            #expect(Set(object.keys) == keys, "\(section.isEmpty ? "top level" : section): \(object.keys.sorted())")
+        }
+        let model = try #require(info["model"] as? [String: Any]), limits = try #require(info["limits"] as? [String: Any])
+        let defaults = try #require(info["defaults"] as? [String: Any]), counters = try #require(info["counters"] as? [String: Any])
+        let cache = try #require(info["feature_cache"] as? [String: Any]), engine = try #require(info["engine"] as? [String: Any])
+        #expect((info["model_id"] as? String)?.isEmpty == false)
+        #expect((info["engine_version"] as? String)?.isEmpty == false)
+        #expect((info["blas_core"] as? String)?.isEmpty == false)
+        #expect((info["blas_threads"] as? Int ?? 0) >= 1)
+        #expect((model["vocab_size"] as? Int ?? 0) > 0 && (model["image_size"] as? Int ?? 0) > 0, "\(model)")
+        #expect(limits["max_prompts"] as? Int == 8)
+        #expect(limits["max_queue_depth"] as? Int == 7)
+        #expect(limits["max_beams"] as? Int == 8)
+        #expect(defaults["num_beams"] as? Int == 3 && defaults["max_length"] as? Int == 20 && defaults["min_length"] as? Int == 5)
+        #expect(defaults["max_new_tokens"] is NSNull && defaults["seed"] is NSNull, "unset defaults are null: \(defaults)")
+        #expect(defaults["bad_words"] as? [String] == [])
+        let byStatus = try #require(counters["requests_by_status"] as? [String: Any])
+        #expect((byStatus["OK"] as? Int ?? 0) >= 2, "the readiness probe's and the CLI's health calls: \(byStatus)")
+        #expect((counters["uptime_us"] as? Int ?? 0) > 0)
+        #expect(cache["capacity_bytes"] as? Int == 16 << 20)
+        #expect(engine["max_batch"] as? Int == 3)
+
+        let text = try run(["info", "--socket", daemon.socketPath])
+        #expect(text.stdout.hasPrefix("model:        \(info["model_id"] as? String ?? "?")\n"), "\(text.stdout)")
+        #expect(text.stdout.contains("8 prompts, queue 7"), "\(text.stdout)")
+    }
+
+    /// A socket whose listener never accepts: the connect lands in the backlog, the call is sent
+    /// and nothing answers. The CLI gives up after --timeout (plus the client's 250 ms grace) and
+    /// says which flag moves the limit; exit status 2, as for no daemon.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"),
+          arguments: [["health"], ["info"], ["info", "--json"]])
+    func silentSocketTimesOutNamingTheFlag(command: [String]) throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/silent.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        try #require(UnixSocketAddress.with(path) { bind(fd, $0, $1) } == 0 && listen(fd, 16) == 0)
+
+        let start = ContinuousClock.now
+        let r = try run(command + ["--timeout", "1", "--socket", path])
+        let elapsed = ContinuousClock.now - start
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr == "blip-caption: no answer from blip-captiond at \(path) within 1 s; is the daemon busy or stopped? raise --timeout\n")
+        #expect(elapsed >= .seconds(1) && elapsed < .seconds(2), "\(elapsed)")
+    }
+
+    /// A daemon stopped with SIGSTOP (as a debugger or a frozen cgroup leaves it) holds `health`
+    /// only for --timeout.
+    @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
+    func stoppedDaemonTimesOut() throws {
+        let directory = TemporaryDirectory()
+        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock"], in: directory, wait: .serving)
+        #expect(try run(["health", "--timeout", "1", "--socket", daemon.socketPath]).stdout == "SERVING\n")
+
+        kill(daemon.pid, SIGSTOP)
+        defer { kill(daemon.pid, SIGCONT) }
+        let start = ContinuousClock.now
+        let r = try run(["health", "--timeout", "0.5", "--socket", daemon.socketPath])
+        let elapsed = ContinuousClock.now - start
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("within 0.5 s; is the daemon busy or stopped? raise --timeout"), "\(r.stderr)")
+        #expect(elapsed < .milliseconds(1500), "\(elapsed)")
+    }
+
+    /// The default is 5 s, and a timeout must be a positive number of seconds.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "build blip-caption first (swift build)"),
+          arguments: ["health", "info"])
+    func timeoutDefaultAndValidation(command: String) throws {
+        let help = try run([command, "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(help.contains("--timeout <seconds> Seconds to wait for the daemon's answer. (default: 5.0)"), "\(help)")
+        for bad in ["0", "-1", "nan", "1e9"] {
+            let r = try run([command, "--timeout=\(bad)", "--socket", "/nonexistent.sock"])
+            #expect(r.status == 64, "--timeout \(bad): \(r.stderr)")
+            #expect(r.stderr.contains("--timeout must be a positive number of seconds"), "\(r.stderr)")
+        }
+    }
+}

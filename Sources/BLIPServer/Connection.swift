@@ -67,7 +67,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context
-        let peer = Self.peerCredentials(context.channel)
+        let peer = PeerCredentials.of(context.channel)
         permitted = peer?.isAllowed(uids: configuration.allowedUIDs, gids: configuration.allowedGIDs)
             ?? (configuration.allowedUIDs == nil && configuration.allowedGIDs == nil)
         server.register(self)
@@ -348,19 +348,6 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         idleTimer = eventLoop.scheduleTask(in: TimeAmount(idle)) {
             self.close("idle for \(elapsedText(idle)) with no call in flight (--idle-timeout)")
         }
-    }
-
-    // MARK: Peer
-
-    private static func peerCredentials(_ channel: Channel) -> PeerCredentials? {
-        guard let provider = channel as? SocketOptionProvider else { return nil }
-        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: three 32-bit fields. On the loop
-        // the option is read at once.
-        let future: EventLoopFuture<(Int32, UInt32, UInt32)> = provider.unsafeGetSocketOption(
-            level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
-        var result: PeerCredentials?
-        future.whenSuccess { raw in result = PeerCredentials(pid: raw.0, uid: raw.1, gid: raw.2) }
-        return result
     }
 }
 

@@ -1,4 +1,5 @@
 import Glibc
+import NIOCore
 
 /// Who is on the other end of a Unix socket, as the kernel saw it at `connect` (`SO_PEERCRED`).
 public struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
@@ -30,4 +31,18 @@ public struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "pid \(pid) uid \(uid) gid \(gid)" }
+}
+
+extension PeerCredentials {
+    /// The peer of a Unix-socket channel, or `nil` (TCP, or the kernel cannot say). On the
+    /// channel's event loop the option is read at once.
+    static func of(_ channel: Channel) -> PeerCredentials? {
+        guard let provider = channel as? SocketOptionProvider else { return nil }
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: three 32-bit fields.
+        let future: EventLoopFuture<(Int32, UInt32, UInt32)> = provider.unsafeGetSocketOption(
+            level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+        var result: PeerCredentials?
+        future.whenSuccess { raw in result = PeerCredentials(pid: raw.0, uid: raw.1, gid: raw.2) }
+        return result
+    }
 }

@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     /// Where the HTTP face listens besides sockets passed with `httpListeners`: `HOST:PORT`, or
     /// a Unix socket path (anything with a `/`); `nil` for none.
     public var httpListen: String?
+    /// When set, every HTTP request but `/healthz` and `/readyz` must carry
+    /// `Authorization: Bearer <token>` (401 otherwise).
+    public var httpToken: String?
     /// Caption calls waiting or running at once; one more gets `RESOURCE_EXHAUSTED`. Default 16.
     public var queueDepth: Int = 16
     /// How long calls in flight may run after a shutdown request before they are answered

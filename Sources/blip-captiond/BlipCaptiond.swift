@@ -49,6 +49,9 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: ArgumentHelp("Serve HTTP too — /healthz, /readyz, /metrics (Prometheus), /v1/models, /v1/chat/completions (OpenAI-compatible) — on HOST:PORT (e.g. 127.0.0.1:8080) or a Unix socket path. Off by default; systemd can pass a socket named http instead.", valueName: "address"))
     var httpListen: String?
 
+    @Option(help: ArgumentHelp("A file whose first line is a token every HTTP request but /healthz and /readyz must send as Authorization: Bearer TOKEN (for a port reachable beyond this host).", valueName: "path"))
+    var httpTokenFile: String?
+
     @Option(help: ArgumentHelp("Seconds a connection with no call in flight and no half-sent frame stays open (0 = for ever).", valueName: "seconds"))
     var idleTimeout: Double = 300
 
@@ -217,6 +220,17 @@ struct BlipCaptiond: ParsableCommand {
         }
 
         configuration.httpListen = httpListen
+        if let httpTokenFile {
+            do {
+                let text = try String(contentsOfFile: httpTokenFile, encoding: .utf8)
+                guard let token = text.split(whereSeparator: \.isNewline).first.map(String.init), !token.isEmpty else {
+                    throw ValidationError("\(httpTokenFile) is empty")
+                }
+                configuration.httpToken = token
+            } catch {
+                throw fail("cannot read --http-token-file \(httpTokenFile)", error)
+            }
+        }
         let server = CaptionServer(service: service, listeners: listeners, configuration: configuration, httpListeners: httpListeners)
         signals.attach(server)
         reloads.attach { [self] in reload(server, notifier: notifier, log: log) }

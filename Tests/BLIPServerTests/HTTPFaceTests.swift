@@ -15,9 +15,10 @@ import Testing
     }
 
     /// One HTTP/1.1 exchange with `Connection: close`.
-    static func request(_ path: String, _ method: String = "GET", _ url: String, body: String = "") throws -> Reply {
+    static func request(_ path: String, _ method: String = "GET", _ url: String, body: String = "", token: String? = nil) throws -> Reply {
         let client = try RawClient(path: path)
         var text = "\(method) \(url) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        if let token { text += "Authorization: Bearer \(token)\r\n" }
         if !body.isEmpty { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         try client.sendRaw(Array((text + "\r\n" + body).utf8))
         let raw = String(decoding: try client.readAll(timeout: 10), as: UTF8.self)
@@ -138,5 +139,30 @@ import Testing
         try client.sendRaw(Array("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n".utf8))
         let raw = String(decoding: try client.readAll(timeout: 5), as: UTF8.self)
         #expect(raw.hasPrefix("HTTP/1.1 413"), "\(raw)")
+    }
+
+    @Test func aTokenGuardsEverythingButTheProbes() throws {
+        let (server, http) = try Self.server { $0.httpToken = "s3cret" }
+        defer { withExtendedLifetime(server) {} }
+        #expect(try Self.request(http, "GET", "/healthz").status == 200)
+        #expect(try Self.request(http, "GET", "/readyz").status == 200)
+        #expect(try Self.request(http, "GET", "/metrics").status == 401)
+        #expect(try Self.request(http, "GET", "/metrics", token: "wrong").status == 401)
+        #expect(try Self.request(http, "GET", "/metrics", token: "s3cret").status == 200)
+        #expect(try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(), token: "s3cret").status == 200)
+    }
+
+    @Test func theAllowListsApplyOnAUnixHTTPSocket() throws {
+        let (server, http) = try Self.server { $0.allowedUIDs = [getuid() &+ 1] }
+        defer { withExtendedLifetime(server) {} }
+        #expect(try Self.request(http, "GET", "/metrics").status == 403)
+        #expect(server.service.record.withLock { $0.started } == 0)
+    }
+
+    @Test func idleHTTPConnectionsClose() throws {
+        let (server, http) = try Self.server { $0.idleTimeout = .milliseconds(200) }
+        defer { withExtendedLifetime(server) {} }
+        let idle = try RawClient(path: http)
+        #expect(idle.closedByPeer(within: 2), "an idle HTTP connection must close after --idle-timeout")
     }
 }

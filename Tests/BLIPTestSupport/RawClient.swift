@@ -13,15 +13,25 @@ public final class RawClient {
     private var decoder = FrameDecoder(maxFrameBytes: 64 << 20)
     private var nextID: UInt64 = 1000
 
-    /// Connects to the Unix stream socket at `path`.
+    /// Connects to the Unix stream socket at `path`. A socket that is bound but not listening yet
+    /// (`systemd-socket-activate` binds, then listens) refuses for a moment: that is retried for
+    /// up to a second.
     /// - Throws: ``TestFailure`` with the errno when the connect fails.
     public init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        let result = UnixSocketAddress.with(path) { Glibc.connect(fd, $0, $1) }
-        guard result == 0 else {
+        let deadline = Date(timeIntervalSinceNow: 1)
+        while true {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let result = UnixSocketAddress.with(path) { Glibc.connect(fd, $0, $1) }
+            if result == 0 {
+                self.fd = fd
+                return
+            }
             let code = errno
             Glibc.close(fd)
-            throw TestFailure(description: "connect \(path): errno \(code)")
+            guard code == ECONNREFUSED, Date() < deadline else {
+                throw TestFailure(description: "connect \(path): errno \(code)")
+            }
+            usleep(10_000)
         }
     }
 

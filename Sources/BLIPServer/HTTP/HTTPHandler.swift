@@ -32,9 +32,36 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     private var bodyLimit: Int { server.configuration.maxFrameBytes * 4 / 3 + 4096 }  // base64 of the largest image
 
-    func channelActive(context: ChannelHandlerContext) { channel = context }
+    func channelActive(context: ChannelHandlerContext) {
+        channel = context
+        // On a Unix socket the allow-lists apply as on the RPC socket (TCP peers have no
+        // credentials: use --http-token-file there).
+        if let peer = PeerCredentials.of(context.channel) {
+            permitted = peer.isAllowed(uids: server.configuration.allowedUIDs, gids: server.configuration.allowedGIDs)
+        }
+        armIdleTimer()
+    }
+
+    /// Whether the peer passed the allow-lists.
+    private var permitted = true
+
+    /// HTTP connections close after the RPC side's `--idle-timeout` with no request in progress,
+    /// and after `--partial-frame-timeout` in the middle of one.
+    private var idleTimer: Scheduled<Void>?
+    /// Between a request's head and its end.
+    private var inRequest = false
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        guard pending == nil else { return }  // a caption in progress: its deadline is the engine's
+        let limit = inRequest ? server.configuration.partialFrameTimeout : server.configuration.idleTimeout
+        guard let limit else { return }
+        idleTimer = eventLoop.scheduleTask(in: TimeAmount(limit)) { self.channel?.close(promise: nil) }
+    }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
         if let pending {
             pending.call.stop(RPCError(code: .cancelled, message: "the HTTP client closed the connection"))
             server.scheduler.cancel(pending.call)
@@ -43,9 +70,11 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        defer { armIdleTimer() }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
+            inRequest = true
             body = []
             refused = false
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > bodyLimit {
@@ -62,6 +91,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
             guard !refused, let head else { return }
+            inRequest = false
             route(head)
         }
     }
@@ -70,6 +100,15 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     private func route(_ head: HTTPRequestHead) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard permitted else {
+            respond(status: .forbidden, json: Self.error("this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid", type: "permission_error"), close: true)
+            return
+        }
+        if let token = server.configuration.httpToken, path != "/healthz", path != "/readyz",
+           head.headers.first(name: "authorization") != "Bearer \(token)" {
+            respond(status: .unauthorized, json: Self.error("this endpoint needs Authorization: Bearer <token> (the daemon's --http-token-file)", type: "invalid_request_error", code: "invalid_api_key"))
+            return
+        }
         switch (head.method, path) {
         case (.GET, "/healthz"):
             respond(status: .ok, text: "ok\n")
@@ -113,6 +152,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     private func completeOnLoop(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {
+        defer { armIdleTimer() }
         let stream = pending?.stream ?? false
         let model = pending?.model ?? ""
         pending = nil

@@ -74,10 +74,14 @@ PY
 curl -sf "http://127.0.0.1:$http_port/metrics" > "$dir/metrics.txt"
 if ! lint=$(promtool check metrics < "$dir/metrics.txt" 2>&1) || [ -n "$lint" ]; then echo "FAIL: promtool check metrics: $lint"; exit 1; fi
 echo "promtool check metrics: nothing to report ($(grep -c '^blip_captiond_' "$dir/metrics.txt") samples)"
-sleep 4
-query() { curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")'; }
-up=$(query 'up{job="blip-captiond"}')
-captions=$(query 'sum(blip_captiond_requests_total{method="/blip.v1.Captioner/Caption",code="OK"})')
+query() { curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")' || echo none; }
+# Prometheus starts, then scrapes every second: wait (up to 30 s) until it has scraped after the calls.
+for _ in $(seq 60); do
+    up=$(query 'up{job="blip-captiond"}')
+    captions=$(query 'sum(blip_captiond_requests_total{method="/blip.v1.Captioner/Caption",code="OK"})')
+    [ "$up" = 1 ] && [ "$captions" = 4 ] && break
+    sleep 0.5
+done
 echo "prometheus: up=$up, OK captions=$captions (made: the caption, the CLI's, n=2, streaming)"
 [ "$up" = 1 ] || { echo "FAIL: Prometheus does not see the daemon up"; tail -5 "$dir/prometheus.log"; exit 1; }
 [ "$captions" = 4 ] || { echo "FAIL: Prometheus counted $captions OK captions, expected 4"; exit 1; }

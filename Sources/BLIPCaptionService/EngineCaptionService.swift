@@ -27,9 +27,9 @@ public struct EngineCaptionService: CaptionService {
     public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
                        completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
         let job = try Self.job(request, deadline: deadline)
-        let modelID = captioner.model.modelID
+        let modelID = captioner.model.modelID, revision = captioner.model.revision
         let handle = try captioner.submit(job) { result in
-            completion(result.map { Self.response($0, to: request, modelID: modelID) })
+            completion(result.map { Self.response($0, to: request, modelID: modelID, revision: revision) })
         }
         return CaptionTicket(id: handle.id)
     }
@@ -100,7 +100,7 @@ public struct EngineCaptionService: CaptionService {
 
     /// The engine's result as the wire response: `candidates` for a single-prompt request,
     /// `results` (one per prompt, in order) for a request with `prompts`.
-    static func response(_ result: CaptionJobResult, to request: CaptionRequest, modelID: String) -> CaptionResponse {
+    static func response(_ result: CaptionJobResult, to request: CaptionRequest, modelID: String, revision: String) -> CaptionResponse {
         func us(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1e6).rounded()) }
         let t = result.timings
         let timings = CaptionResponse.Timings(
@@ -108,10 +108,10 @@ public struct EngineCaptionService: CaptionService {
             visionMicroseconds: us(t.vision), textMicroseconds: us(t.text), featureCacheHit: t.featureCacheHit)
         let lists = result.captions.map { $0.map(candidate) }
         if request.prompts.isEmpty {
-            return CaptionResponse(candidates: lists[0], modelID: modelID, timings: timings)
+            return CaptionResponse(candidates: lists[0], modelID: modelID, timings: timings, modelRevision: revision)
         }
         return CaptionResponse(modelID: modelID, timings: timings,
-                               results: zip(request.prompts, lists).map { .init(prompt: $0, candidates: $1) })
+                               results: zip(request.prompts, lists).map { .init(prompt: $0, candidates: $1) }, modelRevision: revision)
     }
 
     static func candidate(_ c: CaptionCandidate) -> CaptionResponse.Candidate {
@@ -185,7 +185,9 @@ public struct EngineCaptionService: CaptionService {
             engine: InfoResponse.EngineSchedule(
                 maxBatch: UInt32(loop.configuration.maxBatch), threads: UInt32(loop.configuration.threads),
                 encodeLanes: UInt32(lanes.lanes), threadsPerLane: UInt32(lanes.threadsPerLane),
-                iterations: statistics.iterations, batchedSteps: statistics.batchedSteps))
+                iterations: statistics.iterations, batchedSteps: statistics.batchedSteps),
+            modelRevision: captioner.model.revision,
+            weightsPrecision: captioner.model.decoderWeights.rawValue)
     }
 
     /// One caption through every stage before READY=1, so the first caller does not pay for page

@@ -80,13 +80,16 @@ public struct CaptionResponse: Sendable, Hashable {
     public var timings: Timings
     /// One per requested prompt, in order, when the request used `prompts`; empty otherwise.
     public var results: [PromptResult]
+    /// The checkpoint's version (`InfoResponse.modelRevision`).
+    public var modelRevision: String
 
     public init(candidates: [Candidate] = [], modelID: String = "", timings: Timings = Timings(),
-                results: [PromptResult] = []) {
+                results: [PromptResult] = [], modelRevision: String = "") {
         self.candidates = candidates
         self.modelID = modelID
         self.timings = timings
         self.results = results
+        self.modelRevision = modelRevision
     }
 
     /// Every prompt's captions in request order, whichever form the request used: ``results``, or
@@ -118,6 +121,7 @@ extension CaptionResponse: WireMessage {
             c.n_candidates = cCandidates.count
             c.candidates = arena.array(cCandidates)
             c.model_id = arena.optionalCString(modelID.isEmpty ? nil : modelID)
+            c.model_revision = arena.optionalCString(modelRevision.isEmpty ? nil : modelRevision)
             if timings != Timings() {
                 var cTimings = Blip__V1__Timings()
                 blip__v1__timings__init(&cTimings)
@@ -207,7 +211,8 @@ extension CaptionResponse: WireMessage {
             candidates: try Self.candidates(c.candidates, count: c.n_candidates),
             modelID: try ProtobufC.string(c.model_id, message: Self.messageName, field: "model_id"),
             timings: timings,
-            results: results
+            results: results,
+            modelRevision: try ProtobufC.string(c.model_revision, message: Self.messageName, field: "model_revision")
         )
     }
 }

@@ -141,13 +141,21 @@ public struct InfoResponse: Sendable, Hashable {
     public var counters: Counters
     public var featureCache: FeatureCacheStats
     public var engine: EngineSchedule
+    /// The checkpoint's version: the Hugging Face snapshot revision, or `sha256:` and the start of
+    /// the weights header's digest.
+    public var modelRevision: String
+    /// What decode steps read the decoder's matrices as: `fp32` or `bf16`.
+    public var weightsPrecision: String
 
     public init(
         modelID: String = "", model: ModelSummary = ModelSummary(), engineVersion: String = "",
         blasCore: String = "", blasThreads: UInt32 = 0, defaults: DecodingOptions = DecodingOptions(),
         limits: Limits = Limits(), counters: Counters = Counters(),
-        featureCache: FeatureCacheStats = FeatureCacheStats(), engine: EngineSchedule = EngineSchedule()
+        featureCache: FeatureCacheStats = FeatureCacheStats(), engine: EngineSchedule = EngineSchedule(),
+        modelRevision: String = "", weightsPrecision: String = ""
     ) {
+        self.modelRevision = modelRevision
+        self.weightsPrecision = weightsPrecision
         self.featureCache = featureCache
         self.engine = engine
         self.modelID = modelID
@@ -189,6 +197,8 @@ extension InfoResponse: WireMessage {
             if counters != Counters() { c.counters = arena.store(counters.cMessage(in: arena)) }
             if featureCache != FeatureCacheStats() { c.feature_cache = arena.store(featureCache.cMessage) }
             if engine != EngineSchedule() { c.engine = arena.store(engine.cMessage) }
+            c.model_revision = arena.optionalCString(modelRevision.isEmpty ? nil : modelRevision)
+            c.weights_precision = arena.optionalCString(weightsPrecision.isEmpty ? nil : weightsPrecision)
             return ProtobufC.encode(
                 c,
                 packedSize: { blip__v1__info_response__get_packed_size($0) },
@@ -209,7 +219,9 @@ extension InfoResponse: WireMessage {
             limits: c.limits.map { Limits($0.pointee) } ?? Limits(),
             counters: try c.counters.map { (p) throws(MessageDecodingError) in try Counters(p.pointee) } ?? Counters(),
             featureCache: c.feature_cache.map { FeatureCacheStats($0.pointee) } ?? FeatureCacheStats(),
-            engine: c.engine.map { EngineSchedule($0.pointee) } ?? EngineSchedule()
+            engine: c.engine.map { EngineSchedule($0.pointee) } ?? EngineSchedule(),
+            modelRevision: try ProtobufC.string(c.model_revision, message: name, field: "model_revision"),
+            weightsPrecision: try ProtobufC.string(c.weights_precision, message: name, field: "weights_precision")
         )
     }
 }

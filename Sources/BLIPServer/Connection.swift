@@ -258,8 +258,19 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         let done = inputClosed && inFlight.isEmpty
         send(envelope, thenClose: done ? "peer closed the connection; every call answered" : nil)
         let detail = outcome.failureMessage.map { ": \($0.bounded(512))" } ?? ""
-        server.log("conn \(id) call \(call.id) Caption \(code.name) in \(elapsedText(latency))\(detail)")
+        server.log("conn \(id) call \(call.id) Caption \(code.name) in \(elapsedText(latency))\(Self.captionSummary(call, outcome))\(detail)")
         armTimers()
+    }
+
+    /// ", image 48213 bytes, 12 tokens, eos" for a caption's log line (the best candidate of each prompt).
+    static func captionSummary(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) -> String {
+        var text = ", image \(call.request.image.data.count) bytes"
+        if let response = try? outcome.get() {
+            let best = response.promptResults(prompt: call.request.prompt).compactMap(\.candidates.first)
+            text += ", " + best.map { "\($0.generatedTokens) tokens, \($0.finishReason == .length ? "length" : "eos")" }.joined(separator: "; ")
+            if response.timings.featureCacheHit { text += ", features cached" }
+        }
+        return text
     }
 
     /// Answers a call that never reached the engine.

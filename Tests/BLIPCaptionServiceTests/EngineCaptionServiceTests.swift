@@ -1,4 +1,4 @@
-import BLIPEngine
+@testable import BLIPEngine
 import BLIPProtocol
 import BLIPServer
 import Foundation
@@ -120,4 +120,22 @@ import Testing
     #expect(bytes.message.hasPrefix("image of 45.8 MiB; this daemon accepts up to 32 MiB (--max-image-bytes)"), "\(bytes.message)")
     let pixels = ImageError.tooManyPixels(width: 65500, height: 65500, limit: 40_000_000).rpcError
     #expect(pixels.message.hasPrefix("image of 65500×65500 pixels; this daemon accepts up to 40000000 pixels (--max-pixels)"), "\(pixels.message)")
+}
+
+/// The model's identity in Info and in every response: a hub snapshot's revision, else the weights
+/// header's digest, and the decode weights' precision.
+@Test func infoAndResponsesNameTheCheckpointsRevision() async throws {
+    let service = try EngineCaptionServiceTests.service()
+    let info = service.describe()
+    #expect(info.modelRevision.hasPrefix("sha256:") && info.modelRevision.count == 7 + 16, "\(info.modelRevision)")
+    #expect(info.weightsPrecision == "fp32")
+    let response = try await service.caption(
+        CaptionRequest(image: .init(data: try EngineCaptionServiceTests.image("rocket.png")), options: DecodingOptions(numBeams: 1, maxNewTokens: 3)),
+        timeout: .seconds(30))
+    #expect(response.modelRevision == info.modelRevision)
+    #expect(response.candidates.allSatisfy { $0.generatedTokens >= 1 && $0.generatedTokens <= 3 })
+    let other = try EngineCaptionService(captioner: Captioner(folder: ModelFolder(url: EngineCaptionServiceTests.fixtures.appendingPathComponent("models/tiny-b"))))
+    #expect(other.describe().modelRevision != info.modelRevision, "another checkpoint, another revision")
+    let snapshot = URL(fileURLWithPath: "/cache/hub/models--Salesforce--blip-image-captioning-large/snapshots/353689b859fcf0523410b1806dace5fb46ecdf41")
+    #expect(BlipModel.snapshotRevision(snapshot) == "353689b859fcf0523410b1806dace5fb46ecdf41")
 }

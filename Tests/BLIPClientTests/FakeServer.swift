@@ -46,7 +46,9 @@ final class FakeServer: @unchecked Sendable {
         guard bound == 0, listen(listenFD, 16) == 0 else {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
-        DispatchQueue(label: "fake-server.accept").async { self.acceptLoop() }
+        // Threads of their own, not GCD's pool: under a busy parallel test run a blocked pool
+        // could leave the fake server unscheduled past a client's timeout.
+        Thread { self.acceptLoop() }.start()
     }
 
     /// A fresh socket path that nobody listens on.
@@ -79,7 +81,7 @@ final class FakeServer: @unchecked Sendable {
             }
             lock.withLock { _connections += 1 }
             let peer = Peer(fd: fd)
-            DispatchQueue(label: "fake-server.connection").async { self.readLoop(peer) }
+            Thread { self.readLoop(peer) }.start()
         }
     }
 

@@ -24,7 +24,9 @@ public final class BlipModel: @unchecked Sendable {
         config = try BlipConfig.load(from: folder.config)
         preprocessor = try PreprocessorConfig.load(folder: folder, visionImageSize: config.vision.imageSize)
         guard FileManager.default.fileExists(atPath: folder.weights.path) else { throw .missingFile(folder.weights.path) }
-        weights = WeightStore(file: try SafeTensorsFile(url: folder.weights))
+        let file = try SafeTensorsFile(url: folder.weights)
+        weights = WeightStore(file: file)
+        revision = Self.snapshotRevision(folder.url) ?? "sha256:" + file.headerDigest
         vision = try VisionEncoder(weights, config: config.vision)
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
                                precision: decoderWeights)
@@ -35,6 +37,17 @@ public final class BlipModel: @unchecked Sendable {
         identity = "\(folder.url.standardizedFileURL.path) \(size) \(modified)"
         try weights.checkAllUsed()
         weights.releaseMappedPages()
+    }
+
+    /// Which version of the checkpoint this is: the Hugging Face snapshot revision when the
+    /// folder is a hub-cache snapshot (`…/models--OWNER--NAME/snapshots/REVISION`), else
+    /// `sha256:` and the start of the weights header's digest.
+    public let revision: String
+
+    static func snapshotRevision(_ url: URL) -> String? {
+        let parts = url.standardizedFileURL.pathComponents
+        guard let i = parts.lastIndex(of: "snapshots"), i > 0, parts[i - 1].hasPrefix("models--"), i + 1 < parts.count else { return nil }
+        return parts[i + 1]
     }
 
     /// A short identifier for logs and responses: the folder name, or the hub repository when the

@@ -39,6 +39,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let url: URL
     public let entries: [String: SafeTensorsEntry]
     public let metadata: [String: String]
+    /// The first 16 hex digits of the SHA-256 of the header (names, dtypes, shapes, offsets): what
+    /// tells two checkpoints apart without reading their gigabytes.
+    public let headerDigest: String
     private let base: UnsafeRawPointer
     private let mappedLength: Int
     private let dataStart: Int
@@ -71,6 +74,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
             let parsed = try Self.parseHeader(headerBytes, dataLength: size - 8 - headerLength, path: url.path)
             self.entries = parsed.entries
             self.metadata = parsed.metadata
+            self.headerDigest = SHA256.digest(UnsafeRawBufferPointer(start: raw, count: 8 + headerLength))
+                .prefix(8).map { String(format: "%02x", $0) }.joined()
             self.dataStart = 8 + headerLength
         } catch let error as ModelError {
             munmap(mapped, size)

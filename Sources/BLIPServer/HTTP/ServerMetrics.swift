@@ -80,7 +80,8 @@ final class ServerMetrics: Sendable {
             last = (max(last.hits, cache.hits), max(last.misses, cache.misses))
         }
         registry.makeGauge(name: "blip_captiond_build_info",
-                           labels: [("version", info.engineVersion), ("model_id", info.modelID)],
+                           labels: [("version", info.engineVersion), ("model_id", info.modelID),
+                                    ("model_revision", info.modelRevision), ("weights", info.weightsPrecision)],
                            help: "Always 1: what this daemon runs, in its labels.").set(to: 1.0)
         return registry.emitToBuffer()
     }

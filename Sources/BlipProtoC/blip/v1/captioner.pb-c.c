@@ -1313,7 +1313,7 @@ const ProtobufCMessageDescriptor blip__v1__timings__descriptor =
   (ProtobufCMessageInit) blip__v1__timings__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__caption_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor blip__v1__caption_response__field_descriptors[5] =
 {
   {
     "candidates",
@@ -1363,17 +1363,30 @@ static const ProtobufCFieldDescriptor blip__v1__caption_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model_revision",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__CaptionResponse, model_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__caption_response__field_indices_by_name[] = {
   0,   /* field[0] = candidates */
   1,   /* field[1] = model_id */
+  4,   /* field[4] = model_revision */
   3,   /* field[3] = results */
   2,   /* field[2] = timings */
 };
 static const ProtobufCIntRange blip__v1__caption_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor blip__v1__caption_response__descriptor =
 {
@@ -1383,7 +1396,7 @@ const ProtobufCMessageDescriptor blip__v1__caption_response__descriptor =
   "Blip__V1__CaptionResponse",
   "blip.v1",
   sizeof(Blip__V1__CaptionResponse),
-  4,
+  5,
   blip__v1__caption_response__field_descriptors,
   blip__v1__caption_response__field_indices_by_name,
   1,  blip__v1__caption_response__number_ranges,
@@ -1987,7 +2000,7 @@ const ProtobufCMessageDescriptor blip__v1__counters__descriptor =
   (ProtobufCMessageInit) blip__v1__counters__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[12] =
 {
   {
     "model_id",
@@ -2109,6 +2122,30 @@ static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model_revision",
+    11,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__InfoResponse, model_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weights_precision",
+    12,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__InfoResponse, weights_precision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   3,   /* field[3] = blas_core */
@@ -2121,11 +2158,13 @@ static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   6,   /* field[6] = limits */
   1,   /* field[1] = model */
   0,   /* field[0] = model_id */
+  10,   /* field[10] = model_revision */
+  11,   /* field[11] = weights_precision */
 };
 static const ProtobufCIntRange blip__v1__info_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
 {
@@ -2135,7 +2174,7 @@ const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
   "Blip__V1__InfoResponse",
   "blip.v1",
   sizeof(Blip__V1__InfoResponse),
-  10,
+  12,
   blip__v1__info_response__field_descriptors,
   blip__v1__info_response__field_indices_by_name,
   1,  blip__v1__info_response__number_ranges,

@@ -311,10 +311,15 @@ struct  Blip__V1__CaptionResponse
    */
   size_t n_results;
   Blip__V1__PromptResult **results;
+  /*
+   * The checkpoint's version: the Hugging Face snapshot revision, or "sha256:" and the start
+   * of the weights header's digest.
+   */
+  char *model_revision;
 };
 #define BLIP__V1__CAPTION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__caption_response__descriptor) \
-    , 0,NULL, NULL, NULL, 0,NULL }
+    , 0,NULL, NULL, NULL, 0,NULL, NULL }
 
 
 struct  Blip__V1__InfoRequest
@@ -515,10 +520,18 @@ struct  Blip__V1__InfoResponse
   Blip__V1__Counters *counters;
   Blip__V1__FeatureCacheStats *feature_cache;
   Blip__V1__EngineSchedule *engine;
+  /*
+   * As CaptionResponse.model_revision.
+   */
+  char *model_revision;
+  /*
+   * What decode steps read the decoder's matrices as: "fp32" or "bf16".
+   */
+  char *weights_precision;
 };
 #define BLIP__V1__INFO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__info_response__descriptor) \
-    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
+    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 
 /* Blip__V1__Image methods */

@@ -94,7 +94,9 @@ public struct EngineCaptionService: CaptionService {
         case .rawRGB8: format = .rawRGB8(width: Int(image.width), height: Int(image.height))
         }
         return CaptionJob(image: image.data, format: format, applyEXIFOrientation: image.appliesEXIFOrientation,
-                          prompts: request.requestedPrompts.map { parameters(request.options, prompt: $0) },
+                          prompts: try request.requestedPrompts.map { (prompt) throws(RPCError) in
+                              do { return try parameters(request.options, prompt: prompt) } catch { throw RPCError(mapping: error) }
+                          },
                           deadline: deadline)
     }
 
@@ -122,7 +124,10 @@ public struct EngineCaptionService: CaptionService {
 
     /// Wire options → engine parameters: the one mapping (the daemon and `blip-caption --local`).
     /// Unset stays the engine's default (``engineDefaults``); an empty prompt is unconditional.
-    public static func parameters(_ o: DecodingOptions, prompt: String?) -> GenerationParameters {
+    /// The double options are checked at the precision they arrive in before they become Floats
+    /// (``GenerationParameters/narrowed(_:parameter:)``).
+    /// - Throws: `ParameterError` naming the option that no 32-bit float can hold.
+    public static func parameters(_ o: DecodingOptions, prompt: String?) throws(ParameterError) -> GenerationParameters {
         var p = GenerationParameters()
         p.prompt = prompt.flatMap { $0.isEmpty ? nil : $0 }
         p.doSample = o.doSample ?? false
@@ -131,14 +136,14 @@ public struct EngineCaptionService: CaptionService {
         p.minNewTokens = o.minNewTokens.map { Int($0) }
         p.maxLength = o.maxLength.map { Int($0) }
         p.minLength = o.minLength.map { Int($0) }
-        if let v = o.lengthPenalty { p.lengthPenalty = Float(v) }
-        if let v = o.repetitionPenalty { p.repetitionPenalty = Float(v) }
+        if let v = o.lengthPenalty { p.lengthPenalty = try GenerationParameters.narrowed(v, parameter: "length_penalty") }
+        if let v = o.repetitionPenalty { p.repetitionPenalty = try GenerationParameters.narrowed(v, parameter: "repetition_penalty") }
         if let v = o.noRepeatNgramSize { p.noRepeatNgramSize = Int(v) }
         if let v = o.numReturnSequences { p.numReturnSequences = Int(v) }
         if let v = o.earlyStopping { p.earlyStopping = v }
-        if let v = o.temperature { p.temperature = Float(v) }
+        if let v = o.temperature { p.temperature = try GenerationParameters.narrowed(v, parameter: "temperature") }
         if let v = o.topK { p.topK = Int(v) }
-        if let v = o.topP { p.topP = Float(v) }
+        if let v = o.topP { p.topP = try GenerationParameters.narrowed(v, parameter: "top_p") }
         p.seed = o.seed
         p.badWords = o.badWords
         return p

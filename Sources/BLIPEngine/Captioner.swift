@@ -105,7 +105,16 @@ public final class Captioner: Sendable {
     func prepare(_ parameters: GenerationParameters) throws -> DecodeLoop.PreparedPrompt {
         let parameters = try parameters.validated(maxPositions: model.config.text.maxPositionEmbeddings, limits: generationLimits)
         let prefix = self.prefix(prompt: parameters.prompt)
-        let badWordIDs = parameters.badWords.map { tokenizer.encode($0) }.filter { !$0.isEmpty }
+        // Each word is at most `maxTextBytes` long (validated), so tokenizing it is bounded too.
+        var badWordIDs: [[Int32]] = []
+        for word in parameters.badWords {
+            let ids = tokenizer.encode(word)
+            guard ids.count <= generationLimits.maxBadWordTokens else {
+                throw ParameterError(parameter: "bad_words", allowed: "words of at most \(generationLimits.maxBadWordTokens) tokens",
+                                     value: "a word of \(ids.count) tokens")
+            }
+            if !ids.isEmpty { badWordIDs.append(ids) }
+        }
         // The longest the sequence can get, [DEC] and prompt included; it must fit the position table.
         let maxLength = parameters.lengthBounds(prefixLength: prefix.count).max
         let positions = model.config.text.maxPositionEmbeddings

@@ -22,10 +22,10 @@ import Testing
 
     /// Info's defaults come from the engine's table, and they are the ones the protocol documents
     /// (which clients resolve unset options against).
-    @Test func theDefaultsAgreeEverywhere() {
+    @Test func theDefaultsAgreeEverywhere() throws {
         #expect(EngineCaptionService.engineDefaults == DecodingOptions.documentedDefaults)
-        let unset = EngineCaptionService.parameters(DecodingOptions(), prompt: nil)
-        let resolved = EngineCaptionService.parameters(DecodingOptions().resolved(), prompt: nil)
+        let unset = try EngineCaptionService.parameters(DecodingOptions(), prompt: nil)
+        let resolved = try EngineCaptionService.parameters(DecodingOptions().resolved(), prompt: nil)
         #expect(unset == GenerationParameters())
         for prefix in 1...6 {
             #expect(unset.lengthBounds(prefixLength: prefix) == resolved.lengthBounds(prefixLength: prefix))
@@ -33,19 +33,19 @@ import Testing
         var a = unset, b = resolved
         (a.maxLength, a.minLength, b.maxLength, b.minLength) = (nil, nil, nil, nil)
         #expect(a == b, "every other resolved default is the engine's own")
-        #expect(EngineCaptionService.parameters(DecodingOptions(doSample: true), prompt: nil).numBeams == 1)
+        #expect(try EngineCaptionService.parameters(DecodingOptions(doSample: true), prompt: nil).numBeams == 1)
     }
 
-    @Test func everyOptionMapsToItsParameter() {
+    @Test func everyOptionMapsToItsParameter() throws {
         let o = DecodingOptions(numBeams: 4, maxNewTokens: 30, minNewTokens: 2, maxLength: 40, minLength: 3, lengthPenalty: 0.5,
                                 repetitionPenalty: 1.25, noRepeatNgramSize: 3, numReturnSequences: 2, earlyStopping: true,
                                 doSample: true, temperature: 0.75, topK: 7, topP: 0.5, seed: 9, badWords: ["cat"])
-        let p = EngineCaptionService.parameters(o, prompt: "a")
+        let p = try EngineCaptionService.parameters(o, prompt: "a")
         #expect(p.numBeams == 4 && p.maxNewTokens == 30 && p.minNewTokens == 2 && p.maxLength == 40 && p.minLength == 3)
         #expect(p.lengthPenalty == 0.5 && p.repetitionPenalty == 1.25 && p.noRepeatNgramSize == 3 && p.numReturnSequences == 2)
         #expect(p.earlyStopping && p.doSample && p.temperature == 0.75 && p.topK == 7 && p.topP == 0.5 && p.seed == 9)
         #expect(p.badWords == ["cat"] && p.prompt == "a")
-        #expect(EngineCaptionService.parameters(o, prompt: "").prompt == nil, "an empty prompt is unconditional")
+        #expect(try EngineCaptionService.parameters(o, prompt: "").prompt == nil, "an empty prompt is unconditional")
     }
 
     @Test func promptsBecomeOneEnginePromptEachAndAreChecked() throws {

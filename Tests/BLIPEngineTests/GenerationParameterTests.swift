@@ -4,7 +4,7 @@ import BLIPEngine
 
 /// `GenerationParameters`: validation messages, defaults, and the Hugging Face-named coding.
 @Suite struct GenerationParameterTests {
-    static let limits = GenerationLimits(maxBeams: 8, maxReturnSequences: 4, maxBadWords: 2, maxTextCharacters: 20)
+    static let limits = GenerationLimits(maxBeams: 8, maxReturnSequences: 4, maxBadWords: 2, maxTextBytes: 20)
 
     static func with(_ change: (inout GenerationParameters) -> Void) -> GenerationParameters {
         var parameters = GenerationParameters()
@@ -41,7 +41,21 @@ import BLIPEngine
         ("too many bad words", with { $0.badWords = ["a", "b", "c"] }, "bad_words must be at most 2 words, got 3 words"),
         ("blank bad word", with { $0.badWords = [" "] }, "bad_words must be non-empty words, got \" \""),
         ("long prompt", with { $0.prompt = String(repeating: "x", count: 21) },
-         "prompt must be at most 20 characters, got 21 characters"),
+         "prompt must be at most 20 UTF-8 bytes, got 21 bytes"),
+        // Issue 13: limits count bytes, not grapheme clusters (this is one character of 41 bytes).
+        ("one-grapheme bad word of many bytes", with { $0.badWords = ["e" + String(repeating: "\u{301}", count: 20)] },
+         "bad_words must be words of at most 20 UTF-8 bytes, got a word of 41 bytes"),
+        ("one-grapheme prompt of many bytes", with { $0.prompt = "e" + String(repeating: "\u{301}", count: 20) },
+         "prompt must be at most 20 UTF-8 bytes, got 41 bytes"),
+        // Issue 13: subnormal floats divide logits into ±∞/NaN.
+        ("subnormal temperature", with { $0.temperature = Float(1.4e-45) },
+         "temperature must be at least 1.1754944e-38 (the smallest normal 32-bit float), got 1e-45"),
+        ("subnormal top-p", with { $0.topP = Float.leastNonzeroMagnitude },
+         "top_p must be at least 1.1754944e-38 (the smallest normal 32-bit float), got 1e-45"),
+        ("subnormal repetition penalty", with { $0.repetitionPenalty = Float.leastNonzeroMagnitude },
+         "repetition_penalty must be at least 1.1754944e-38 (the smallest normal 32-bit float), got 1e-45"),
+        ("subnormal length penalty", with { $0.lengthPenalty = -Float.leastNonzeroMagnitude },
+         "length_penalty must be 0 or at least 1.1754944e-38 (the smallest normal 32-bit float) in magnitude, got -1e-45"),
     ]
 
     @Test(arguments: rejected.indices)
@@ -65,6 +79,8 @@ import BLIPEngine
             Self.with { $0.numBeams = 8; $0.numReturnSequences = 8; $0.lengthPenalty = -2; $0.earlyStopping = true },
             Self.with { $0.maxLength = 512; $0.minLength = 600 - 88; $0.maxNewTokens = 511; $0.minNewTokens = 0 },
             Self.with { $0.badWords = ["dog", "a cat"]; $0.prompt = "a picture of" },
+            Self.with { $0.temperature = Float.leastNormalMagnitude; $0.lengthPenalty = 0 },
+            Self.with { $0.prompt = String(repeating: "x", count: 20) },
         ]
         for parameters in accepted {
             #expect(try parameters.validated(maxPositions: 512, limits: Self.limits) == parameters)

@@ -3,10 +3,14 @@ extension DecodeLoop {
     enum EncodeStage {
         /// Look the image up in the feature cache.
         case lookup
-        /// Decode the file (and apply EXIF orientation).
+        /// Decode the file (the deadline is checked inside, every few thousand PNG rows).
         case decode
-        /// Resize and normalise into the model's pixel values.
+        /// Apply the EXIF orientation found while decoding.
+        case orient(RGBImage, Int)
+        /// Resize to the model's input size (the deadline is checked after every block of outputs).
         case resize(RGBImage)
+        /// Rescale and normalise into the model's pixel values.
+        case normalize(RGBImage)
         /// Patch embedding, class token, positions.
         case embed
         /// Vision layer `n` (0-based).
@@ -23,7 +27,9 @@ extension DecodeLoop {
             switch self {
             case .lookup: "lookup"
             case .decode: "decode"
+            case .orient: "orient"
             case .resize: "resize"
+            case .normalize: "normalize"
             case .embed: "embed"
             case .layer(let n): "layer \(n)"
             case .finish: "finish"
@@ -93,14 +99,23 @@ extension DecodeLoop {
                         stage = .decode
                     }
                 case .decode:
-                    let decoded = try ImageDecoder.decode(image, format: format, applyEXIFOrientation: applyEXIFOrientation,
-                                                          limits: engine.imageLimits)
-                    stage = .resize(decoded)
+                    let deadline = ImageDeadline(self.deadline)
+                    let (decoded, orientation) = try ImageDecoder.decodeUnoriented(
+                        image, format: format, applyEXIFOrientation: applyEXIFOrientation,
+                        limits: engine.imageLimits, deadline: deadline)
+                    stage = orientation.map { .orient(decoded, $0) } ?? .resize(decoded)
+                    timings.decode += (clock.now - start).seconds
+                case .orient(let decoded, let orientation):
+                    stage = .resize(ImageDecoder.oriented(decoded, by: orientation))
                     timings.decode += (clock.now - start).seconds
                 case .resize(let decoded):
                     let s = model.preprocessor.imageSize
+                    stage = .normalize(try BicubicResize.resize(decoded, width: s, height: s, deadline: ImageDeadline(self.deadline)))
+                    timings.decode += (clock.now - start).seconds
+                case .normalize(let resized):
+                    let s = model.preprocessor.imageSize
                     let pixels = FloatBuffer(count: 3 * s * s, zeroed: false)
-                    engine.normalizer.pixelValues(from: decoded, into: UnsafeMutableBufferPointer(start: pixels.pointer, count: pixels.count))
+                    engine.normalizer.normalize(resized, into: UnsafeMutableBufferPointer(start: pixels.pointer, count: pixels.count))
                     self.pixels = pixels
                     stage = .embed
                     timings.decode += (clock.now - start).seconds
@@ -125,6 +140,8 @@ extension DecodeLoop {
                 case .ready:
                     break
                 }
+            } catch ImageError.deadlineExceeded {
+                failure = CaptionJobError.deadlineExceeded
             } catch {
                 failure = error
             }

@@ -8,7 +8,8 @@ import Foundation
 ///    passed (wherever they are: waiting, encoding or generating);
 /// 2. admits waiting jobs while their prompts fit `maxBatch` (a job alone always runs);
 /// 3. runs one bounded piece of encode work for the oldest encoding jobs — a feature-cache look-up,
-///    the image decode, the resize, the patch embedding, *one* vision layer, or the post-layernorm
+///    the image decode, the EXIF rotation, the resize, the normalisation, the patch embedding,
+///    *one* vision layer, or the post-layernorm
 ///    and cross-attention projection — side by side in lanes when several images wait
 ///    (``Configuration/encodeLanes``), each lane with its share of the threads;
 /// 4. runs one decoder step for every generating prompt together (`BatchedStep`: chunks of at most
@@ -108,7 +109,8 @@ public final class DecodeLoop: @unchecked Sendable {
     /// step to play a hung engine.
     nonisolated(unsafe) var beforeStep: (@Sendable (Int) -> Void)?
     /// Called just before every piece of encode work with the job's id and the piece ("lookup",
-    /// "decode", "resize", "embed", "layer N", "finish", "project"): lets a test act mid-encode.
+    /// "decode", "orient", "resize", "normalize", "embed", "layer N", "finish", "project"): lets a
+    /// test act mid-encode.
     nonisolated(unsafe) var beforeEncodePiece: (@Sendable (UInt64, String) -> Void)?
 
     init(engine: Engine, configuration: Configuration) {

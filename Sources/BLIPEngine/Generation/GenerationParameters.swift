@@ -139,24 +139,53 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
         try check(topP > 0 && topP <= 1, "top_p", "in (0, 1] (1 disables top-p)", topP)
         try check(repetitionPenalty.isFinite && repetitionPenalty > 0, "repetition_penalty",
                   "a finite number > 0 (1 disables it)", repetitionPenalty)
+        // Subnormal floats are refused too: a subnormal temperature divides every logit into ±∞ or
+        // NaN, and none of these has a meaningful value that small.
+        let smallest = "at least \(Float.leastNormalMagnitude) (the smallest normal 32-bit float)"
+        try check(lengthPenalty == 0 || lengthPenalty.isNormal, "length_penalty", "0 or " + smallest + " in magnitude", lengthPenalty)
+        try check(temperature.isNormal, "temperature", smallest, temperature)
+        try check(topP.isNormal, "top_p", smallest, topP)
+        try check(repetitionPenalty.isNormal, "repetition_penalty", smallest, repetitionPenalty)
         try check((0...positions).contains(noRepeatNgramSize), "no_repeat_ngram_size",
                   "in 0...\(positions) (0 disables it)", noRepeatNgramSize)
         try check(badWords.count <= limits.maxBadWords, "bad_words", "at most \(limits.maxBadWords) words",
                   "\(badWords.count) words")
+        // Bytes first (O(1) for native strings): nothing below looks at more than the limit.
         for word in badWords {
+            let bytes = word.utf8.count
+            try check(bytes <= limits.maxTextBytes, "bad_words",
+                      "words of at most \(limits.maxTextBytes) UTF-8 bytes", "a word of \(bytes) bytes")
             try check(!word.allSatisfy(\.isWhitespace), "bad_words", "non-empty words", "\"\(word)\"")
-            try check(word.count <= limits.maxTextCharacters, "bad_words",
-                      "words of at most \(limits.maxTextCharacters) characters", "\(word.count) characters")
         }
         if let prompt {
-            try check(prompt.count <= limits.maxTextCharacters, "prompt",
-                      "at most \(limits.maxTextCharacters) characters", "\(prompt.count) characters")
+            let bytes = prompt.utf8.count
+            try check(bytes <= limits.maxTextBytes, "prompt",
+                      "at most \(limits.maxTextBytes) UTF-8 bytes", "\(bytes) bytes")
         }
         return self
     }
 }
 
 extension GenerationParameters {
+    /// A wire option (a double) as the engine's 32-bit float, refusing what a Float cannot hold
+    /// faithfully: non-finite values, values beyond Float's range, and non-zero values that would
+    /// become subnormal or zero (1e-300 is not "0", and 1.4e-45 is not a usable temperature).
+    /// Ranges are checked afterwards by ``validated(maxPositions:limits:)``.
+    /// - Throws: `ParameterError` naming `parameter`, with the value as it arrived.
+    public static func narrowed(_ value: Double, parameter: String) throws(ParameterError) -> Float {
+        let narrow = Float(value)
+        guard value.isFinite, narrow.isFinite else {
+            throw ParameterError(parameter: parameter, allowed: "a finite number within ±\(Float.greatestFiniteMagnitude)",
+                                 value: "\(value)")
+        }
+        guard value == 0 || narrow.isNormal else {
+            throw ParameterError(parameter: parameter,
+                                 allowed: "0 or at least \(Float.leastNormalMagnitude) in magnitude (32-bit floats hold nothing smaller exactly enough)",
+                                 value: "\(value)")
+        }
+        return narrow
+    }
+
     /// The longest whole sequence when neither `maxLength` nor `maxNewTokens` is given (the COCO setting).
     public static let defaultMaxLength = 20
     /// The shortest whole sequence when neither `minLength` nor `minNewTokens` is given (the COCO setting).

@@ -25,8 +25,7 @@ struct LogitsWarping {
 
     func apply(to scores: UnsafeMutableBufferPointer<Float>, scratch: inout Scratch) {
         if temperature != 1 {
-            let t = temperature
-            for i in scores.indices { scores[i] /= t }
+            divide(scores, by: temperature)
         }
         if topK != 0 {
             applyTopK(scores, &scratch)
@@ -34,6 +33,23 @@ struct LogitsWarping {
         if topP < 1 {
             applyTopP(scores, &scratch)
         }
+    }
+
+    /// `scores / t` as transformers computes it, unless that overflows (a tiny temperature): then
+    /// `(scores - max) / t`, the same softmax, in which the best tokens stay 0 instead of becoming
+    /// +∞ (and +∞ − +∞ = NaN later). NaN scores become −∞: they can never be chosen.
+    private func divide(_ scores: UnsafeMutableBufferPointer<Float>, by t: Float) {
+        var maximum = -Float.infinity, largest: Float = 0
+        for i in scores.indices {
+            if scores[i].isNaN { scores[i] = -.infinity; continue }
+            maximum = max(maximum, scores[i])
+            if scores[i].isFinite { largest = max(largest, abs(scores[i])) }
+        }
+        if (largest / t).isFinite || !maximum.isFinite {
+            for i in scores.indices { scores[i] /= t }
+            return
+        }
+        for i in scores.indices { scores[i] = (scores[i] - maximum) / t }
     }
 
     /// Removes every token scoring below the k-th highest score; tokens tied with it stay.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Greedy decoding and multinomial sampling, transformers' `_sample`: each row takes the argmax of (or
 /// samples from) its processed scores until it produces EOS or reaches the maximum length.
 ///
@@ -80,27 +86,37 @@ final class SampleSearch: DecodingSearch {
         return .step(tokens: active.map { sequences[$0].last! }, reorder: reorder)
     }
 
-    /// The first highest score (torch.argmax) and its log-softmax.
+    /// The first highest score (torch.argmax) and its log-softmax. NaN scores are skipped.
     private func argmax(_ scores: UnsafeMutableBufferPointer<Float>) -> (Int32, Double) {
         var best = 0
-        for i in scores.indices where scores[i] > scores[best] { best = i }
+        for i in scores.indices where scores[i] > scores[best] || scores[best].isNaN { best = i }
         return (Int32(best), GenerationMath.logProbability(scores, best))
     }
 
     /// Draws from softmax(scores) (torch.multinomial's distribution, not its random stream).
+    ///
+    /// Scores that are not numbers count as −∞. When nothing is left to choose from (every score
+    /// −∞ or NaN: every token forbidden, or a model producing NaN) the row ends with EOS rather than
+    /// an invalid token; torch.multinomial would raise instead. When some scores are +∞ they share
+    /// all the probability and the first of them is taken.
     private func sample(_ scores: UnsafeMutableBufferPointer<Float>, _ random: inout Xoshiro256StarStar) -> (Int32, Double) {
         var maximum = -Float.infinity
-        for x in scores where x > maximum { maximum = x }
+        for x in scores where x > maximum { maximum = x }  // NaN never compares greater
+        if maximum == -.infinity { return (eosTokenID, -.infinity) }
+        if maximum == .infinity {
+            let tied = scores.reduce(0) { $0 + ($1 == .infinity ? 1 : 0) }
+            return (Int32(scores.firstIndex(of: .infinity)!), -log(Double(tied)))
+        }
         var total = 0.0
-        for x in scores { total += GenerationMath.expDouble(Double(x - maximum)) }
+        for x in scores where !x.isNaN { total += GenerationMath.expDouble(Double(x - maximum)) }
         let target = random.nextUnit() * total
         var cumulative = 0.0
         var chosen = -1
-        for i in scores.indices where scores[i] != -.infinity {
+        for i in scores.indices where scores[i] != -.infinity && !scores[i].isNaN {
             cumulative += GenerationMath.expDouble(Double(scores[i] - maximum))
             chosen = i
             if cumulative > target { break }
         }
-        return (Int32(chosen), GenerationMath.logProbability(scores, chosen))
+        return (Int32(chosen), Double(scores[chosen] - maximum) - log(total))
     }
 }

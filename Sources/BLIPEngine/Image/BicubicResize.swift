@@ -6,9 +6,22 @@
 /// to 1 in double precision, then turned into 22-bit fixed point with Pillow's rounding, and each
 /// sum is rounded and clipped to 0...255. A pass whose dimension does not change is skipped.
 /// The pass order follows Pillow 13 (see `resize`).
+///
+/// Memory is bounded by the output, not the input: the filter windows (two integers per output)
+/// are computed up front, but the weights (one per input in each output's window: about 4×
+/// the input size for a large downscale) are computed for a block of outputs at a time, at most
+/// ``Coefficients/blockBytes`` of them. Each output's weights depend only on its own position, so
+/// blocks change nothing in the result.
 public enum BicubicResize {
     /// Resizes `image` to `width`×`height` (aspect ratio not preserved).
     public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+        // No deadline: nothing can throw.
+        (try? resize(image, width: width, height: height, deadline: .none))!
+    }
+
+    /// Resizes `image` to `width`×`height`, checking `deadline` after every block of outputs.
+    /// - Throws: ``ImageError/deadlineExceeded``.
+    public static func resize(_ image: RGBImage, width: Int, height: Int, deadline: ImageDeadline) throws(ImageError) -> RGBImage {
         precondition(width > 0 && height > 0, "resize target must be positive")
         if image.width == width && image.height == height { return image }
 
@@ -24,66 +37,90 @@ public enum BicubicResize {
         let horizontalFirst = !(heightDrop > 0 && heightDrop > 2 * widthDrop)
 
         if !horizontalFirst {
-            var current = resampleVertical(image, rowOffset: 0, coefficients: vertical)
+            var current = try resampleVertical(image, rowOffset: 0, coefficients: vertical, deadline: deadline)
             if needHorizontal {
                 let horizontal = Coefficients(inSize: image.width, outSize: width)
-                current = resampleHorizontal(current, rows: 0..<height, coefficients: horizontal)
+                current = try resampleHorizontal(current, rows: 0..<height, coefficients: horizontal, deadline: deadline)
             }
             return current
         }
         guard needHorizontal else {
-            return resampleVertical(image, rowOffset: 0, coefficients: vertical)
+            return try resampleVertical(image, rowOffset: 0, coefficients: vertical, deadline: deadline)
         }
         // Only the source rows the vertical pass will read are resampled horizontally.
         let firstRow = vertical.bounds[0]
         let lastRow = vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1]
         let horizontal = Coefficients(inSize: image.width, outSize: width)
-        let current = resampleHorizontal(image, rows: firstRow..<lastRow, coefficients: horizontal)
+        let current = try resampleHorizontal(image, rows: firstRow..<lastRow, coefficients: horizontal, deadline: deadline)
         guard needVertical else { return current }
-        return resampleVertical(current, rowOffset: firstRow, coefficients: vertical)
+        return try resampleVertical(current, rowOffset: firstRow, coefficients: vertical, deadline: deadline)
     }
 
-    /// Per-output-pixel filter windows: output `i` reads inputs `bounds[2i] ..< bounds[2i] + bounds[2i+1]`
-    /// with weights `weights[i*taps ..< i*taps + bounds[2i+1]]` (fixed point, `precisionBits`).
+    /// Per-output-pixel filter windows: output `i` reads inputs `bounds[2i] ..< bounds[2i] + bounds[2i+1]`;
+    /// its weights (fixed point, `precisionBits`) come from ``weights(for:into:scratch:)``.
     struct Coefficients {
         static let precisionBits: Int32 = 32 - 8 - 2
+        /// Most bytes of weights computed at once.
+        static let blockBytes = 1 << 20
         let taps: Int
+        let inSize: Int
+        let scale: Double
+        let filterScale: Double
+        let scaledSupport: Double
         var bounds: [Int]
-        var weights: [Int32]
 
         init(inSize: Int, outSize: Int) {
             let support = 2.0  // bicubic
             let scale = Double(inSize) / Double(outSize)
             let filterScale = max(scale, 1.0)
             let scaledSupport = support * filterScale
-            let taps = Int(scaledSupport.rounded(.up)) * 2 + 1
-            self.taps = taps
+            self.taps = Int(scaledSupport.rounded(.up)) * 2 + 1
+            self.inSize = inSize
+            self.scale = scale
+            self.filterScale = filterScale
+            self.scaledSupport = scaledSupport
             var bounds = [Int](repeating: 0, count: 2 * outSize)
-            var weights = [Int32](repeating: 0, count: outSize * taps)
-            var k = [Double](repeating: 0, count: taps)
-            let invFilterScale = 1.0 / filterScale
-            let one = Double(1 << Self.precisionBits)
             for xx in 0..<outSize {
                 let center = (Double(xx) + 0.5) * scale
                 // C's (int) cast truncates toward zero, as Swift's Int(_:) does.
                 let xmin = max(Int(center - scaledSupport + 0.5), 0)
                 let xmax = min(Int(center + scaledSupport + 0.5), inSize) - xmin
+                bounds[2 * xx] = xmin
+                bounds[2 * xx + 1] = xmax
+            }
+            self.bounds = bounds
+        }
+
+        var outSize: Int { bounds.count / 2 }
+
+        /// Outputs per block of weights.
+        var blockSize: Int { max(1, Self.blockBytes / (4 * taps)) }
+
+        /// The blocks of outputs, in order.
+        var blocks: StrideTo<Int> { stride(from: 0, to: outSize, by: blockSize) }
+
+        /// Fills `weights[(xx - range.lowerBound) * taps + x]` for the outputs `xx` in `range`.
+        func weights(for range: Range<Int>, into weights: inout [Int32], scratch k: inout [Double]) {
+            if weights.count < range.count * taps { weights = [Int32](repeating: 0, count: range.count * taps) }
+            if k.count < taps { k = [Double](repeating: 0, count: taps) }
+            let invFilterScale = 1.0 / filterScale
+            let one = Double(1 << Self.precisionBits)
+            for xx in range {
+                let center = (Double(xx) + 0.5) * scale
+                let xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1]
                 var sum = 0.0
                 for x in 0..<xmax {
                     let w = Self.cubic((Double(x + xmin) - center + 0.5) * invFilterScale)
                     k[x] = w
                     sum += w
                 }
+                let row = (xx - range.lowerBound) * taps
                 for x in 0..<xmax {
                     let w = sum != 0 ? k[x] / sum : k[x]
                     // Pillow rounds half away from zero, then truncates.
-                    weights[xx * taps + x] = w < 0 ? Int32(-0.5 + w * one) : Int32(0.5 + w * one)
+                    weights[row + x] = w < 0 ? Int32(-0.5 + w * one) : Int32(0.5 + w * one)
                 }
-                bounds[2 * xx] = xmin
-                bounds[2 * xx + 1] = xmax
             }
-            self.bounds = bounds
-            self.weights = weights
         }
 
         /// Keys' cubic convolution kernel with a = −0.5, written in Pillow's operation order.
@@ -102,66 +139,83 @@ public enum BicubicResize {
         UInt8(clamping: sum >> Coefficients.precisionBits)
     }
 
-    static func resampleHorizontal(_ image: RGBImage, rows: Range<Int>, coefficients c: Coefficients) -> RGBImage {
-        let outW = c.bounds.count / 2
+    static func resampleHorizontal(_ image: RGBImage, rows: Range<Int>, coefficients c: Coefficients,
+                                   deadline: ImageDeadline) throws(ImageError) -> RGBImage {
+        let outW = c.outSize
         let inStride = image.width * 3
         var out = [UInt8](repeating: 0, count: outW * rows.count * 3)
         let half: Int32 = 1 << (Coefficients.precisionBits - 1)
-        image.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                c.bounds.withUnsafeBufferPointer { bounds in
-                    c.weights.withUnsafeBufferPointer { weights in
-                        for (oy, y) in rows.enumerated() {
-                            let line = src.baseAddress! + y * inStride
-                            let outLine = dst.baseAddress! + oy * outW * 3
-                            for xx in 0..<outW {
-                                let xmin = bounds[2 * xx], n = bounds[2 * xx + 1]
-                                let k = weights.baseAddress! + xx * c.taps
-                                var s0 = half, s1 = half, s2 = half
-                                var p = line + 3 * xmin
-                                for x in 0..<n {
-                                    let w = k[x]
-                                    s0 &+= Int32(p[0]) &* w
-                                    s1 &+= Int32(p[1]) &* w
-                                    s2 &+= Int32(p[2]) &* w
-                                    p += 3
+        var weights: [Int32] = [], k: [Double] = []
+        for blockStart in c.blocks {
+            let block = blockStart..<min(blockStart + c.blockSize, outW)
+            c.weights(for: block, into: &weights, scratch: &k)
+            image.pixels.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    c.bounds.withUnsafeBufferPointer { bounds in
+                        weights.withUnsafeBufferPointer { weights in
+                            for (oy, y) in rows.enumerated() {
+                                let line = src.baseAddress! + y * inStride
+                                let outLine = dst.baseAddress! + oy * outW * 3
+                                for xx in block {
+                                    let xmin = bounds[2 * xx], n = bounds[2 * xx + 1]
+                                    let k = weights.baseAddress! + (xx - block.lowerBound) * c.taps
+                                    var s0 = half, s1 = half, s2 = half
+                                    var p = line + 3 * xmin
+                                    for x in 0..<n {
+                                        let w = k[x]
+                                        s0 &+= Int32(p[0]) &* w
+                                        s1 &+= Int32(p[1]) &* w
+                                        s2 &+= Int32(p[2]) &* w
+                                        p += 3
+                                    }
+                                    outLine[3 * xx] = clip8(s0)
+                                    outLine[3 * xx + 1] = clip8(s1)
+                                    outLine[3 * xx + 2] = clip8(s2)
                                 }
-                                outLine[3 * xx] = clip8(s0)
-                                outLine[3 * xx + 1] = clip8(s1)
-                                outLine[3 * xx + 2] = clip8(s2)
                             }
                         }
                     }
                 }
             }
+            try deadline.check()
         }
         return RGBImage(width: outW, height: rows.count, pixels: out)
     }
 
     /// `rowOffset` is the source row that `image`'s row 0 corresponds to.
-    static func resampleVertical(_ image: RGBImage, rowOffset: Int, coefficients c: Coefficients) -> RGBImage {
-        let outH = c.bounds.count / 2
+    static func resampleVertical(_ image: RGBImage, rowOffset: Int, coefficients c: Coefficients,
+                                 deadline: ImageDeadline) throws(ImageError) -> RGBImage {
+        let outH = c.outSize
         let rowLength = image.width * 3
         var out = [UInt8](repeating: 0, count: rowLength * outH)
         // One accumulator row, reused: summing whole rows keeps the inner loop contiguous.
         var acc = [Int32](repeating: 0, count: rowLength)
         let half: Int32 = 1 << (Coefficients.precisionBits - 1)
-        image.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                acc.withUnsafeMutableBufferPointer { acc in
-                    for yy in 0..<outH {
-                        let ymin = c.bounds[2 * yy] - rowOffset, n = c.bounds[2 * yy + 1]
-                        for i in 0..<rowLength { acc[i] = half }
-                        for y in 0..<n {
-                            let w = c.weights[yy * c.taps + y]
-                            let line = src.baseAddress! + (ymin + y) * rowLength
-                            for i in 0..<rowLength { acc[i] &+= Int32(line[i]) &* w }
+        var weights: [Int32] = [], k: [Double] = []
+        for blockStart in c.blocks {
+            let block = blockStart..<min(blockStart + c.blockSize, outH)
+            c.weights(for: block, into: &weights, scratch: &k)
+            image.pixels.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    acc.withUnsafeMutableBufferPointer { acc in
+                        weights.withUnsafeBufferPointer { weights in
+                            for yy in block {
+                                let ymin = c.bounds[2 * yy] - rowOffset, n = c.bounds[2 * yy + 1]
+                                let k = weights.baseAddress! + (yy - block.lowerBound) * c.taps
+                                for i in 0..<rowLength { acc[i] = half }
+                                for y in 0..<n {
+                                    let w = k[y]
+                                    let line = src.baseAddress! + (ymin + y) * rowLength
+                                    for i in 0..<rowLength { acc[i] &+= Int32(line[i]) &* w }
+                                }
+                                let outLine = dst.baseAddress! + yy * rowLength
+                                for i in 0..<rowLength { outLine[i] = clip8(acc[i]) }
+                            }
                         }
-                        let outLine = dst.baseAddress! + yy * rowLength
-                        for i in 0..<rowLength { outLine[i] = clip8(acc[i]) }
                     }
                 }
             }
+            try deadline.check()
         }
         return RGBImage(width: image.width, height: outH, pixels: out)
     }

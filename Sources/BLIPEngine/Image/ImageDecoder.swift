@@ -8,11 +8,25 @@ public enum ImageDecoder {
     ///   - format: the encoding, or `nil` to recognise JPEG/PNG by their leading bytes.
     ///   - applyEXIFOrientation: rotate/flip by the EXIF orientation tag (JPEG `APP1`, PNG `eXIf`).
     ///     transformers itself ignores it; photos from phones usually need it.
-    ///   - limits: input size and pixel-count bounds, checked before pixel memory is allocated.
+    ///   - limits: input size, pixel-count and scan bounds, checked before pixel memory is allocated.
+    ///   - deadline: checked while PNG rows are decoded and between decoding and the EXIF rotation.
     /// - Throws: ``ImageError`` naming what is wrong with the input.
     public static func decode(_ bytes: [UInt8], format: ImageFormat? = nil,
                               applyEXIFOrientation: Bool = true,
-                              limits: ImageLimits = .default) throws(ImageError) -> RGBImage {
+                              limits: ImageLimits = .default,
+                              deadline: ImageDeadline = .none) throws(ImageError) -> RGBImage {
+        let (image, orientation) = try decodeUnoriented(bytes, format: format, applyEXIFOrientation: applyEXIFOrientation,
+                                                        limits: limits, deadline: deadline)
+        guard let o = orientation else { return image }
+        try deadline.check()
+        return EXIFOrientation.apply(o, to: image)
+    }
+
+    /// The decoded image and, when `applyEXIFOrientation`, the EXIF orientation still to apply
+    /// (``oriented(_:by:)``): two pieces of work, so the engine loop can check deadlines between them.
+    public static func decodeUnoriented(_ bytes: [UInt8], format: ImageFormat? = nil, applyEXIFOrientation: Bool = true,
+                                        limits: ImageLimits = .default,
+                                        deadline: ImageDeadline = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
         guard !bytes.isEmpty else { throw .empty }
         guard bytes.count <= limits.maxBytes else {
             throw .tooManyBytes(count: bytes.count, limit: limits.maxBytes)
@@ -26,15 +40,19 @@ public enum ImageDecoder {
             image = try JPEGDecoder.decode(bytes, limits: limits)
             orientation = applyEXIFOrientation ? EXIFOrientation.fromJPEG(bytes) : nil
         case .png:
-            let (decoded, exif) = try PNGDecoder.decode(bytes, limits: limits)
+            let (decoded, exif) = try PNGDecoder.decode(bytes, limits: limits, deadline: deadline)
             image = decoded
-            orientation = exif
+            orientation = applyEXIFOrientation ? exif : nil
         case let .rawRGB8(width, height):
             image = try decodeRaw(bytes, width: width, height: height, limits: limits)
             orientation = nil
         }
-        guard applyEXIFOrientation, let o = orientation else { return image }
-        return EXIFOrientation.apply(o, to: image)
+        return (image, orientation.flatMap { (2...8).contains($0) ? $0 : nil })
+    }
+
+    /// `image` rotated/flipped by EXIF orientation `orientation` (1...8), as `exif_transpose` does.
+    public static func oriented(_ image: RGBImage, by orientation: Int) -> RGBImage {
+        EXIFOrientation.apply(orientation, to: image)
     }
 
     private static func decodeRaw(_ bytes: [UInt8], width: Int, height: Int,

@@ -14,6 +14,11 @@ public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
     case unsupported(format: String, detail: String)
     /// Raw RGB input whose length is not `width * height * 3`.
     case rawSizeMismatch(width: Int, height: Int, expected: Int, actual: Int)
+    /// A progressive JPEG with more scans than ``ImageLimits/maxScans`` (each scan is another pass
+    /// over every block of the image).
+    case tooManyScans(count: Int, limit: Int)
+    /// The call's deadline passed while the image was being decoded or resized.
+    case deadlineExceeded
 
     public var description: String {
         switch self {
@@ -31,6 +36,10 @@ public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
             return "\(format) feature not supported (\(detail)): convert the image to 8-bit RGB JPEG or PNG"
         case let .rawSizeMismatch(width, height, expected, actual):
             return "raw RGB image of \(width)x\(height) needs \(expected) bytes (width*height*3) but got \(actual): check the width, height and pixel layout"
+        case let .tooManyScans(count, limit):
+            return "progressive JPEG has \(count) scans, more than the limit of \(limit): re-encode it (baseline, or a standard progressive script of about 10 scans)"
+        case .deadlineExceeded:
+            return "the deadline passed while the image was being decoded: allow more time or send a smaller image"
         }
     }
 }

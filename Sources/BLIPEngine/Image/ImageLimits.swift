@@ -1,14 +1,26 @@
 /// Bounds checked before any pixel memory is allocated, so a hostile header cannot make the
-/// decoder allocate gigabytes.
+/// decoder allocate gigabytes, and a hostile file cannot buy unbounded decoding time.
+///
+/// What one decode holds at most (docs/protocol.md "Image limits"): the decoded RGB8 image
+/// (3 bytes per pixel, ≤ 120 MB at `maxPixels`), for a JPEG libjpeg's own buffers (a
+/// progressive or multi-scan JPEG keeps every DCT coefficient: 2 bytes per sample, ≤ 240 MB
+/// for 4:4:4 at `maxPixels`), for a CMYK JPEG a 4-byte-per-pixel copy, one EXIF-rotated copy,
+/// and a few MiB of rows and resize weights: never more than about 4 bytes per input pixel
+/// beyond the encoded file, and never a buffer sized by the input that the output does not need.
 public struct ImageLimits: Sendable {
     /// Largest encoded input accepted, in bytes.
     public var maxBytes: Int
     /// Largest `width * height` accepted (checked on the header, before decoding).
     public var maxPixels: Int
 
-    public init(maxBytes: Int, maxPixels: Int) {
+    /// Most scans a progressive JPEG may have (counted in the file before decoding; libjpeg-turbo's
+    /// tools recommend 100). Encoders write about 10; each scan costs a pass over every block.
+    public var maxScans: Int
+
+    public init(maxBytes: Int, maxPixels: Int, maxScans: Int = 100) {
         self.maxBytes = maxBytes
         self.maxPixels = maxPixels
+        self.maxScans = maxScans
     }
 
     /// 32 MiB of encoded input and 40 megapixels (about 120 MB of decoded RGB, and a little

@@ -34,9 +34,16 @@ public struct ImageNormalizer: Sendable {
     /// Resize + rescale + normalise into `(3, S, S)` CHW float32.
     /// - Precondition: `output.count == 3 * S * S`.
     public func pixelValues(from image: RGBImage, into output: UnsafeMutableBufferPointer<Float>) {
+        normalize(BicubicResize.resize(image, width: imageSize, height: imageSize), into: output)
+    }
+
+    /// Rescale + normalise an image already resized to `S`×`S` into `(3, S, S)` CHW float32: the
+    /// second half of ``pixelValues(from:into:)``, a separate piece of work for the engine loop.
+    /// - Precondition: `resized` is `S`×`S` and `output.count == 3 * S * S`.
+    public func normalize(_ resized: RGBImage, into output: UnsafeMutableBufferPointer<Float>) {
         let s = imageSize
         precondition(output.count == 3 * s * s, "output must hold 3*S*S floats")
-        let resized = BicubicResize.resize(image, width: s, height: s)
+        precondition(resized.width == s && resized.height == s, "normalize needs an S×S image")
         let plane = s * s
         resized.pixels.withUnsafeBufferPointer { px in
             table.withUnsafeBufferPointer { lut in

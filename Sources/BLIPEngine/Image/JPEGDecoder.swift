@@ -5,6 +5,14 @@ import CTurboJPEG
 /// Pillow drives the same libjpeg-turbo with library defaults: accurate integer IDCT
 /// (`JDCT_ISLOW`) and fancy (triangle) chroma upsampling, which is what `tjDecompress2` does
 /// with `TJFLAG_ACCURATEDCT` and without `TJFLAG_FASTUPSAMPLE`.
+///
+/// Hostile files: the scans are counted before decoding (``ImageLimits/maxScans``), and
+/// `TJFLAG_STOPONWARNING` stops at libjpeg's first warning (corrupt or truncated entropy data, a
+/// bogus progression). libjpeg-turbo 2.1's `tjDecompress2` already failed any image that raised a
+/// warning, after decoding all of it; the flag only makes it fail sooner, so the images accepted
+/// are exactly those accepted before. Pillow is more lenient (it ignores warnings and decodes what
+/// it can, failing only on truncation unless `LOAD_TRUNCATED_IMAGES`): such images are refused
+/// here, never decoded differently. `TJFLAG_LIMITSCANS` (500 scans) stays as a second guard.
 enum JPEGDecoder {
     /// What the header says, read before any pixel buffer is allocated.
     struct Header {
@@ -17,6 +25,9 @@ enum JPEGDecoder {
         let handle = try TurboJPEGDecompressor()
         let header = try handle.header(of: bytes)
         try limits.check(width: header.width, height: header.height)
+        if let scans = JPEGScanCounter.scans(in: bytes), scans > limits.maxScans {
+            throw .tooManyScans(count: scans, limit: limits.maxScans)
+        }
         let (w, h) = (header.width, header.height)
 
         switch header.colorspace {
@@ -68,7 +79,7 @@ final class TurboJPEGDecompressor {
 
     func decompress(_ bytes: [UInt8], into output: inout [UInt8], width: Int, height: Int,
                     pixelFormat: TJPF, bytesPerPixel: Int) throws(ImageError) {
-        let flags = TJFLAG_ACCURATEDCT
+        let flags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS
         let rc = bytes.withUnsafeBufferPointer { src in
             output.withUnsafeMutableBufferPointer { dst in
                 tjDecompress2(handle, src.baseAddress, UInt(src.count), dst.baseAddress,

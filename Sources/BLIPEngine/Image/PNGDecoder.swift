@@ -10,7 +10,8 @@ import CSPNG
 /// - A gray `tRNS` value is compared with the 8-bit *scaled* gray of 2- and 4-bit images, and a
 ///   16-bit RGB `tRNS` triple with the high bytes, so in those cases it rarely matches anything.
 enum PNGDecoder {
-    static func decode(_ bytes: [UInt8], limits: ImageLimits) throws(ImageError) -> (RGBImage, orientation: Int?) {
+    static func decode(_ bytes: [UInt8], limits: ImageLimits,
+                       deadline: ImageDeadline = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
         let ctx = try SPNGContext()
         return try bytes.withUnsafeBufferPointer { (buf) throws(ImageError) in
             try ctx.check(spng_set_png_buffer(ctx.ctx, buf.baseAddress, buf.count))
@@ -34,99 +35,110 @@ enum PNGDecoder {
 
             let colorType = Int(ihdr.color_type)
             let bitDepth = Int(ihdr.bit_depth)
+            // Rows are decoded one at a time into a one-row buffer and flattened straight into the
+            // RGB8 output, so the only image-sized buffer is the result (3 bytes per pixel).
             var rgb = [UInt8](repeating: 0, count: w * h * 3)
+            let interlaced = ihdr.interlace_method != 0
             if bitDepth == 16 {
-                let rgba = try ctx.decode(UInt16.self, count: w * h * 4, format: SPNG_FMT_RGBA16, flags: 0)
+                var row = [UInt16](repeating: 0, count: w * 4)
                 let trns = ctx.transparency()
-                flatten16(rgba, colorType: colorType, trns: trns, into: &rgb)
+                try ctx.decodeRows(into: &row, format: SPNG_FMT_RGBA16, flags: 0, rowBytes: w * 8, deadline: deadline) { y, pass, s in
+                    rgb.withUnsafeMutableBufferPointer { d in
+                        flatten16(s, colorType: colorType, trns: trns, into: d.baseAddress! + 3 * w * y,
+                                  columns: Self.columns(width: w, pass: interlaced ? pass : nil))
+                    }
+                }
             } else {
                 // Palette transparency is applied by libspng; gray/RGB tRNS follow Pillow's rules below.
                 let flags = colorType == 3 ? Int32(SPNG_DECODE_TRNS.rawValue) : 0
-                let rgba = try ctx.decode(UInt8.self, count: w * h * 4, format: SPNG_FMT_RGBA8, flags: flags)
+                var row = [UInt8](repeating: 0, count: w * 4)
                 let trns = ctx.transparency()
-                flatten8(rgba, colorType: colorType, bitDepth: bitDepth, trns: trns, into: &rgb)
+                try ctx.decodeRows(into: &row, format: SPNG_FMT_RGBA8, flags: flags, rowBytes: w * 4, deadline: deadline) { y, pass, s in
+                    rgb.withUnsafeMutableBufferPointer { d in
+                        flatten8(s, colorType: colorType, bitDepth: bitDepth, trns: trns, into: d.baseAddress! + 3 * w * y,
+                                 columns: Self.columns(width: w, pass: interlaced ? pass : nil))
+                    }
+                }
             }
             return (RGBImage(width: w, height: h, pixels: rgb), ctx.exifOrientation())
         }
+    }
+
+    /// The columns of a row that one decoded scanline fills: all of them, or those of Adam7 pass `pass`.
+    static func columns(width: Int, pass: Int?) -> StrideTo<Int> {
+        guard let pass else { return stride(from: 0, to: width, by: 1) }
+        let start = [0, 4, 0, 2, 0, 1, 0][pass], step = [8, 8, 4, 4, 2, 2, 1][pass]
+        return stride(from: start, to: width, by: step)
     }
 
     private static func bigEndian32(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> UInt32 {
         UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
     }
 
-    private static func flatten8(_ rgba: [UInt8], colorType: Int, bitDepth: Int, trns: spng_trns?,
-                                 into rgb: inout [UInt8]) {
-        let n = rgba.count / 4
-        rgba.withUnsafeBufferPointer { src in
-            rgb.withUnsafeMutableBufferPointer { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!
-                switch colorType {
-                case 4, 6:
-                    compositeOverWhite(s, d, count: n)
-                case 3 where trns != nil:
-                    compositeOverWhite(s, d, count: n)
-                case 0 where trns != nil:
-                    let key = Int(trns!.gray)
-                    for i in 0..<n {
-                        let g = s[4 * i]
-                        // Pillow holds 1-bit gray as 0/255 but keeps the raw tRNS sample (0/1) mapped
-                        // to 0/255; 2/4-bit gray is scaled to 0...255 and compared with the raw value.
-                        let sample = bitDepth == 1 ? (g == 255 ? 1 : 0) : Int(g)
-                        let v: UInt8 = sample == key ? 255 : g
-                        d[3 * i] = v; d[3 * i + 1] = v; d[3 * i + 2] = v
-                    }
-                case 2 where trns != nil:
-                    let (kr, kg, kb) = (Int(trns!.red), Int(trns!.green), Int(trns!.blue))
-                    for i in 0..<n {
-                        let transparent = Int(s[4 * i]) == kr && Int(s[4 * i + 1]) == kg && Int(s[4 * i + 2]) == kb
-                        for c in 0..<3 { d[3 * i + c] = transparent ? 255 : s[4 * i + c] }
-                    }
-                default:
-                    for i in 0..<n {
-                        d[3 * i] = s[4 * i]; d[3 * i + 1] = s[4 * i + 1]; d[3 * i + 2] = s[4 * i + 2]
-                    }
-                }
+    /// One row of RGBA8 samples `s` (full width) → RGB8 `d`, at `columns`.
+    private static func flatten8(_ s: UnsafePointer<UInt8>, colorType: Int, bitDepth: Int, trns: spng_trns?,
+                                 into d: UnsafeMutablePointer<UInt8>, columns: StrideTo<Int>) {
+        switch colorType {
+        case 4, 6:
+            compositeOverWhite(s, d, columns: columns)
+        case 3 where trns != nil:
+            compositeOverWhite(s, d, columns: columns)
+        case 0 where trns != nil:
+            let key = Int(trns!.gray)
+            for i in columns {
+                let g = s[4 * i]
+                // Pillow holds 1-bit gray as 0/255 but keeps the raw tRNS sample (0/1) mapped
+                // to 0/255; 2/4-bit gray is scaled to 0...255 and compared with the raw value.
+                let sample = bitDepth == 1 ? (g == 255 ? 1 : 0) : Int(g)
+                let v: UInt8 = sample == key ? 255 : g
+                d[3 * i] = v; d[3 * i + 1] = v; d[3 * i + 2] = v
+            }
+        case 2 where trns != nil:
+            let (kr, kg, kb) = (Int(trns!.red), Int(trns!.green), Int(trns!.blue))
+            for i in columns {
+                let transparent = Int(s[4 * i]) == kr && Int(s[4 * i + 1]) == kg && Int(s[4 * i + 2]) == kb
+                for c in 0..<3 { d[3 * i + c] = transparent ? 255 : s[4 * i + c] }
+            }
+        default:
+            for i in columns {
+                d[3 * i] = s[4 * i]; d[3 * i + 1] = s[4 * i + 1]; d[3 * i + 2] = s[4 * i + 2]
             }
         }
     }
 
-    private static func compositeOverWhite(_ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count n: Int) {
-        for i in 0..<n {
+    private static func compositeOverWhite(_ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, columns: StrideTo<Int>) {
+        for i in columns {
             let a = s[4 * i + 3]
             for c in 0..<3 { d[3 * i + c] = PillowPixelMath.overWhite(s[4 * i + c], alpha: a) }
         }
     }
 
-    private static func flatten16(_ rgba: [UInt16], colorType: Int, trns: spng_trns?, into rgb: inout [UInt8]) {
-        let n = rgba.count / 4
-        rgba.withUnsafeBufferPointer { src in
-            rgb.withUnsafeMutableBufferPointer { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!
-                @inline(__always) func high(_ v: UInt16) -> UInt8 { UInt8(truncatingIfNeeded: v >> 8) }
-                switch colorType {
-                case 0:
-                    // Mode "I;16": clip to 255; a tRNS match turns the pixel white.
-                    let key: Int? = trns.map { Int($0.gray) }
-                    for i in 0..<n {
-                        let g = s[4 * i]
-                        let v: UInt8 = Int(g) == key ? 255 : UInt8(min(g, 255))
-                        d[3 * i] = v; d[3 * i + 1] = v; d[3 * i + 2] = v
-                    }
-                case 2:
-                    let key: (Int, Int, Int)? = trns.map { (Int($0.red), Int($0.green), Int($0.blue)) }
-                    for i in 0..<n {
-                        let (r, g, b) = (high(s[4 * i]), high(s[4 * i + 1]), high(s[4 * i + 2]))
-                        let transparent = key.map { Int(r) == $0.0 && Int(g) == $0.1 && Int(b) == $0.2 } ?? false
-                        d[3 * i] = transparent ? 255 : r
-                        d[3 * i + 1] = transparent ? 255 : g
-                        d[3 * i + 2] = transparent ? 255 : b
-                    }
-                default:
-                    for i in 0..<n {
-                        let a = high(s[4 * i + 3])
-                        for c in 0..<3 { d[3 * i + c] = PillowPixelMath.overWhite(high(s[4 * i + c]), alpha: a) }
-                    }
-                }
+    /// One row of RGBA16 samples `s` (full width) → RGB8 `d`, at `columns`.
+    private static func flatten16(_ s: UnsafePointer<UInt16>, colorType: Int, trns: spng_trns?,
+                                  into d: UnsafeMutablePointer<UInt8>, columns: StrideTo<Int>) {
+        @inline(__always) func high(_ v: UInt16) -> UInt8 { UInt8(truncatingIfNeeded: v >> 8) }
+        switch colorType {
+        case 0:
+            // Mode "I;16": clip to 255; a tRNS match turns the pixel white.
+            let key: Int? = trns.map { Int($0.gray) }
+            for i in columns {
+                let g = s[4 * i]
+                let v: UInt8 = Int(g) == key ? 255 : UInt8(min(g, 255))
+                d[3 * i] = v; d[3 * i + 1] = v; d[3 * i + 2] = v
+            }
+        case 2:
+            let key: (Int, Int, Int)? = trns.map { (Int($0.red), Int($0.green), Int($0.blue)) }
+            for i in columns {
+                let (r, g, b) = (high(s[4 * i]), high(s[4 * i + 1]), high(s[4 * i + 2]))
+                let transparent = key.map { Int(r) == $0.0 && Int(g) == $0.1 && Int(b) == $0.2 } ?? false
+                d[3 * i] = transparent ? 255 : r
+                d[3 * i + 1] = transparent ? 255 : g
+                d[3 * i + 2] = transparent ? 255 : b
+            }
+        default:
+            for i in columns {
+                let a = high(s[4 * i + 3])
+                for c in 0..<3 { d[3 * i + c] = PillowPixelMath.overWhite(high(s[4 * i + c]), alpha: a) }
             }
         }
     }
@@ -149,18 +161,25 @@ final class SPNGContext {
         guard rc == 0 else { throw .corrupt(format: "PNG", detail: String(cString: spng_strerror(rc))) }
     }
 
-    func decode<T: FixedWidthInteger>(_: T.Type, count: Int, format: spng_format, flags: Int32) throws(ImageError) -> [T] {
-        var size = 0
-        try check(spng_decoded_image_size(ctx, Int32(format.rawValue), &size))
-        guard size == count * MemoryLayout<T>.size else {
-            throw .corrupt(format: "PNG", detail: "unexpected decoded size \(size)")
+    /// Decodes the image one scanline at a time into `row` (`rowBytes`, one full-width row of
+    /// `format`), calling `body(imageRow, pass, row)` after each; an interlaced image comes as its
+    /// seven Adam7 passes, each scanline filling only that pass's columns of `row`. The deadline is
+    /// checked every 4096 scanlines.
+    func decodeRows<T: FixedWidthInteger>(into row: inout [T], format: spng_format, flags: Int32, rowBytes: Int,
+                                          deadline: ImageDeadline,
+                                          _ body: (Int, Int, UnsafePointer<T>) -> Void) throws(ImageError) {
+        try check(spng_decode_image(ctx, nil, 0, Int32(format.rawValue), flags | Int32(SPNG_DECODE_PROGRESSIVE.rawValue)))
+        var scanlines = 0
+        while true {
+            var info = spng_row_info()
+            try check(spng_get_row_info(ctx, &info))
+            let rc = row.withUnsafeMutableBytes { raw in spng_decode_row(ctx, raw.baseAddress, rowBytes) }
+            guard rc == 0 || rc == Int32(SPNG_EOI.rawValue) else { try check(rc); return }
+            row.withUnsafeBufferPointer { body(Int(info.row_num), Int(info.pass), $0.baseAddress!) }
+            if rc == Int32(SPNG_EOI.rawValue) { return }
+            scanlines += 1
+            if scanlines & 4095 == 0 { try deadline.check() }
         }
-        var out = [T](repeating: 0, count: count)
-        let rc = out.withUnsafeMutableBytes { raw in
-            spng_decode_image(ctx, raw.baseAddress, raw.count, Int32(format.rawValue), flags)
-        }
-        try check(rc)
-        return out
     }
 
     /// The `tRNS` chunk, if the file has one.

@@ -216,7 +216,7 @@ public struct EngineCaptionService: CaptionService {
 extension ImageError: RPCErrorConvertible {
     public var rpcErrorCode: StatusCode {
         switch self {
-        case .tooManyBytes, .tooManyPixels: .resourceExhausted
+        case .tooManyBytes, .tooManyPixels, .tooManyScans: .resourceExhausted
         default: .invalidArgument
         }
     }

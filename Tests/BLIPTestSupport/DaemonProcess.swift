@@ -207,6 +207,21 @@ public final class DaemonProcess {
         return try waitForExit(timeout: timeout)
     }
 
+    /// Whether the daemon is still running.
+    public var isRunning: Bool { process.isRunning }
+
+    /// After it exited: whether a signal ended it (SIGBUS, SIGSEGV, …) rather than `exit`.
+    public var endedBySignal: Bool { !process.isRunning && process.terminationReason == .uncaughtSignal }
+
+    /// The peak resident set size so far (`VmHWM`), in KiB.
+    public var peakRSSKiB: Int { Self.statusField("VmHWM", pid: pid) }
+
+    /// Resets the peak resident set size to the current one (`/proc/PID/clear_refs` ← 5), so
+    /// ``peakRSSKiB`` then measures what follows.
+    public func resetPeakRSS() {
+        try? "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
+    }
+
     /// Waits for the daemon to exit by itself.
     /// - Returns: Its exit status (or the signal that ended it).
     /// - Throws: ``TestFailure`` when it still runs after `timeout` seconds.

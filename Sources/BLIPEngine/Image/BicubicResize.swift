@@ -22,12 +22,18 @@ public enum BicubicResize {
     /// Resizes `image` to `width`×`height`, checking `deadline` after every block of outputs.
     /// - Throws: ``ImageError/deadlineExceeded``.
     public static func resize(_ image: RGBImage, width: Int, height: Int, deadline: ImageDeadline) throws(ImageError) -> RGBImage {
+        try resize(image, width: width, height: height, deadline: deadline, blockBytes: Coefficients.blockBytes)
+    }
+
+    /// `blockBytes`: the weights computed at once (tests use tiny blocks to show they change nothing).
+    static func resize(_ image: RGBImage, width: Int, height: Int, deadline: ImageDeadline,
+                       blockBytes: Int) throws(ImageError) -> RGBImage {
         precondition(width > 0 && height > 0, "resize target must be positive")
         if image.width == width && image.height == height { return image }
 
         let needHorizontal = width != image.width
         let needVertical = height != image.height
-        let vertical = Coefficients(inSize: image.height, outSize: height)
+        let vertical = Coefficients(inSize: image.height, outSize: height, blockBytes: blockBytes)
 
         // Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when the height
         // shrinks by more than twice as many pixels as the width; earlier Pillow always went
@@ -39,7 +45,7 @@ public enum BicubicResize {
         if !horizontalFirst {
             var current = try resampleVertical(image, rowOffset: 0, coefficients: vertical, deadline: deadline)
             if needHorizontal {
-                let horizontal = Coefficients(inSize: image.width, outSize: width)
+                let horizontal = Coefficients(inSize: image.width, outSize: width, blockBytes: blockBytes)
                 current = try resampleHorizontal(current, rows: 0..<height, coefficients: horizontal, deadline: deadline)
             }
             return current
@@ -50,7 +56,7 @@ public enum BicubicResize {
         // Only the source rows the vertical pass will read are resampled horizontally.
         let firstRow = vertical.bounds[0]
         let lastRow = vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1]
-        let horizontal = Coefficients(inSize: image.width, outSize: width)
+        let horizontal = Coefficients(inSize: image.width, outSize: width, blockBytes: blockBytes)
         let current = try resampleHorizontal(image, rows: firstRow..<lastRow, coefficients: horizontal, deadline: deadline)
         guard needVertical else { return current }
         return try resampleVertical(current, rowOffset: firstRow, coefficients: vertical, deadline: deadline)
@@ -60,16 +66,18 @@ public enum BicubicResize {
     /// its weights (fixed point, `precisionBits`) come from ``weights(for:into:scratch:)``.
     struct Coefficients {
         static let precisionBits: Int32 = 32 - 8 - 2
-        /// Most bytes of weights computed at once.
+        /// Most bytes of weights computed at once, by default.
         static let blockBytes = 1 << 20
         let taps: Int
+        let blockBytes: Int
         let inSize: Int
         let scale: Double
         let filterScale: Double
         let scaledSupport: Double
         var bounds: [Int]
 
-        init(inSize: Int, outSize: Int) {
+        init(inSize: Int, outSize: Int, blockBytes: Int = Coefficients.blockBytes) {
+            self.blockBytes = blockBytes
             let support = 2.0  // bicubic
             let scale = Double(inSize) / Double(outSize)
             let filterScale = max(scale, 1.0)
@@ -94,7 +102,7 @@ public enum BicubicResize {
         var outSize: Int { bounds.count / 2 }
 
         /// Outputs per block of weights.
-        var blockSize: Int { max(1, Self.blockBytes / (4 * taps)) }
+        var blockSize: Int { max(1, blockBytes / (4 * taps)) }
 
         /// The blocks of outputs, in order.
         var blocks: StrideTo<Int> { stride(from: 0, to: outSize, by: blockSize) }

@@ -1,0 +1,71 @@
+import BLIPTestSupport
+import Foundation
+import Testing
+@testable import BLIPEngine
+
+/// Issue 13 at the decoder: hostile images cost bounded time and memory; the generators make
+/// valid files (only the limits stop them).
+@Suite struct HostileImageTests {
+    @Test func theScanBombGeneratorMakesValidProgressiveJPEGs() throws {
+        let bomb = HostileImages.progressiveScanBomb(width: 40, height: 24, scans: 100)
+        #expect(JPEGScanCounter.scans(in: bomb) == 100)
+        let image = try ImageDecoder.decode(bomb)
+        #expect(image.width == 40 && image.height == 24)
+        #expect(image.pixels.allSatisfy { $0 == 128 }, "a flat mid-gray image")
+        #expect(JPEGScanCounter.scans(in: try Fixtures.imageBytes("coffee_progressive.jpg")) == 10)
+        #expect(JPEGScanCounter.scans(in: try Fixtures.imageBytes("chelsea_q95_444.jpg")) == 1)
+    }
+
+    /// The issue's attack: a 6000×6000 progressive JPEG of 883 near-empty scans (~100 KiB) held a
+    /// worker for seconds; it is refused before decoding.
+    @Test func theScanBombIsRefusedBeforeDecoding() throws {
+        let bomb = HostileImages.progressiveScanBomb(width: 6000, height: 6000, scans: 883)
+        let start = ContinuousClock.now
+        #expect(throws: ImageError.tooManyScans(count: 883, limit: 100)) { try ImageDecoder.decode(bomb) }
+        #expect(ContinuousClock.now - start < .milliseconds(500))
+        let atLimit = HostileImages.progressiveScanBomb(width: 64, height: 64, scans: 100)
+        #expect(throws: ImageError.tooManyScans(count: 100, limit: 99)) {
+            try ImageDecoder.decode(atLimit, limits: ImageLimits(maxBytes: 1 << 20, maxPixels: 1 << 20, maxScans: 99))
+        }
+    }
+
+    @Test func theZeroPNGGeneratorMakesValidPNGs() throws {
+        let png = HostileImages.zeroPNG(width: 3, height: 700)
+        let image = try ImageDecoder.decode(png)
+        #expect(image.width == 3 && image.height == 700 && image.pixels.allSatisfy { $0 == 0 })
+    }
+
+    /// PNG rows are decoded with the deadline checked between them: a passed deadline stops a
+    /// 1 × 40,000,000 PNG within one slice of rows.
+    @Test func aPNGDecodeStopsAtItsDeadline() throws {
+        let png = HostileImages.zeroPNG(width: 1, height: 40_000_000)
+        let start = ContinuousClock.now
+        #expect(throws: ImageError.deadlineExceeded) {
+            try ImageDecoder.decode(png, deadline: ImageDeadline(.now + .milliseconds(200)))
+        }
+        #expect(ContinuousClock.now - start < .milliseconds(1200))
+    }
+
+    /// Weights computed in blocks of outputs give the same image as all at once, in both passes and
+    /// both orders (the golden tests hold the single-block result to Pillow's).
+    @Test func resizeWeightsInBlocksChangeNothing() throws {
+        var generator = SystemRandomNumberGenerator()
+        for (w, h, ow, oh) in [(7, 2000, 5, 9), (1500, 3, 11, 4), (300, 200, 13, 17), (40, 30, 80, 70)] {
+            let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let whole = try BicubicResize.resize(image, width: ow, height: oh, deadline: .none, blockBytes: 1 << 30)
+            for blockBytes in [1, 64, 4096] {
+                let blocks = try BicubicResize.resize(image, width: ow, height: oh, deadline: .none, blockBytes: blockBytes)
+                #expect(blocks == whole, "\(w)x\(h) -> \(ow)x\(oh) in blocks of \(blockBytes) bytes")
+            }
+        }
+    }
+
+    /// Interlaced PNGs come row by row as seven Adam7 passes: the same pixels as non-interlaced.
+    @Test(arguments: ["rgb8", "rgba16", "gray2-trns"])
+    func interlacedPNGsDecodeLikeTheirNonInterlacedTwin(_ name: String) throws {
+        let plain = try ImageDecoder.decode(try Fixtures.imageBytes("../image-interlaced/interlace-\(name).png"))
+        let interlaced = try ImageDecoder.decode(try Fixtures.imageBytes("../image-interlaced/interlace-\(name)-adam7.png"))
+        #expect(plain.width == 13 && plain.height == 11)
+        #expect(interlaced == plain)
+    }
+}

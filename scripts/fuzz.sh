@@ -6,6 +6,12 @@
 # executions, coverage (libFuzzer's cov:/ft:) and corpus size, and exits non-zero if any crashed.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# FUZZ_TIMEOUT (seconds per input, default 10) and FUZZ_RSS_MB (default 4096) set libFuzzer's
+# -timeout and -rss_limit_mb; the image targets run the daemon's own limits, so e.g.
+# FUZZ_TIMEOUT=3 FUZZ_RSS_MB=768 makes an input that costs seconds or ~700 MiB a finding
+# (issue 13's scan bomb and 1 × 40,000,000 PNG did). The seeds scan-bomb-*, progressive-100scans.jpg,
+# tall-* and wide-* are HostileImages' output (Tests/BLIPTestSupport/HostileImages.swift).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -28,7 +34,7 @@ for t in "${targets[@]}"; do
     artifacts=fuzz/.build/artifacts/$t
     mkdir -p "$work" "$artifacts"
     log=fuzz/.build/$t.log
-    "$bin/$t" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 -timeout=10 \
+    "$bin/$t" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb="${FUZZ_RSS_MB:-4096}" -timeout="${FUZZ_TIMEOUT:-10}" \
         -artifact_prefix="$artifacts/" "$work" "fuzz/corpus/$t" > "$log" 2>&1
     rc=$?
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)

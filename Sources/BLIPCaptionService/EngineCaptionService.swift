@@ -182,7 +182,10 @@ public struct EngineCaptionService: CaptionService {
             limits: InfoResponse.Limits(
                 maxImageBytes: UInt64(captioner.imageLimits.maxBytes), maxPixels: UInt64(captioner.imageLimits.maxPixels),
                 maxTokens: UInt32(c.text.maxPositionEmbeddings), maxBeams: UInt32(captioner.generationLimits.maxBeams),
-                maxPrompts: UInt32(Self.maxPrompts)),
+                maxPrompts: UInt32(Self.maxPrompts), maxJPEGScans: UInt32(clamping: captioner.imageLimits.maxScans),
+                maxTextBytes: UInt32(clamping: captioner.generationLimits.maxTextBytes),
+                maxBadWords: UInt32(clamping: captioner.generationLimits.maxBadWords),
+                maxBadWordTokens: UInt32(clamping: captioner.generationLimits.maxBadWordTokens)),
             featureCache: cache.map {
                 InfoResponse.FeatureCacheStats(capacityBytes: UInt64($0.capacityBytes), bytes: UInt64($0.bytes),
                                                entries: UInt64($0.entries), hits: $0.hits, misses: $0.misses)

@@ -45,12 +45,25 @@ public struct InfoResponse: Sendable, Hashable {
         public var maxQueueDepth: UInt32
         /// Entries of `CaptionRequest.prompts`.
         public var maxPrompts: UInt32
+        /// Scans of a progressive JPEG (0: not reported, an older server).
+        public var maxJPEGScans: UInt32
+        /// UTF-8 bytes of a prompt and of each bad word (0: not reported).
+        public var maxTextBytes: UInt32
+        /// Entries of `DecodingOptions.badWords` (0: not reported).
+        public var maxBadWords: UInt32
+        /// Tokens of each bad word (0: not reported).
+        public var maxBadWordTokens: UInt32
 
         public init(
             maxFrameBytes: UInt64 = 0, maxImageBytes: UInt64 = 0, maxPixels: UInt64 = 0,
-            maxTokens: UInt32 = 0, maxBeams: UInt32 = 0, maxQueueDepth: UInt32 = 0, maxPrompts: UInt32 = 0
+            maxTokens: UInt32 = 0, maxBeams: UInt32 = 0, maxQueueDepth: UInt32 = 0, maxPrompts: UInt32 = 0,
+            maxJPEGScans: UInt32 = 0, maxTextBytes: UInt32 = 0, maxBadWords: UInt32 = 0, maxBadWordTokens: UInt32 = 0
         ) {
             self.maxPrompts = maxPrompts
+            self.maxJPEGScans = maxJPEGScans
+            self.maxTextBytes = maxTextBytes
+            self.maxBadWords = maxBadWords
+            self.maxBadWordTokens = maxBadWordTokens
             self.maxFrameBytes = maxFrameBytes
             self.maxImageBytes = maxImageBytes
             self.maxPixels = maxPixels
@@ -257,7 +270,9 @@ extension InfoResponse.Limits {
         self.init(
             maxFrameBytes: c.max_frame_bytes, maxImageBytes: c.max_image_bytes,
             maxPixels: c.max_pixels, maxTokens: c.max_tokens, maxBeams: c.max_beams,
-            maxQueueDepth: c.max_queue_depth, maxPrompts: c.max_prompts
+            maxQueueDepth: c.max_queue_depth, maxPrompts: c.max_prompts,
+            maxJPEGScans: c.max_jpeg_scans, maxTextBytes: c.max_text_bytes, maxBadWords: c.max_bad_words,
+            maxBadWordTokens: c.max_bad_word_tokens
         )
     }
 
@@ -271,6 +286,10 @@ extension InfoResponse.Limits {
         c.has_max_beams = 1; c.max_beams = maxBeams
         c.has_max_queue_depth = 1; c.max_queue_depth = maxQueueDepth
         c.has_max_prompts = 1; c.max_prompts = maxPrompts
+        c.has_max_jpeg_scans = 1; c.max_jpeg_scans = maxJPEGScans
+        c.has_max_text_bytes = 1; c.max_text_bytes = maxTextBytes
+        c.has_max_bad_words = 1; c.max_bad_words = maxBadWords
+        c.has_max_bad_word_tokens = 1; c.max_bad_word_tokens = maxBadWordTokens
         return c
     }
 }

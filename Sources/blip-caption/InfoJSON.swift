@@ -79,6 +79,7 @@ struct InfoJSON: Encodable {
     struct Limits: Encodable {
         var max_frame_bytes, max_image_bytes, max_pixels: UInt64
         var max_tokens, max_beams, max_queue_depth, max_prompts: UInt32
+        var max_jpeg_scans, max_text_bytes, max_bad_words, max_bad_word_tokens: UInt32
 
         init(_ l: InfoResponse.Limits) {
             max_frame_bytes = l.maxFrameBytes
@@ -88,6 +89,10 @@ struct InfoJSON: Encodable {
             max_beams = l.maxBeams
             max_queue_depth = l.maxQueueDepth
             max_prompts = l.maxPrompts
+            max_jpeg_scans = l.maxJPEGScans
+            max_text_bytes = l.maxTextBytes
+            max_bad_words = l.maxBadWords
+            max_bad_word_tokens = l.maxBadWordTokens
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLIPCaptionService
 import BLIPEngine
 import CPUFeatures
 import BLIPServer
@@ -171,6 +172,8 @@ struct BlipCaptiond: ParsableCommand {
         let service: any CaptionService
         do { service = try loadService() } catch { throw fail("loading the model failed", error) }
         log("model loaded in \(milliseconds(since: loadStart)) ms (decoder weights \(weights.rawValue), \(BLASRuntime.threads) engine threads)")
+        let fileWatch = ModelFileWatch { log($0, level: .warning) }
+        fileWatch.watch((service as? EngineCaptionService)?.captioner.model)
 
         // 2. Adopt systemd's socket, or bind our own.
         let listeners: [ListeningSocket]
@@ -233,7 +236,7 @@ struct BlipCaptiond: ParsableCommand {
         }
         let server = CaptionServer(service: service, listeners: listeners, configuration: configuration, httpListeners: httpListeners)
         signals.attach(server)
-        reloads.attach { [self] in reload(server, notifier: notifier, log: log) }
+        reloads.attach { [self] in reload(server, notifier: notifier, log: log, fileWatch: fileWatch) }
         let reason = server.run()
         log("exiting (\(reason))")
     }
@@ -248,7 +251,7 @@ extension BlipCaptiond {
     /// SIGHUP: loads and warms up the model folder again while the old model keeps serving,
     /// then swaps it in (calls in flight finish on the old one). A reload that fails keeps the
     /// old model and says why. Peak memory holds both models for the duration.
-    func reload(_ server: CaptionServer, notifier: SystemdNotifier, log: StandardErrorLog) {
+    func reload(_ server: CaptionServer, notifier: SystemdNotifier, log: StandardErrorLog, fileWatch: ModelFileWatch) {
         guard !server.isStopping else {
             log("SIGHUP while stopping, ignoring", level: .warning)
             return
@@ -263,6 +266,7 @@ extension BlipCaptiond {
             let service = try loadService()
             try service.warmUp()
             server.replaceService(service)
+            fileWatch.watch((service as? EngineCaptionService)?.captioner.model)
             log("reloaded and warmed up in \(milliseconds(since: start)) ms")
             notifier.notify("READY=1\nSTATUS=" + server.statusLine)
         } catch {

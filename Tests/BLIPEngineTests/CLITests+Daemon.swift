@@ -15,7 +15,8 @@ extension CLITests {
         "model": ["vision_hidden_size", "vision_layers", "image_size", "patch_size", "text_hidden_size", "text_layers", "vocab_size"],
         "defaults": ["num_beams", "max_new_tokens", "min_new_tokens", "max_length", "min_length", "length_penalty", "repetition_penalty",
                      "no_repeat_ngram_size", "num_return_sequences", "early_stopping", "do_sample", "temperature", "top_k", "top_p", "seed", "bad_words"],
-        "limits": ["max_frame_bytes", "max_image_bytes", "max_pixels", "max_tokens", "max_beams", "max_queue_depth", "max_prompts"],
+        "limits": ["max_frame_bytes", "max_image_bytes", "max_pixels", "max_tokens", "max_beams", "max_queue_depth", "max_prompts",
+                   "max_jpeg_scans", "max_text_bytes", "max_bad_words", "max_bad_word_tokens"],
         "counters": ["uptime_us", "requests_by_status", "queue_depth", "latency_p50_us", "latency_p95_us", "latency_p99_us"],
         "feature_cache": ["capacity_bytes", "bytes", "entries", "hits", "misses"],
         "engine": ["max_batch", "threads", "encode_lanes", "threads_per_lane", "iterations", "batched_steps"],
@@ -47,6 +48,8 @@ extension CLITests {
         #expect((info["blas_threads"] as? Int ?? 0) >= 1)
         #expect((model["vocab_size"] as? Int ?? 0) > 0 && (model["image_size"] as? Int ?? 0) > 0, "\(model)")
         #expect(limits["max_prompts"] as? Int == 8)
+        #expect(limits["max_jpeg_scans"] as? Int == 100 && limits["max_text_bytes"] as? Int == 512)
+        #expect(limits["max_bad_words"] as? Int == 64 && limits["max_bad_word_tokens"] as? Int == 32)
         #expect(limits["max_queue_depth"] as? Int == 7)
         #expect(limits["max_beams"] as? Int == 8)
         #expect(defaults["num_beams"] as? Int == 3 && defaults["max_length"] as? Int == 20 && defaults["min_length"] as? Int == 5)

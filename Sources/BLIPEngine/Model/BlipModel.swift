@@ -4,7 +4,7 @@ import Foundation
 /// with every size read from its config.json. Immutable and shareable across tasks; per-request
 /// state lives in `VisionState` and `DecoderSession`.
 public final class BlipModel: @unchecked Sendable {
-    // @unchecked: immutable after init; the weight store keeps the mapped file alive.
+    // @unchecked: immutable after init; the weight store keeps the file's bytes alive.
     public let folder: ModelFolder
     public let config: BlipConfig
     public let preprocessor: PreprocessorConfig
@@ -36,8 +36,15 @@ public final class BlipModel: @unchecked Sendable {
         let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         identity = "\(folder.url.standardizedFileURL.path) \(size) \(modified)"
         try weights.checkAllUsed()
-        weights.releaseMappedPages()
+        weightsPath = folder.weights.path
+        weightsStamp = file.fileStamp
     }
+
+    /// The weights file, and what it was (inode, size, mtime) when it was read: the model keeps
+    /// what it read whatever happens to the file afterwards; a changed stamp means a reload
+    /// (SIGHUP) would load something else.
+    public let weightsPath: String
+    public let weightsStamp: SafeTensorsFile.FileStamp
 
     /// Which version of the checkpoint this is: the Hugging Face snapshot revision when the
     /// folder is a hub-cache snapshot (`…/models--OWNER--NAME/snapshots/REVISION`), else

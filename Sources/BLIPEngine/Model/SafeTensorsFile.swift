@@ -29,84 +29,164 @@ public struct SafeTensorsEntry: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// A memory-mapped `.safetensors` file with a fully validated header.
+/// A `.safetensors` file read into memory this process owns, with a fully validated header.
 ///
 /// Layout: u64 little-endian header length N, N bytes of JSON (`{name: {dtype, shape, data_offsets}}`
-/// plus an optional `__metadata__`), then the data section. The mapping lives as long as this object,
-/// so float32 tensors are used in place without copying.
+/// plus an optional `__metadata__`), then the data section. The data section is read once, with
+/// `pread`, into an anonymous mapping (made read-only afterwards) that lives as long as this
+/// object, so float32 tensors are used in place without a second copy.
+///
+/// Why not map the file: a mapped file that is truncated or rewritten in place (`cp` over it)
+/// under a running daemon kills it with SIGBUS on the next access, or silently changes its
+/// weights. Owned memory is immune: whatever happens to the file afterwards, the loaded model
+/// stays exactly what was read, and a file that changes *while* it is read is refused.
 public final class SafeTensorsFile: @unchecked Sendable {
-    // @unchecked: the mapping is read-only and never changes after init.
+    // @unchecked: the memory is read-only and never changes after init.
     public let url: URL
     public let entries: [String: SafeTensorsEntry]
     public let metadata: [String: String]
     /// The first 16 hex digits of the SHA-256 of the header (names, dtypes, shapes, offsets): what
     /// tells two checkpoints apart without reading their gigabytes.
     public let headerDigest: String
-    private let base: UnsafeRawPointer
-    private let mappedLength: Int
-    private let dataStart: Int
+    /// What the file was when it was read: device, inode, size and modification time.
+    public let fileStamp: FileStamp
+    private let base: UnsafeMutableRawPointer
+    private let ownedLength: Int
 
     /// Upper bound for the JSON header; real BLIP headers are ~50 KB.
     public static let maxHeaderBytes = 100 << 20
+    /// Bytes read per `pread`.
+    static let readChunk = 64 << 20
+
+    /// A file's identity and version as `fstat` reports them.
+    public struct FileStamp: Sendable, Equatable, CustomStringConvertible {
+        public var device: UInt64
+        public var inode: UInt64
+        public var size: Int
+        public var modifiedNanoseconds: Int64
+
+        init(_ st: stat) {
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+            size = Int(st.st_size)
+            modifiedNanoseconds = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        }
+
+        /// The stamp of the file now at `path` (following symlinks), or nil when it cannot be read.
+        public static func current(path: String) -> FileStamp? {
+            var st = stat()
+            return stat(path, &st) == 0 ? FileStamp(st) : nil
+        }
+
+        public var description: String { "inode \(inode), \(size) bytes, mtime \(modifiedNanoseconds / 1_000_000_000)" }
+    }
 
     public init(url: URL) throws(ModelError) {
         self.url = url
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        let path = url.path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw .unreadableFile(url.path, String(cString: strerror(errno)))
+            throw .unreadableFile(path, String(cString: strerror(errno)))
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadableFile(url.path, String(cString: strerror(errno))) }
-        let size = Int(st.st_size)
-        guard size >= 8 else { throw .badSafeTensors(url.path, "file is \(size) bytes, shorter than the 8-byte header length") }
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw .unreadableFile(url.path, "mmap failed: \(String(cString: strerror(errno)))")
+        guard fstat(fd, &st) == 0 else { throw .unreadableFile(path, String(cString: strerror(errno))) }
+        let stamp = FileStamp(st)
+        let size = stamp.size
+        guard size >= 8 else { throw .badSafeTensors(path, "file is \(size) bytes, shorter than the 8-byte header length") }
+
+        let lengthBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+        defer { lengthBytes.deallocate() }
+        try Self.readFully(fd, into: lengthBytes, at: 0, path: path)
+        let declared = UInt64(littleEndian: lengthBytes.loadUnaligned(as: UInt64.self))
+        guard declared > 0, declared <= UInt64(min(Self.maxHeaderBytes, size - 8)) else {
+            throw .badSafeTensors(path, "header length \(declared) is outside 1…\(min(Self.maxHeaderBytes, size - 8)) (truncated or not a safetensors file)")
         }
-        let raw = UnsafeRawPointer(mapped)
-        do {
-            let declared = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
-            guard declared > 0, declared <= UInt64(min(Self.maxHeaderBytes, size - 8)) else {
-                throw ModelError.badSafeTensors(url.path, "header length \(declared) is outside 1…\(min(Self.maxHeaderBytes, size - 8)) (truncated or not a safetensors file)")
+        let headerLength = Int(declared)
+        let header = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 + headerLength, alignment: 8)
+        defer { header.deallocate() }
+        try Self.readFully(fd, into: header, at: 0, path: path)
+        let parsed = try Self.parseHeader(Data(UnsafeRawBufferPointer(rebasing: header[8...])), dataLength: size - 8 - headerLength, path: path)
+        entries = parsed.entries
+        metadata = parsed.metadata
+        headerDigest = SHA256.digest(UnsafeRawBufferPointer(header)).prefix(8).map { String(format: "%02x", $0) }.joined()
+
+        // The data section, into anonymous memory (page-aligned, so every 4-byte-aligned offset
+        // gives an aligned float).
+        let dataLength = size - 8 - headerLength
+        let length = max(dataLength, 1)
+        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED else {
+            throw .unreadableFile(path, "cannot allocate \(dataLength) bytes for the weights: \(String(cString: strerror(errno)))")
+        }
+        // Huge pages: first-touching 1.8 GB in 4 KiB pages costs seconds in a VM, in 2 MiB pages a
+        // fraction of that (and the products walk the weights with fewer TLB misses).
+        madvise(mapped, length, MADV_HUGEPAGE)
+        do throws(ModelError) {
+            try Self.readInParallel(fd, into: UnsafeMutableRawBufferPointer(start: mapped, count: dataLength), at: 8 + headerLength, path: path)
+            var after = stat()
+            guard fstat(fd, &after) == 0, FileStamp(after) == stamp else {
+                throw ModelError.badSafeTensors(path, "the file changed while it was being read (was \(stamp), now \(FileStamp(after))): replace a model by renaming a complete copy into place (docs/daemon.md)")
             }
-            let headerLength = Int(declared)
-            let headerBytes = Data(bytes: raw + 8, count: headerLength)
-            let parsed = try Self.parseHeader(headerBytes, dataLength: size - 8 - headerLength, path: url.path)
-            self.entries = parsed.entries
-            self.metadata = parsed.metadata
-            self.headerDigest = SHA256.digest(UnsafeRawBufferPointer(start: raw, count: 8 + headerLength))
-                .prefix(8).map { String(format: "%02x", $0) }.joined()
-            self.dataStart = 8 + headerLength
-        } catch let error as ModelError {
-            munmap(mapped, size)
-            throw error
         } catch {
-            munmap(mapped, size)
-            throw .badSafeTensors(url.path, "\(error)")
+            munmap(mapped, length)
+            throw error
         }
-        self.base = raw
-        self.mappedLength = size
-        // The weights are read in order during the first forward pass; ask for read-ahead.
-        madvise(mapped, size, MADV_WILLNEED)
+        mprotect(mapped, length, PROT_READ)
+        base = mapped
+        ownedLength = length
+        fileStamp = stamp
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
+    deinit { munmap(base, ownedLength) }
 
-    /// Drops this process's mapping of the whole pages inside `bytes` (which must point into this
-    /// file): they stop counting towards its memory and are read back from the page cache if
-    /// touched again. For weights only ever read through a converted copy.
-    func releasePages(_ bytes: UnsafeRawBufferPointer) {
-        guard let start = bytes.baseAddress, start >= base, start + bytes.count <= base + mappedLength else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let first = (Int(bitPattern: start) + page - 1) / page * page
-        let end = (Int(bitPattern: start) + bytes.count) / page * page
-        guard end > first else { return }
-        madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, MADV_DONTNEED)
+    /// ``readFully(_:into:at:path:)`` in `readChunk` pieces shared by the cores: the copy out of the
+    /// page cache and the page faults of the destination both scale.
+    private static func readInParallel(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(ModelError) {
+        let pieces = (buffer.count + readChunk - 1) / readChunk
+        let failures = LockedFailures()
+        let destination = UncheckedSendable(buffer)
+        DispatchQueue.concurrentPerform(iterations: min(pieces, max(1, ProcessInfo.processInfo.activeProcessorCount))) { worker in
+            let workers = min(pieces, max(1, ProcessInfo.processInfo.activeProcessorCount))
+            for piece in stride(from: worker, to: pieces, by: workers) where !failures.any {
+                let start = piece * readChunk, count = min(readChunk, destination.value.count - start)
+                do throws(ModelError) {
+                    try readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: destination.value[start..<start + count]),
+                                  at: offset + start, path: path)
+                } catch { failures.record(error) }
+            }
+        }
+        if let error = failures.first { throw error }
     }
 
-    /// Raw bytes of one tensor, in the mapping.
+    /// The first error of several readers.
+    private final class LockedFailures: @unchecked Sendable {
+        // @unchecked: `errors` is guarded by `lock`.
+        private let lock = NSLock()
+        private var errors: [ModelError] = []
+        func record(_ error: ModelError) { lock.lock(); errors.append(error); lock.unlock() }
+        var any: Bool { lock.lock(); defer { lock.unlock() }; return !errors.isEmpty }
+        var first: ModelError? { lock.lock(); defer { lock.unlock() }; return errors.first }
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset`; a file that ends early was truncated.
+    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(ModelError) {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, min(readChunk, buffer.count - done), off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadableFile(path, "read failed at byte \(offset + done): \(String(cString: strerror(errno)))")
+            }
+            guard n > 0 else {
+                throw .badSafeTensors(path, "the file ended at byte \(offset + done), before the \(offset + buffer.count) its header promises: it is truncated, or changed while it was being read (replace a model by renaming a complete copy into place; docs/daemon.md)")
+            }
+            done += n
+        }
+    }
+
+    /// Raw bytes of one tensor.
     public func bytes(of entry: SafeTensorsEntry) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: base + dataStart + entry.range.lowerBound, count: entry.range.count)
+        UnsafeRawBufferPointer(start: base + entry.range.lowerBound, count: entry.range.count)
     }
 
     static func parseHeader(_ data: Data, dataLength: Int, path: String) throws(ModelError)

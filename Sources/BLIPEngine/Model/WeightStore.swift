@@ -2,15 +2,14 @@ import Foundation
 
 /// The checkpoint's tensors as float32, looked up by their Hugging Face names.
 ///
-/// Float32 tensors point straight into the memory-mapped file; F16/BF16 tensors are converted once
-/// into buffers this store owns. Every lookup checks the shape the config implies and records the
+/// Float32 tensors point straight into the file's bytes, which `SafeTensorsFile` holds in memory
+/// the process owns; F16/BF16 tensors are converted once into buffers this store owns. Every lookup checks the shape the config implies and records the
 /// name, so `checkAllUsed()` can reject tensors the model does not know.
 final class WeightStore: @unchecked Sendable {
     // @unchecked: filled during loading on one thread, read-only afterwards.
     let file: SafeTensorsFile
     private var converted: [UnsafeMutablePointer<Float>] = []
     private var reduced: [UnsafeMutablePointer<BFloat16>] = []
-    private var replacedOriginals: [UnsafeRawBufferPointer] = []
     private var used: Set<String> = []
 
     init(file: SafeTensorsFile) { self.file = file }
@@ -72,23 +71,16 @@ final class WeightStore: @unchecked Sendable {
     }
 
     /// A packed bfloat16 copy (round to nearest even) of `weight` (n, k), owned by this store, or nil
-    /// when the shape cannot be packed. The float32 original's pages are released from this
-    /// process when they are part of the mapped file (`releaseMappedPages` once loading is done).
+    /// when the shape cannot be packed. The float32 original stays: products of more than 32 rows
+    /// (cross-attention keys and values of the image, long prompts) and the word-embedding rows
+    /// still read it. (It used to be released from a mapped file and faulted back in when read;
+    /// the weights are no longer a mapping of the file, see `SafeTensorsFile`.)
     func packedBFloat16(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) -> PackedBFloat16Matrix? {
         guard PackedBFloat16Matrix.canPack(outFeatures: n, inFeatures: k) else { return nil }
         let out = UnsafeMutablePointer<BFloat16>.allocate(capacity: n * k)
         PackedBFloat16Matrix.pack(weight, outFeatures: n, inFeatures: k, into: out)
         reduced.append(out)
-        replacedOriginals.append(UnsafeRawBufferPointer(start: weight, count: n * k * MemoryLayout<Float>.size))
         return PackedBFloat16Matrix(values: UnsafePointer(out), outFeatures: n, inFeatures: k)
-    }
-
-    /// Gives back the memory of float32 weights that decode steps now read as bfloat16 copies, where
-    /// they are pages of the mapped file (converted buffers stay). Anything that still reads them —
-    /// the word embeddings' rows, a product of more than 32 rows — faults the pages back in.
-    func releaseMappedPages() {
-        for bytes in replacedOriginals { file.releasePages(bytes) }
-        replacedOriginals.removeAll()
     }
 
     func layerNorm(_ prefix: String, width: Int, eps: Float) throws(ModelError) -> LayerNorm {

@@ -1537,7 +1537,7 @@ const ProtobufCMessageDescriptor blip__v1__model_summary__descriptor =
   (ProtobufCMessageInit) blip__v1__model_summary__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__limits__field_descriptors[7] =
+static const ProtobufCFieldDescriptor blip__v1__limits__field_descriptors[11] =
 {
   {
     "max_frame_bytes",
@@ -1623,20 +1623,72 @@ static const ProtobufCFieldDescriptor blip__v1__limits__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "max_jpeg_scans",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__Limits, has_max_jpeg_scans),
+    offsetof(Blip__V1__Limits, max_jpeg_scans),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_text_bytes",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__Limits, has_max_text_bytes),
+    offsetof(Blip__V1__Limits, max_text_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_bad_words",
+    10,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__Limits, has_max_bad_words),
+    offsetof(Blip__V1__Limits, max_bad_words),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_bad_word_tokens",
+    11,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Blip__V1__Limits, has_max_bad_word_tokens),
+    offsetof(Blip__V1__Limits, max_bad_word_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__limits__field_indices_by_name[] = {
+  10,   /* field[10] = max_bad_word_tokens */
+  9,   /* field[9] = max_bad_words */
   4,   /* field[4] = max_beams */
   0,   /* field[0] = max_frame_bytes */
   1,   /* field[1] = max_image_bytes */
+  7,   /* field[7] = max_jpeg_scans */
   2,   /* field[2] = max_pixels */
   6,   /* field[6] = max_prompts */
   5,   /* field[5] = max_queue_depth */
+  8,   /* field[8] = max_text_bytes */
   3,   /* field[3] = max_tokens */
 };
 static const ProtobufCIntRange blip__v1__limits__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor blip__v1__limits__descriptor =
 {
@@ -1646,7 +1698,7 @@ const ProtobufCMessageDescriptor blip__v1__limits__descriptor =
   "Blip__V1__Limits",
   "blip.v1",
   sizeof(Blip__V1__Limits),
-  7,
+  11,
   blip__v1__limits__field_descriptors,
   blip__v1__limits__field_indices_by_name,
   1,  blip__v1__limits__number_ranges,

@@ -389,10 +389,30 @@ struct  Blip__V1__Limits
    */
   protobuf_c_boolean has_max_prompts;
   uint32_t max_prompts;
+  /*
+   * scans of a progressive JPEG
+   */
+  protobuf_c_boolean has_max_jpeg_scans;
+  uint32_t max_jpeg_scans;
+  /*
+   * UTF-8 bytes of a prompt and of each bad word
+   */
+  protobuf_c_boolean has_max_text_bytes;
+  uint32_t max_text_bytes;
+  /*
+   * DecodingOptions.bad_words entries
+   */
+  protobuf_c_boolean has_max_bad_words;
+  uint32_t max_bad_words;
+  /*
+   * tokens of each bad word
+   */
+  protobuf_c_boolean has_max_bad_word_tokens;
+  uint32_t max_bad_word_tokens;
 };
 #define BLIP__V1__LIMITS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__limits__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*

@@ -20,10 +20,14 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(FuzzFrame FuzzCaptionRequest FuzzJPEG FuzzPNG FuzzEXIF FuzzSafeTensors FuzzTokenizer)
 
 echo "building ${targets[*]} (fuzzer + address sanitizer)…"
+# swiftc 6.3 drops the coverage instrumentation when -sanitize=fuzzer comes with -sanitize=address
+# (the Swift code then gives libFuzzer no feedback: "cov: 0", every seed but one discarded); asking
+# for it explicitly restores it.
+coverage=(-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 for t in "${targets[@]}"; do
-    swift build --package-path fuzz --sanitize=fuzzer --sanitize=address -j 2 --product "$t" 2>&1 | grep -E "error|warning: unre" && exit 1
+    swift build --package-path fuzz --sanitize=fuzzer --sanitize=address "${coverage[@]}" -j 2 --product "$t" 2>&1 | grep -E "error|warning: unre" && exit 1
 done
-bin=$(swift build --package-path fuzz --sanitize=fuzzer --sanitize=address --show-bin-path)
+bin=$(swift build --package-path fuzz --sanitize=fuzzer --sanitize=address "${coverage[@]}" --show-bin-path)
 
 # Swift's runtime keeps metadata for ever: leak reports would be noise.
 export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1

@@ -69,9 +69,11 @@ import Testing
     /// A tiny (normal) temperature turns logits into ±∞ when divided plainly; sampling must then
     /// act like greedy decoding, the limit of a vanishing temperature.
     @Test func aTinyTemperatureIsGreedy() throws {
-        let logits: [Float] = [1.0, 3.0, 2.5, -1.0, 2.9, 0.5, 3.0 - 1e-3, 1.5]
+        // 30 / 2e-38 overflows Float: plain division makes every positive logit +∞.
+        let logits: [Float] = [10, 30, 25, -10, 29, 5, 29.99, 15]
+        #expect((logits[1] / 2e-38).isInfinite)
         for seed: UInt64 in 0..<8 {
-            let tokens = try Self.sample(logits, temperature: 1e-30, seed: seed)
+            let tokens = try Self.sample(logits, temperature: 2e-38, seed: seed)
             #expect(tokens == [1, 1, 1, 1], "seed \(seed): \(tokens)")
         }
     }

@@ -25,8 +25,10 @@ public struct EngineCaptionService: CaptionService {
     // MARK: Calls
 
     public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                       onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)?,
                        completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
-        let job = try Self.job(request, deadline: deadline)
+        var job = try Self.job(request, deadline: deadline)
+        job.onText = onText
         let modelID = captioner.model.modelID, revision = captioner.model.revision
         let handle = try captioner.submit(job) { result in
             completion(result.map { Self.response($0, to: request, modelID: modelID, revision: revision) })

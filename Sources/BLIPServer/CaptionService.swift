@@ -13,6 +13,11 @@ public protocol CaptionService: Sendable {
     ///   - request: The decoded request.
     ///   - deadline: When the call must stop with `DEADLINE_EXCEEDED`; `nil` for none. The service
     ///     enforces it.
+    ///   - onText: When set, receives the caption's text as it is generated, in pieces that
+    ///     concatenate to the response's text: `(prompt index, piece)`, from any thread, in order,
+    ///     all before `completion`. Only for prompts whose decoding makes one sequence token by token
+    ///     (one beam, one returned sequence); a service may also send nothing and let the response
+    ///     carry the whole text.
     ///   - completion: Called exactly once (also after ``cancel(_:)``), from any thread, with the
     ///     response or the error that ended the call. Errors should be `RPCErrorConvertible`;
     ///     anything else is reported as `INTERNAL`.
@@ -20,6 +25,7 @@ public protocol CaptionService: Sendable {
     /// - Throws: When the request is refused before any work (bad parameters); `completion` is
     ///   then never called.
     func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)?,
                 completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket
 
     /// Stops a submitted call soon; its completion still comes (with an error, or the response if
@@ -38,6 +44,14 @@ public protocol CaptionService: Sendable {
     /// One caption run before the server reports `READY=1`, so the first caller does not pay
     /// for page faults and lazy initialisation.
     func warmUp() throws
+}
+
+extension CaptionService {
+    /// Starts one Caption call whose text comes only with the response.
+    public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                       completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
+        try submit(request, deadline: deadline, onText: nil, completion: completion)
+    }
 }
 
 /// Names a submitted call for ``CaptionService/cancel(_:)``.

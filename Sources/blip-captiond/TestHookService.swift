@@ -18,6 +18,7 @@ final class TestHookService: CaptionService {
     private let queue = DispatchQueue(label: "test-hook-engine")
 
     func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                onText: (@Sendable (Int, String) -> Void)?,
                 completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
         let ticket = state.withLock { s -> CaptionTicket in
             if s.busy == 0 { s.lastProgress = .now }

@@ -44,6 +44,11 @@ public struct EngineCaptionService: CaptionService {
         captioner.loop.isMakingProgress(within: window, now: now)
     }
 
+    public func load() -> EngineLoad {
+        let load = captioner.loop.load
+        return EngineLoad(waiting: load.waiting, running: load.running)
+    }
+
     /// One call in this process exactly as the daemon runs it (the same validation, the same
     /// option mapping, the same response): what `blip-caption --local` uses. Cancelling the task
     /// cancels the call.

@@ -36,6 +36,9 @@ public protocol CaptionService: Sendable {
     /// `window`. What backs systemd's watchdog; waiting must never count as progress.
     func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool
 
+    /// Calls submitted and not yet started, and calls being worked on now (for `/metrics`).
+    func load() -> EngineLoad
+
     /// Static description for Info: model id, config summary, engine version, BLAS kernel and
     /// threads, defaults, the engine's limits, cache and schedule. The server fills
     /// `limits.maxFrameBytes`, `limits.maxQueueDepth` and `counters`.
@@ -51,6 +54,19 @@ extension CaptionService {
     public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
                        completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
         try submit(request, deadline: deadline, onText: nil, completion: completion)
+    }
+}
+
+/// How busy the engine is now.
+public struct EngineLoad: Sendable, Equatable {
+    /// Calls submitted and not yet started.
+    public var waiting: Int
+    /// Calls being encoded or generated.
+    public var running: Int
+
+    public init(waiting: Int, running: Int) {
+        self.waiting = waiting
+        self.running = running
     }
 }
 

@@ -60,6 +60,11 @@ final class TestHookService: CaptionService {
         state.withLock { $0.busy == 0 || now - $0.lastProgress < window }
     }
 
+    func load() -> EngineLoad {
+        let busy = state.withLock { $0.busy }
+        return EngineLoad(waiting: max(0, busy - 1), running: min(busy, 1))  // one call at a time on `queue`
+    }
+
     func describe() -> InfoResponse {
         InfoResponse(modelID: "test/fake-service", engineVersion: "test hook", defaults: .documentedDefaults)
     }

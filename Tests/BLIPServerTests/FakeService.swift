@@ -113,6 +113,12 @@ final class FakeService: CaptionService {
         ))
     }
 
+    func load() -> EngineLoad {
+        record.withLock { r in
+            EngineLoad(waiting: r.phases.values.filter { $0 == .waiting }.count, running: r.phases.values.filter { $0 == .running }.count)
+        }
+    }
+
     func cancel(_ ticket: CaptionTicket) {
         let waiting = record.withLock { r -> Bool in
             r.cancelled.insert(ticket.id)

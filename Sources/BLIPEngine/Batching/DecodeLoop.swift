@@ -97,6 +97,9 @@ public final class DecodeLoop: @unchecked Sendable {
         /// When the last iteration finished, or work arrived at an idle loop.
         var lastProgress = ContinuousClock.now
         var statistics = Statistics()
+        /// Jobs taken in and not yet started, and jobs encoding or generating, as of the last iteration.
+        var queuedJobs = 0
+        var activeJobs = 0
     }
     private let lock = NSCondition()
     private var shared = Shared()
@@ -172,6 +175,13 @@ public final class DecodeLoop: @unchecked Sendable {
         return shared.outstanding
     }
 
+    /// Jobs waiting to start (submitted, not yet admitted) and jobs encoding or generating now.
+    public var load: (waiting: Int, running: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (shared.inbox.count + shared.queuedJobs, shared.activeJobs)
+    }
+
     public var statistics: Statistics {
         lock.lock()
         defer { lock.unlock() }
@@ -194,8 +204,11 @@ public final class DecodeLoop: @unchecked Sendable {
             admit()
             encodeStep()
             let batched = decodeStep()
+            let active = encoding.count + Set(generating.map { ObjectIdentifier($0.job) }).count
             lock.lock()
             shared.lastProgress = .now
+            shared.queuedJobs = waiting.count
+            shared.activeJobs = active
             shared.statistics.iterations += 1
             shared.statistics.batchedSteps += UInt64(batched)
             lock.unlock()

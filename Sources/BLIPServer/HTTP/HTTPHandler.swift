@@ -50,8 +50,16 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         if let peer = PeerCredentials.of(context.channel) {
             permitted = peer.isAllowed(uids: server.configuration.allowedUIDs, gids: server.configuration.allowedGIDs)
         }
+        server.httpOpened()
+        counted = server.admitCounted()
+        if !counted {
+            server.log("refused an HTTP connection: \(server.configuration.maxConnections) already open (--max-connections)")
+        }
         armIdleTimer()
     }
+
+    /// Whether this connection counts against `--max-connections` (it was let in).
+    private var counted = false
 
     /// Whether the peer passed the allow-lists.
     private var permitted = true
@@ -72,6 +80,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        server.httpClosed(counted: counted)
         idleTimer?.cancel()
         if let pending {
             pending.call.stop(RPCError(code: .cancelled, message: "the HTTP client closed the connection"))
@@ -82,6 +91,16 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         defer { armIdleTimer() }
+        guard counted else {
+            // Past --max-connections: the first request is answered 503 and the connection closed.
+            if case .head(let head) = unwrapInboundIn(data), !refused {
+                self.head = head
+                refused = true
+                let limit = server.configuration.maxConnections
+                respond(status: .serviceUnavailable, json: Self.error("too many connections (\(limit) open, --max-connections); close idle ones or retry later", type: "server_error"), close: true)
+            }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head

@@ -51,15 +51,19 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             permitted = peer.isAllowed(uids: server.configuration.allowedUIDs, gids: server.configuration.allowedGIDs)
         }
         server.httpOpened()
-        counted = server.admitCounted()
-        if !counted {
-            server.log("refused an HTTP connection: \(server.configuration.maxConnections) already open (--max-connections)")
+        // Peers the allow-lists refuse do not count, as on the RPC socket.
+        if permitted {
+            counted = server.admitCounted()
+            overLimit = !counted
+            if overLimit { server.log("refused an HTTP connection: \(server.configuration.maxConnections) already open (--max-connections)") }
         }
         armIdleTimer()
     }
 
-    /// Whether this connection counts against `--max-connections` (it was let in).
+    /// Whether this connection counts against `--max-connections`.
     private var counted = false
+    /// Past `--max-connections`: the first request gets a 503 and the connection closes.
+    private var overLimit = false
 
     /// Whether the peer passed the allow-lists.
     private var permitted = true
@@ -91,7 +95,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         defer { armIdleTimer() }
-        guard counted else {
+        guard !overLimit else {
             // Past --max-connections: the first request is answered 503 and the connection closed.
             if case .head(let head) = unwrapInboundIn(data), !refused {
                 self.head = head

@@ -13,6 +13,7 @@
 #   scripts/check-package.sh [DEB]      (default: build one with scripts/package-deb.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/snapshot.sh
 say() { printf '== check-package: %s\n' "$*" >&2; }
 fail() { printf 'check-package: FAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "run as root (it installs and purges the package)"
@@ -31,34 +32,27 @@ dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p' >&2
 
 say "lintian"
 # --fail-on error: warnings and informational tags are shown but do not fail the check.
-lintian --fail-on error --no-tag-display-limit "$deb" >&2 || fail "lintian reports errors (above)"
+lintian --fail-on error --tag-display-limit 0 "$deb" >&2 || fail "lintian reports errors (above)"
 
 say "the executables without the Swift toolchain"
-toolchain=$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swiftc)")")")")
-[ -d "$toolchain/usr/lib/swift/linux" ] || fail "cannot find the toolchain's runtime under $toolchain"
+toolchain=$(toolchain_dir)
+[ -d "$toolchain" ] || fail "cannot find the Swift toolchain ($toolchain)"
 extracted=$(mktemp -d)
 trap 'rm -rf "$extracted"' EXIT
 dpkg-deb -x "$deb" "$extracted"
-hidden() { unshare --mount sh -c 'mount -t tmpfs tmpfs "$0" && shift && exec "$@"' "$toolchain" "$@"; }
 for p in blip-captiond blip-caption; do
-  out=$(hidden "$extracted/usr/bin/$p" --version 2>&1) || fail "$p does not run with $toolchain hidden: $out"
+  out=$(hide_toolchain "$extracted/usr/bin/$p" --version 2>&1) || fail "$p does not run with $toolchain hidden: $out"
   echo "  $p --version with $toolchain hidden: $out" >&2
 done
 debug_build=.build/debug/blip-caption
 if [ -x "$debug_build" ]; then
-  if out=$(hidden "$debug_build" --version 2>&1); then
+  if out=$(hide_toolchain "$debug_build" --version 2>&1); then
     fail "$debug_build (dynamically linked) runs with $toolchain hidden: the hiding does not work"
   fi
   echo "  control: $debug_build with $toolchain hidden fails: $out" >&2
 fi
 
 say "dpkg -i"
-snapshot() {
-  { find /etc /usr -xdev -print 2>/dev/null || true
-    find /var -xdev \( -path /var/lib/dpkg -o -path /var/cache -o -path /var/log -o -path /var/tmp -o -path /var/lib/apt \
-      -o -path /var/lib/lintian -o -path /var/lib/man-db \) -prune -o -print 2>/dev/null || true
-    getent group | cut -d: -f1 | sed 's/^/group:/'; } | LC_ALL=C sort
-}
 before=$(mktemp)
 after=$(mktemp)
 trap 'rm -rf "$extracted" "$before" "$after"' EXIT

@@ -74,7 +74,8 @@ gzip -9n -c "$manpages/blip-captiond.8" > "$root/usr/share/man/man8/blip-caption
 gzip -9n -c "$manpages/blip-caption.1" > "$root/usr/share/man/man1/blip-caption.1.gz"
 gzip -9n -c packaging/deb/blip-captiond-fetch-model.1 > "$root/usr/share/man/man1/blip-captiond-fetch-model.1.gz"
 for p in "${products[@]}"; do
-  "$root/usr/bin/$p" --generate-completion-script bash > "$root/usr/share/bash-completion/completions/$p"
+  # Sourced by bash-completion, not run: no #! line.
+  "$root/usr/bin/$p" --generate-completion-script bash | sed '1{/^#!/d}' > "$root/usr/share/bash-completion/completions/$p"
   "$root/usr/bin/$p" --generate-completion-script zsh > "$root/usr/share/zsh/vendor-completions/_$p"
   "$root/usr/bin/$p" --generate-completion-script fish > "$root/usr/share/fish/vendor_completions.d/$p.fish"
 done

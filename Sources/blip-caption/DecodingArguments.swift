@@ -56,9 +56,12 @@ struct DecodingArguments: ParsableArguments {
     private static let anyDaemonLimits = GenerationLimits(
         maxBeams: Int(Int32.max), maxReturnSequences: Int(Int32.max), maxBadWords: Int(Int32.max), maxTextCharacters: Int(Int32.max))
 
-    /// The engine names parameters as transformers does (`top_p`); the CLI's flag is `--top-p`.
+    /// The engine names parameters as transformers does (`top_p`, also inside the allowed range:
+    /// "num_beams 1 without do_sample"); the CLI's flags are `--top-p`, `--num-beams`.
     static func userFacing(_ error: ParameterError) -> String {
-        "--\(error.parameter.replacingOccurrences(of: "_", with: "-")) must be \(error.allowed), got \(error.value)"
+        func flag(_ name: Substring) -> String { "--" + name.replacingOccurrences(of: "_", with: "-") }
+        let allowed = error.allowed.replacing(/[a-z]+(?:_[a-z]+)+/) { flag($0.output) }
+        return "\(flag(Substring(error.parameter))) must be \(allowed), got \(error.value)"
     }
 
     /// Options given that have no effect with the others, as transformers' `generate()` warns

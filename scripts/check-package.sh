@@ -68,7 +68,7 @@ for f in /usr/bin/blip-captiond /usr/bin/blip-caption /usr/bin/blip-captiond-fet
          /lib/systemd/system/blip-captiond@.socket /lib/systemd/system/blip-captiond@.service; do
   [ -e "$f" ] || fail "$f is not installed"
 done
-zcat /usr/share/man/man8/blip-captiond.8.gz | grep -q -- '--max-batch' || fail "blip-captiond(8) does not document --max-batch"
+zcat /usr/share/man/man8/blip-captiond.8.gz | grep -q 'Fl -max-batch' || fail "blip-captiond(8) does not document --max-batch"
 /usr/bin/blip-captiond-fetch-model --help | grep -q 'model.safetensors' || fail "blip-captiond-fetch-model --help"
 
 say "systemd-analyze verify"

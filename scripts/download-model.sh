@@ -30,9 +30,13 @@ dir="${dir%/}"
 work="$dir.partial"
 endpoint="${HF_ENDPOINT:-https://huggingface.co}"
 files=(config.json model.safetensors vocab.txt tokenizer_config.json special_tokens_map.json preprocessor_config.json)
+parent=$(dirname "$dir")
+made_parent=""
+[ -d "$parent" ] || made_parent="$parent"
 mkdir -p "$work"
-# On failure keep what was fetched (the next run resumes) but no empty folder.
-trap 'find "$work" -maxdepth 1 -type f -empty -delete 2>/dev/null; rmdir "$work" 2>/dev/null || true' EXIT
+# On failure keep what was fetched (the next run resumes) but no empty folder, not even the
+# parent this run made (an offline first run leaves /var/lib/blip-captiond as it was).
+trap 'find "$work" -maxdepth 1 -type f -empty -delete 2>/dev/null; rmdir "$work" 2>/dev/null; [ -z "$made_parent" ] || rmdir "$made_parent" 2>/dev/null || true' EXIT
 
 if command -v huggingface-cli >/dev/null 2>&1; then
   huggingface-cli download "$repo" "${files[@]}" --revision "$revision" --local-dir "$work" >&2
@@ -65,7 +69,7 @@ if [ "$revision" = "$pinned" ] && [ "$size" != "$pinned_size" ]; then
   exit 1
 fi
 if command -v python3 >/dev/null 2>&1; then
-  python3 - "$work/model.safetensors" <<'PY' || { echo "$me: $work/model.safetensors is incomplete or corrupt; delete it and run again" >&2; exit 1; }
+  python3 - "$work/model.safetensors" "$me" <<'PY' || { echo "$me: $work/model.safetensors is incomplete or corrupt; delete it and run again" >&2; exit 1; }
 import json, os, struct, sys
 path = sys.argv[1]
 size = os.path.getsize(path)
@@ -75,7 +79,7 @@ with open(path, "rb") as f:
     header = json.loads(f.read(n))
 end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
 assert 8 + n + end == size, f"file is {size} bytes, header needs {8 + n + end}"
-print(f"download-model: {len(header) - ('__metadata__' in header)} tensors, {size} bytes: ok", file=sys.stderr)
+print(f"{os.path.basename(sys.argv[2])}: {len(header) - ('__metadata__' in header)} tensors, {size} bytes: ok", file=sys.stderr)
 PY
 fi
 rm -rf "$work/.cache"  # huggingface-cli's bookkeeping

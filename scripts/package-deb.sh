@@ -24,7 +24,7 @@ products=(blip-captiond blip-caption)
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   for p in "${products[@]}"; do
     say "building $p (release, Swift runtime linked statically)"
-    swift build -c release --static-swift-stdlib --product "$p"
+    swift build -c release --static-swift-stdlib --product "$p" >&2
   done
 fi
 bin=$(swift build -c release --show-bin-path)
@@ -40,7 +40,7 @@ for p in "${products[@]}"; do
 done
 
 say "building ArgumentParser's generate-manual"
-swift package resolve >/dev/null
+swift package resolve >&2
 swift build -c release --package-path .build/checkouts/swift-argument-parser \
   --scratch-path .build/generate-manual --product generate-manual >&2
 manual="$(swift build -c release --package-path .build/checkouts/swift-argument-parser --scratch-path .build/generate-manual --show-bin-path)/generate-manual"

@@ -24,5 +24,5 @@ toolchain_dir() {
 # hide_toolchain CMD...: runs CMD in a private mount namespace with toolchain_dir covered by an
 # empty tmpfs, as on a host without the toolchain.
 hide_toolchain() {
-  unshare --mount sh -c 'mount -t tmpfs tmpfs "$0" && shift && exec "$@"' "$(toolchain_dir)" "$@"
+  unshare --mount sh -c 'mount -t tmpfs tmpfs "$0" && exec "$@"' "$(toolchain_dir)" "$@"
 }

@@ -51,7 +51,7 @@ for _ in $(seq 100); do
 done
 kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true
 [ "$status" = SERVING ] || fail "the daemon did not answer SERVING: $(cat "$work/daemon.log")"
-echo "  blip-caption health: $status ($(grep -m1 -o 'blip-captiond 0[^ ,]*' "$work/daemon.log" || head -1 "$work/daemon.log"))" >&2
+echo "  blip-caption health: $status" >&2
 
 say "upgrade: the same model, another model, --replace-model"
 out=$(bash scripts/install.sh "$tiny_a" 2>&1) || fail "re-installing with the same model: $out"

@@ -65,6 +65,9 @@ if [ "$uninstall" = 1 ]; then
   for u in "${units[@]}"; do rm -f "$unitdir/$u"; done
   rm -f "${completions[@]}"
   rm -rf "$docdir"
+  # The folders install.sh may have made, when nothing else uses them.
+  for d in "${completions[@]}"; do rmdir "$(dirname "$d")" "$(dirname "$(dirname "$d")")" 2>/dev/null || true; done
+  rmdir "$(dirname "$docdir")" 2>/dev/null || true
   systemd_running && systemctl daemon-reload
   if [ "$purge" = 1 ]; then
     rm -rf /var/lib/blip-captiond /var/lib/private/blip-captiond /etc/blip-captiond

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "package-deb: $*" >&2; }
 for tool in dpkg-deb dpkg-shlibdeps gzip strip; do
-  command -v "$tool" >/dev/null 2>&1 || { say "needs $tool (apt install dpkg-dev binutils gzip)"; exit 1; }
+  command -v "$tool" >/dev/null 2>&1 || { say "needs $tool: apt install dpkg-dev binutils gzip"; exit 1; }
 done
 
 products=(blip-captiond blip-caption)

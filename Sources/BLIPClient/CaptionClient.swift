@@ -167,7 +167,8 @@ public final class CaptionClient: Sendable {
         var random = SystemRandomNumberGenerator()
         while true {
             do {
-                return try await attemptCall(method, request, timeout: deadline - clock.now)
+                // The first attempt sends the caller's timeout as given; a retry, what is left of it.
+                return try await attemptCall(method, request, timeout: attempt == 1 ? timeout : deadline - clock.now)
             } catch let error as CaptionClientError {
                 guard retryPolicy.shouldRetry(error, attempt: attempt) else { throw error }
                 let wait = retryPolicy.backoff(after: attempt, using: &random)
@@ -175,6 +176,8 @@ public final class CaptionClient: Sendable {
                 // into DEADLINE_EXCEEDED: report what the daemon said instead.
                 guard clock.now + wait < deadline else { throw error }
                 try await Task.sleep(for: wait)
+                // A sleep that overslept (a busy process) must not start an attempt past the deadline.
+                guard clock.now < deadline else { throw error }
                 attempt += 1
             }
         }

@@ -3,7 +3,9 @@ import Foundation
 import Testing
 
 /// Runs the built `blip-caption` binary (built by `swift build --build-tests`, as scripts/test.sh does).
-@Suite("blip-caption CLI")
+// Serialized: each test blocks its thread on a child process, and two at once would take both of
+// a 2-core machine's cooperative threads, starving the timing-sensitive async tests of other suites.
+@Suite("blip-caption CLI", .serialized)
 struct CLITests {
     static let binary = URL(fileURLWithPath: PackagePaths.builtProduct("blip-caption"))
 

@@ -12,7 +12,8 @@
 # The package is assembled with dpkg-deb (no debhelper): packaging/deb holds the control
 # template, the maintainer scripts (written to dh_installsystemd's conventions) and the copyright.
 # Needs: the build dependencies (scripts/install-deps.sh), dpkg-dev, gzip. Set SKIP_BUILD=1 to
-# package binaries already built with these flags.
+# package binaries already built with these flags, DEB_COMPRESSION=gzip for a faster, larger
+# package (xz by default: 33 MB in ~3 min on 2 cores; gzip: 49 MB in ~30 s; CI uses gzip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "package-deb: $*" >&2; }
@@ -104,6 +105,6 @@ chmod 0644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control"
 
 mkdir -p dist
 deb="dist/blip-captiond_${version}_amd64.deb"
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >&2
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" --build "$root" "$deb" >&2
 say "built $deb ($(du -h "$deb" | cut -f1)); Depends: $depends"
 echo "$deb"

@@ -71,6 +71,9 @@ manpages=$(mktemp -d)
 trap 'rm -rf "$manpages"' EXIT
 "$manual" "$root/usr/bin/blip-captiond" --section 8 --date "$date" --output-directory "$manpages" >&2
 "$manual" "$root/usr/bin/blip-caption" --section 1 --date "$date" --output-directory "$manpages" >&2
+# The daemon has no subcommands but ArgumentParser's implicit `help`, which generate-manual shows as
+# "blip-captiond subcommand [options]"; its synopsis is the options alone.
+sed -i '/^\.Sh SYNOPSIS/,/^\.Sh DESCRIPTION/{/^\.Ar subcommand$/d}' "$manpages/blip-captiond.8"
 gzip -9n -c "$manpages/blip-captiond.8" > "$root/usr/share/man/man8/blip-captiond.8.gz"
 gzip -9n -c "$manpages/blip-caption.1" > "$root/usr/share/man/man1/blip-caption.1.gz"
 gzip -9n -c packaging/deb/blip-captiond-fetch-model.1 > "$root/usr/share/man/man1/blip-captiond-fetch-model.1.gz"

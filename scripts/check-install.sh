@@ -42,7 +42,9 @@ fi
 
 say "the installed daemon, started by hand, with the toolchain hidden"
 sock="$work/blip.sock"
-BLIP_MODEL="$state/model" OPENBLAS_NUM_THREADS=1 hide_toolchain /usr/local/bin/blip-captiond --socket "$sock" 2>"$work/daemon.log" &
+# exec all the way down, so that $! is the daemon itself (unshare and sh exec too) and kill reaches it.
+(BLIP_MODEL="$state/model" OPENBLAS_NUM_THREADS=1 exec unshare --mount sh -c 'mount -t tmpfs tmpfs "$0" && exec "$@"' \
+  "$(toolchain_dir)" /usr/local/bin/blip-captiond --socket "$sock" 2>"$work/daemon.log") &
 daemon=$!
 status=""
 for _ in $(seq 100); do
@@ -50,6 +52,7 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true
+! kill -0 "$daemon" 2>/dev/null || fail "the daemon (pid $daemon) did not stop"
 [ "$status" = SERVING ] || fail "the daemon did not answer SERVING: $(cat "$work/daemon.log")"
 echo "  blip-caption health: $status" >&2
 

@@ -71,6 +71,32 @@ done
 zcat /usr/share/man/man8/blip-captiond.8.gz | grep -q 'Fl -max-batch' || fail "blip-captiond(8) does not document --max-batch"
 /usr/bin/blip-captiond-fetch-model --help | grep -q 'model.safetensors' || fail "blip-captiond-fetch-model --help"
 
+say "blip-captiond-fetch-model against a local hub"
+# A hub on loopback serving tiny-a as revision "test" (the pinned revision's size check is skipped
+# for other revisions; the header check still runs). Offline, it fails and leaves no folder; online,
+# the folder appears whole; a second fetch replaces it whole.
+hub=$(mktemp -d)
+fetched=$(mktemp -d)
+mkdir -p "$hub/Salesforce/blip-image-captioning-large/resolve/test"
+cp Tests/Fixtures/models/tiny-a/* "$hub/Salesforce/blip-image-captioning-large/resolve/test/"
+if HF_ENDPOINT=http://127.0.0.1:9 BLIP_MODEL_REVISION=test /usr/bin/blip-captiond-fetch-model "$fetched/state/model" >/dev/null 2>&1; then
+  fail "blip-captiond-fetch-model succeeded without a hub"
+fi
+[ ! -e "$fetched/state" ] || fail "a failed fetch left $(find "$fetched/state")"
+python3 -m http.server --bind 127.0.0.1 --directory "$hub" 18765 >/dev/null 2>&1 &
+server=$!
+for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:18765/ && break; sleep 0.1; done
+for round in 1 2; do
+  out=$(HF_ENDPOINT=http://127.0.0.1:18765 BLIP_MODEL_REVISION=test /usr/bin/blip-captiond-fetch-model "$fetched/state/model" 2>&1) \
+    || { kill "$server"; fail "fetch $round: $out"; }
+  cmp -s Tests/Fixtures/models/tiny-a/model.safetensors "$fetched/state/model/model.safetensors" || { kill "$server"; fail "fetch $round: the weights differ"; }
+  left=$(ls -A "$fetched/state")
+  [ "$left" = model ] || { kill "$server"; fail "fetch $round left more than the model: $left"; }
+done
+kill "$server"; wait "$server" 2>/dev/null || true
+rm -rf "$hub" "$fetched"
+echo "  offline: failed, nothing left; twice from the hub: the whole model, nothing beside it" >&2
+
 say "systemd-analyze verify"
 # The template units as one instance each (systemd-analyze verifies instances, not templates).
 verify=$(mktemp -d)

@@ -14,6 +14,13 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
 fi
 manifests=(deploy/kubernetes/namespace.yaml deploy/kubernetes/configmap.yaml deploy/kubernetes/secret.example.yaml deploy/kubernetes/daemonset.yaml)
 "$venv/bin/kubernetes-validate" --strict -k "$version" "${manifests[@]}"
+# The image the DaemonSet runs is this release's (ReleaseVersion.swift holds the one version).
+release=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/BLIPProtocol/ReleaseVersion.swift)
+[ -n "$release" ] || { echo "check-kubernetes: no version in Sources/BLIPProtocol/ReleaseVersion.swift" >&2; exit 1; }
+if grep -E '^\s+image:' deploy/kubernetes/daemonset.yaml | grep -v ":$release\$" >&2; then
+  echo "check-kubernetes: deploy/kubernetes/daemonset.yaml runs another image than blip-captiond:$release (above)" >&2
+  exit 1
+fi
 if command -v kubectl >/dev/null 2>&1; then
   # Every manifest is in the kustomization, and it builds.
   built=$(kubectl kustomize deploy/kubernetes)

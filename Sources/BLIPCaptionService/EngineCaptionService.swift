@@ -7,7 +7,7 @@ import Foundation
 /// responses. This is the one place where the protocol's types meet the engine's: the daemon,
 /// `blip-caption --local` and the fuzz targets all go through it.
 public struct EngineCaptionService: CaptionService {
-    public static let engineVersion = "blip-captiond 0.1.0"
+    public static let engineVersion = ReleaseVersion.line(for: "blip-captiond")
 
     /// Most prompts one call may carry (`CaptionRequest.prompts`, reported in `Limits.maxPrompts`).
     public static let maxPrompts = 8

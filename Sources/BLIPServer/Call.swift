@@ -65,7 +65,7 @@ final class Call: Sendable {
     func stopReason(at now: ContinuousClock.Instant = .now) -> RPCError? {
         if let reason = state.withLock({ $0.stopReason }) { return reason }
         if let deadline, now >= deadline {
-            return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow more time (timeout_us) or retry when the server is less busy")
+            return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow the call more time (its timeout) or retry when the server is less busy")
         }
         return nil
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLIPEngine
+import BLIPProtocol
 import CPUFeatures
 import BLIPServer
 import Foundation
@@ -19,7 +20,8 @@ struct BlipCaptiond: ParsableCommand {
             listening socket systemd passes; started by hand it binds --socket itself. SIGTERM or \
             SIGINT drains: calls in flight get --grace-period seconds, the rest UNAVAILABLE. \
             SIGHUP reloads the model folder without dropping the socket.
-            """
+            """,
+        version: ReleaseVersion.line(for: "blip-captiond")
     )
 
     @Option(help: ArgumentHelp("The model folder (config.json, model.safetensors, vocab.txt). Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))

@@ -59,9 +59,12 @@ two = ask(n=2, max_tokens=8)
 assert len(two.choices) == 2, two
 print(f"openai: n=2 gave {len(two.choices)} choices: {[c.message.content for c in two.choices]}")
 chunks = list(ask(temperature=0, max_tokens=10, stream=True))
-streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+streamed = "".join(pieces)
 assert streamed == text, (streamed, text)
-print(f"openai: streaming gave {len(chunks)} chunks, content equal")
+# Greedy decoding streams as it generates: the prompt's words and the caption's come in several pieces.
+assert len(pieces) >= 3, f"greedy streaming sent {len(pieces)} content pieces: {pieces}"
+print(f"openai: greedy streaming gave {len(chunks)} chunks, {len(pieces)} content pieces {pieces}, content equal")
 try:
     client.chat.completions.create(model="blip", messages=[{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]}])

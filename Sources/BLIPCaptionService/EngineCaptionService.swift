@@ -7,7 +7,7 @@ import Foundation
 /// responses. This is the one place where the protocol's types meet the engine's: the daemon,
 /// `blip-caption --local` and the fuzz targets all go through it.
 public struct EngineCaptionService: CaptionService {
-    public static let engineVersion = "blip-captiond 0.1.0"
+    public static let engineVersion = ReleaseVersion.line(for: "blip-captiond")
 
     /// Most prompts one call may carry (`CaptionRequest.prompts`, reported in `Limits.maxPrompts`).
     public static let maxPrompts = 8
@@ -25,8 +25,10 @@ public struct EngineCaptionService: CaptionService {
     // MARK: Calls
 
     public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                       onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)?,
                        completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
-        let job = try Self.job(request, deadline: deadline)
+        var job = try Self.job(request, deadline: deadline)
+        job.onText = onText
         let modelID = captioner.model.modelID, revision = captioner.model.revision
         let handle = try captioner.submit(job) { result in
             completion(result.map { Self.response($0, to: request, modelID: modelID, revision: revision) })
@@ -40,6 +42,11 @@ public struct EngineCaptionService: CaptionService {
 
     public func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {
         captioner.loop.isMakingProgress(within: window, now: now)
+    }
+
+    public func load() -> EngineLoad {
+        let load = captioner.loop.load
+        return EngineLoad(waiting: load.waiting, running: load.running)
     }
 
     /// One call in this process exactly as the daemon runs it (the same validation, the same

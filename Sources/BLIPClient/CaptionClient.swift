@@ -32,6 +32,8 @@ public final class CaptionClient: Sendable {
     public let socketPath: String
     /// The largest reply frame accepted; a longer one fails the connection as a protocol violation.
     public let maxFrameBytes: Int
+    /// When calls are tried again (``RetryPolicy/none`` unless given).
+    public let retryPolicy: RetryPolicy
 
     private let connection = LockedState<Connection?>(nil)
 
@@ -40,10 +42,15 @@ public final class CaptionClient: Sendable {
     ///   - socketPath: The daemon's socket; `nil` means `$BLIP_CAPTIOND_SOCKET`, else
     ///     ``defaultSocketPath``.
     ///   - maxFrameBytes: The largest reply frame to accept.
-    public init(socketPath: String? = nil, maxFrameBytes: Int = CaptionClient.defaultMaxFrameBytes) {
+    ///   - retryPolicy: When a call that the daemon turned away (`RESOURCE_EXHAUSTED`,
+    ///     `UNAVAILABLE`) or lost in a restart is tried again; none by default, so that a caller
+    ///     with its own retries does not multiply them.
+    public init(socketPath: String? = nil, maxFrameBytes: Int = CaptionClient.defaultMaxFrameBytes,
+                retryPolicy: RetryPolicy = .none) {
         let environment = getenv(Self.socketPathEnvironmentVariable).map { String(cString: $0) }
         self.socketPath = Self.resolveSocketPath(socketPath, environment: environment)
         self.maxFrameBytes = maxFrameBytes
+        self.retryPolicy = retryPolicy
     }
 
     deinit {
@@ -149,8 +156,35 @@ public final class CaptionClient: Sendable {
         }?.fail(.connectionLost("the client was closed"))
     }
 
-    /// One call: send `request` as `method`, wait for the response, map its status.
+    /// One call, tried again as ``retryPolicy`` allows while its deadline (`timeout` from now)
+    /// leaves time: each attempt gets what remains of it.
     private func call<Response: WireMessage>(
+        _ method: RPCMethod, _ request: some WireMessage, timeout: Duration
+    ) async throws -> Response {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var attempt = 1
+        var random = SystemRandomNumberGenerator()
+        while true {
+            do {
+                // The first attempt sends the caller's timeout as given; a retry, what is left of it.
+                return try await attemptCall(method, request, timeout: attempt == 1 ? timeout : deadline - clock.now)
+            } catch let error as CaptionClientError {
+                guard retryPolicy.shouldRetry(error, attempt: attempt) else { throw error }
+                let wait = retryPolicy.backoff(after: attempt, using: &random)
+                // A retry that could not start before the deadline would only turn this error
+                // into DEADLINE_EXCEEDED: report what the daemon said instead.
+                guard clock.now + wait < deadline else { throw error }
+                try await Task.sleep(for: wait)
+                // A sleep that overslept (a busy process) must not start an attempt past the deadline.
+                guard clock.now < deadline else { throw error }
+                attempt += 1
+            }
+        }
+    }
+
+    /// One attempt: send `request` as `method`, wait for the response, map its status.
+    private func attemptCall<Response: WireMessage>(
         _ method: RPCMethod, _ request: some WireMessage, timeout: Duration
     ) async throws -> Response {
         try Task.checkCancellation()

@@ -48,13 +48,26 @@ enum UnixSocket {
         case ENOENT, ECONNREFUSED, ENOTDIR:
             .noDaemon(path: path)
         case EACCES, EPERM:
-            .permissionDenied(path: path)
+            .permissionDenied(path: path, group: groupName(of: path))
         case EAGAIN, EINPROGRESS, ETIMEDOUT:
             // The backlog stayed full for the whole timeout: the daemon is not accepting.
             .deadlineExceeded
         default:
             .connectionLost("cannot connect to \(path): \(errnoText(code))")
         }
+    }
+
+    /// The name of the group that owns the file at `path`, or `nil` when it cannot be read.
+    static func groupName(of path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getgrgid_r(info.st_gid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.gr_name else {
+            return "\(info.st_gid)"
+        }
+        return String(cString: name)
     }
 
     /// Writes all of `bytes`, retrying short writes and interruptions.

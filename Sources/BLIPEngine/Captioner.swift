@@ -142,7 +142,7 @@ public final class Captioner: Sendable {
         guard !job.prompts.isEmpty else { throw CaptionJobError.noPrompts }
         let prompts = try job.prompts.map(prepare)
         return loop.submit(image: job.image, format: job.format, applyEXIFOrientation: job.applyEXIFOrientation,
-                           prompts: prompts, deadline: job.deadline, completion: completion)
+                           prompts: prompts, deadline: job.deadline, onText: job.onText, completion: completion)
     }
 
     /// Cancels a submitted job (see `DecodeLoop.cancel(_:)`).

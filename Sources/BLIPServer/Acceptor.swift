@@ -39,14 +39,6 @@ final class Acceptor: @unchecked Sendable {
         self.role = role
     }
 
-    /// Serves HTTP on a TCP address (`--http-listen HOST:PORT`); the channel is closed by the caller.
-    static func http(host: String, port: Int, server: ServerContext, group: EventLoopGroup) throws -> Channel {
-        try ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in httpPipeline(channel, server: server) }
-            .bind(host: host, port: port).wait()
-    }
-
     private static func httpPipeline(_ channel: Channel, server: ServerContext) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)

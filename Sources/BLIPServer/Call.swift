@@ -12,6 +12,9 @@ final class Call: Sendable {
     let deadline: ContinuousClock.Instant?
     /// Where the response goes.
     let owner: any CallOwner
+    /// Receives the caption's text as it is generated (``CaptionService/submit(_:deadline:onText:completion:)``),
+    /// from the engine's thread; `nil` when the answer carries it all.
+    let onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)?
 
     private struct State {
         /// Why the call must stop, once someone decided it must.
@@ -25,12 +28,13 @@ final class Call: Sendable {
     private let state = LockedState(State())
 
     init(id: UInt64, request: CaptionRequest, received: ContinuousClock.Instant,
-         timeout: Duration?, owner: any CallOwner) {
+         timeout: Duration?, owner: any CallOwner, onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)? = nil) {
         self.id = id
         self.request = request
         self.received = received
         self.deadline = timeout.map { received + $0 }
         self.owner = owner
+        self.onText = onText
     }
 
     /// Records why the call must stop; the first reason wins. The engine is told with
@@ -61,7 +65,7 @@ final class Call: Sendable {
     func stopReason(at now: ContinuousClock.Instant = .now) -> RPCError? {
         if let reason = state.withLock({ $0.stopReason }) { return reason }
         if let deadline, now >= deadline {
-            return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow more time (timeout_us) or retry when the server is less busy")
+            return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow the call more time (its timeout) or retry when the server is less busy")
         }
         return nil
     }

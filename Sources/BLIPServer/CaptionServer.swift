@@ -98,14 +98,13 @@ public final class CaptionServer: Sendable {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var httpSockets = httpListeners
-        var httpChannels: [Channel] = []
         if let address = configuration.httpListen {
             do {
                 if address.contains("/") {
                     httpSockets.append(try ListeningSocket.bind(path: address))
                 } else {
                     let (host, port) = try Self.hostAndPort(address)
-                    httpChannels.append(try Acceptor.http(host: host, port: port, server: context, group: group))
+                    httpSockets.append(try ListeningSocket.bind(host: host, port: port))
                 }
                 context.log("HTTP on \(address): /healthz /readyz /metrics /v1/models /v1/chat/completions")
             } catch {
@@ -136,7 +135,6 @@ public final class CaptionServer: Sendable {
         context.beginDraining()
         context.scheduler.stopAccepting()
         for acceptor in acceptors { acceptor.stop() }
-        for channel in httpChannels { try? channel.close().wait() }
         for listener in listeners + httpSockets { listener.close() }
         notifier.notify("STOPPING=1\nSTATUS=" + context.statusLine())
         context.log("stopping (\(reason)): \(context.scheduler.depth) call(s) in flight, grace period \(elapsedText(configuration.gracePeriod))")

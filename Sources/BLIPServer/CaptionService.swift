@@ -13,6 +13,11 @@ public protocol CaptionService: Sendable {
     ///   - request: The decoded request.
     ///   - deadline: When the call must stop with `DEADLINE_EXCEEDED`; `nil` for none. The service
     ///     enforces it.
+    ///   - onText: When set, receives the caption's text as it is generated, in pieces that
+    ///     concatenate to the response's text: `(prompt index, piece)`, from any thread, in order,
+    ///     all before `completion`. Only for prompts whose decoding makes one sequence token by token
+    ///     (one beam, one returned sequence); a service may also send nothing and let the response
+    ///     carry the whole text.
     ///   - completion: Called exactly once (also after ``cancel(_:)``), from any thread, with the
     ///     response or the error that ended the call. Errors should be `RPCErrorConvertible`;
     ///     anything else is reported as `INTERNAL`.
@@ -20,6 +25,7 @@ public protocol CaptionService: Sendable {
     /// - Throws: When the request is refused before any work (bad parameters); `completion` is
     ///   then never called.
     func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)?,
                 completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket
 
     /// Stops a submitted call soon; its completion still comes (with an error, or the response if
@@ -30,6 +36,9 @@ public protocol CaptionService: Sendable {
     /// `window`. What backs systemd's watchdog; waiting must never count as progress.
     func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool
 
+    /// Calls submitted and not yet started, and calls being worked on now (for `/metrics`).
+    func load() -> EngineLoad
+
     /// Static description for Info: model id, config summary, engine version, BLAS kernel and
     /// threads, defaults, the engine's limits, cache and schedule. The server fills
     /// `limits.maxFrameBytes`, `limits.maxQueueDepth` and `counters`.
@@ -38,6 +47,27 @@ public protocol CaptionService: Sendable {
     /// One caption run before the server reports `READY=1`, so the first caller does not pay
     /// for page faults and lazy initialisation.
     func warmUp() throws
+}
+
+extension CaptionService {
+    /// Starts one Caption call whose text comes only with the response.
+    public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                       completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
+        try submit(request, deadline: deadline, onText: nil, completion: completion)
+    }
+}
+
+/// How busy the engine is now.
+public struct EngineLoad: Sendable, Equatable {
+    /// Calls submitted and not yet started.
+    public var waiting: Int
+    /// Calls being encoded or generated.
+    public var running: Int
+
+    public init(waiting: Int, running: Int) {
+        self.waiting = waiting
+        self.running = running
+    }
 }
 
 /// Names a submitted call for ``CaptionService/cancel(_:)``.

@@ -72,7 +72,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             ?? (configuration.allowedUIDs == nil && configuration.allowedGIDs == nil)
         server.register(self)
         if permitted {
-            guard server.admitCounted(self) else {
+            guard server.admitCounted() else {
                 let limit = configuration.maxConnections
                 server.log("refused a connection: \(limit) already open (--max-connections)")
                 send(.failure(callID: 0, error: RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later")),

@@ -53,7 +53,7 @@ final class Scheduler: @unchecked Sendable {
         let service = self.service
         let submitted = ContinuousClock.now
         do {
-            let ticket = try service.submit(call.request, deadline: call.deadline) { [self] result in
+            let ticket = try service.submit(call.request, deadline: call.deadline, onText: call.onText) { [self] result in
                 deliver(call, result, submitted: submitted)
             }
             call.started(on: service, ticket: ticket)

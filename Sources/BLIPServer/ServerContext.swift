@@ -15,8 +15,10 @@ final class ServerContext: Sendable {
     private struct State {
         var draining = false
         var connections: [Int: Connection] = [:]
-        /// Connections counted against `--max-connections` (refused peers are not).
+        /// Connections counted against `--max-connections` (refused peers are not), RPC and HTTP.
         var counted = 0
+        /// HTTP connections open now (they do not hold the daemon up under `--idle-exit`).
+        var http = 0
         var nextConnectionID = 1
         /// Since when no connection has been open (for --idle-exit); `nil` while one is.
         var idleSince: ContinuousClock.Instant? = .now
@@ -58,14 +60,29 @@ final class ServerContext: Sendable {
         }
     }
 
-    /// Counts `connection` against `--max-connections`; `false` when the limit is reached.
-    func admitCounted(_ connection: Connection) -> Bool {
+    /// Counts one more connection against `--max-connections` (RPC and HTTP share it: each holds
+    /// a descriptor and buffers); `false` when the limit is reached.
+    func admitCounted() -> Bool {
         state.withLock { state in
             guard state.counted < configuration.maxConnections else { return false }
             state.counted += 1
             return true
         }
     }
+
+    /// An HTTP connection opened; `counted` when ``admitCounted()`` let it in.
+    func httpOpened() { state.withLock { $0.http += 1 } }
+
+    /// An HTTP connection closed; `counted` as it was admitted.
+    func httpClosed(counted: Bool) {
+        state.withLock { state in
+            state.http -= 1
+            if counted { state.counted -= 1 }
+        }
+    }
+
+    /// Connections open now, by protocol (for `/metrics`).
+    var connectionCounts: (rpc: Int, http: Int) { state.withLock { ($0.connections.count, $0.http) } }
 
     func closed(_ connection: Connection, counted: Bool) {
         state.withLock { state in

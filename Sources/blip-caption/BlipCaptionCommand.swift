@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLIPClient
 
 /// `blip-caption`: caption images with blip-captiond or, with `--local`, in this process.
 @main
@@ -8,6 +9,7 @@ struct BlipCaptionCommand: AsyncParsableCommand {
         commandName: "blip-caption",
         abstract: "Caption images with a BLIP model (Salesforce/blip-image-captioning-large).",
         discussion: "`caption` is the default subcommand: `blip-caption --local photo.jpg` works too.",
+        version: ReleaseVersion.line(for: "blip-caption"),
         subcommands: [CaptionCommand.self, HealthCommand.self, InfoCommand.self, BenchCommand.self],
         defaultSubcommand: CaptionCommand.self)
 }

@@ -17,6 +17,8 @@ struct CaptionCommand: AsyncParsableCommand {
     @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
     @Option(help: "Seconds each image may take with the daemon, queueing included.") var timeout: Double = 120
     @Option(help: "Images in flight at once with the daemon (output stays in input order).") var concurrency: Int = 2
+    @Option(help: ArgumentHelp("Times to try an image again when the daemon is busy (RESOURCE_EXHAUSTED) or restarting (UNAVAILABLE), with exponential back-off and jitter within --timeout; 0 = never.", valueName: "n"))
+    var retries: Int = 3
     @Flag(help: "Print one JSON object per image and prompt (JSON Lines) instead of plain captions.") var json = false
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
     @Argument(help: "Image files (JPEG, PNG), directories, or - for standard input.") var images: [String]
@@ -25,11 +27,16 @@ struct CaptionCommand: AsyncParsableCommand {
         if images.isEmpty { throw ValidationError("give at least one image, directory or -") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if !(timeout > 0) { throw ValidationError("--timeout must be > 0 seconds") }
+        if retries < 0 { throw ValidationError("--retries must be >= 0, got \(retries)") }
     }
 
+    /// The CLI retries busy and restarting daemons (the library does not unless asked).
+    var retryPolicy: RetryPolicy { RetryPolicy(maxAttempts: retries + 1, initialBackoff: .milliseconds(200), maxBackoff: .seconds(5)) }
+
     func run() async throws {
-        let inputs = try ImageInputs.expand(images)
         let log = StandardError()
+        for warning in decoding.ignoredOptionWarnings { log.write("blip-caption: warning: \(warning)") }
+        let inputs = try ImageInputs.expand(images)
         let backend: CaptionBackend
         if local {
             // Before any engine code runs: the engine is built for AVX2 + FMA (CPUFeatures).
@@ -49,7 +56,7 @@ struct CaptionCommand: AsyncParsableCommand {
             log.write("blip-caption: loaded \(captioner.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) engine threads, decoder weights \(weights.rawValue)")
             backend = .local(EngineCaptionService(captioner: captioner))
         } else {
-            backend = .daemon(CaptionClient(socketPath: socket))
+            backend = .daemon(CaptionClient(socketPath: socket, retryPolicy: retryPolicy))
         }
         let output = CaptionOutput(json: json, reportsQueueWait: !local)
         let progress = Progress(total: inputs.count)
@@ -76,17 +83,17 @@ struct CaptionCommand: AsyncParsableCommand {
                 finished[index] = result
                 while let r = finished.removeValue(forKey: printed) {
                     let name = inputs[printed].name
-                    switch r {
-                    case .success(let response): output.write(image: name, response: response, prompt: arguments.prompt.first)
-                    case .failure(let error):
-                        failures += 1
-                        log.write("blip-caption: \(name): \(error)")
-                        output.write(image: name, error: "\(error)")
-                        if let e = error as? CaptionClientError, case .noDaemon = e { fatal = e }
-                        if let e = error as? CaptionClientError, case .permissionDenied = e { fatal = e }
+                    progress.printing {
+                        switch r {
+                        case .success(let response): output.write(image: name, response: response, prompt: arguments.prompt.first)
+                        case .failure(let error):
+                            failures += 1
+                            log.write("blip-caption: \(name): \(error)")
+                            output.write(image: name, error: "\(error)")
+                            if let e = error as? CaptionClientError, e.meansNoDaemonCanBeReached { fatal = e }
+                        }
                     }
                     printed += 1
-                    progress.advance()
                 }
                 // Without a daemon every image would fail the same way: stop after the first.
                 if fatal == nil && next < inputs.count { launch() }
@@ -99,6 +106,16 @@ struct CaptionCommand: AsyncParsableCommand {
         if failures > 0 {
             log.write("blip-caption: \(failures) of \(inputs.count) images failed")
             throw ExitCode(1)
+        }
+    }
+}
+
+extension CaptionClientError {
+    /// Every call would fail the same way: nothing listens, or this user may not connect.
+    var meansNoDaemonCanBeReached: Bool {
+        switch self {
+        case .noDaemon, .permissionDenied: true
+        default: false
         }
     }
 }

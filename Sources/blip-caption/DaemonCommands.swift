@@ -120,11 +120,17 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        for warning in decoding.ignoredOptionWarnings { StandardError().write("blip-caption: warning: \(warning)") }
         guard let bytes = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
         let data = [UInt8](bytes)
         let request = decoding.request(image: data)
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         let clients = (0..<concurrency).map { _ in CaptionClient(socketPath: socket.socket) }
+        // Without a daemon every request would fail alike: say so once, as `caption` does (exit 2).
+        do { _ = try await clients[0].health(timeout: timeout) } catch let error as CaptionClientError where error.meansNoDaemonCanBeReached {
+            StandardError().write("blip-caption: \(error)")
+            throw ExitCode(2)
+        } catch {}  // anything else (a busy daemon) is what the run measures
         let clock = ContinuousClock()
         let start = clock.now
         var latencies: [Double] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLIPCaptionService
 import BLIPEngine
+import BLIPProtocol
 import CPUFeatures
 import BLIPServer
 import Foundation
@@ -20,7 +21,8 @@ struct BlipCaptiond: ParsableCommand {
             listening socket systemd passes; started by hand it binds --socket itself. SIGTERM or \
             SIGINT drains: calls in flight get --grace-period seconds, the rest UNAVAILABLE. \
             SIGHUP reloads the model folder without dropping the socket.
-            """
+            """,
+        version: ReleaseVersion.line(for: "blip-captiond")
     )
 
     @Option(help: ArgumentHelp("The model folder (config.json, model.safetensors, vocab.txt). Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))

@@ -18,6 +18,7 @@ final class TestHookService: CaptionService {
     private let queue = DispatchQueue(label: "test-hook-engine")
 
     func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                onText: (@Sendable (Int, String) -> Void)?,
                 completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
         let ticket = state.withLock { s -> CaptionTicket in
             if s.busy == 0 { s.lastProgress = .now }
@@ -57,6 +58,11 @@ final class TestHookService: CaptionService {
 
     func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {
         state.withLock { $0.busy == 0 || now - $0.lastProgress < window }
+    }
+
+    func load() -> EngineLoad {
+        let busy = state.withLock { $0.busy }
+        return EngineLoad(waiting: max(0, busy - 1), running: min(busy, 1))  // one call at a time on `queue`
     }
 
     func describe() -> InfoResponse {

@@ -172,7 +172,8 @@ import Testing
         let client = CaptionClient(socketPath: path)
         let error = await #expect(throws: CaptionClientError.self) { try await client.health() }
         #expect(error == .noDaemon(path: path))
-        #expect(error?.description == "no daemon at \(path): is blip-captiond.socket enabled? (systemctl enable --now blip-captiond.socket)")
+        // Not a unit's socket: the hint names the daemon, not blip-captiond.socket.
+        #expect(error?.description == "no daemon at \(path): nothing listens there; check the path, or start one there (blip-captiond --socket \(path))")
     }
 
     @Test func socketWithoutListenerIsNoDaemon() async throws {
@@ -195,16 +196,44 @@ import Testing
         let error = await #expect(throws: CaptionClientError.self) {
             try await CaptionClient(socketPath: server.path).health()
         }
-        #expect(error == .permissionDenied(path: server.path))
+        #expect(error == .permissionDenied(path: server.path, group: UnixSocket.groupName(of: server.path)))
     }
 
     @Test func connectErrnoMapsToActionableErrors() {
-        #expect(UnixSocket.error(connecting: "/s", errno: EACCES) == .permissionDenied(path: "/s"))
+        #expect(UnixSocket.error(connecting: "/s", errno: EACCES) == .permissionDenied(path: "/s", group: nil))
         #expect(UnixSocket.error(connecting: "/s", errno: ENOENT) == .noDaemon(path: "/s"))
         #expect(UnixSocket.error(connecting: "/s", errno: ECONNREFUSED) == .noDaemon(path: "/s"))
         #expect(UnixSocket.error(connecting: "/s", errno: EAGAIN) == .deadlineExceeded)
+        #expect(CaptionClientError.permissionDenied(path: "/s", group: "video").description
+                == "permission denied on /s: its group is video; add yourself to it (usermod -aG video $USER), then log in again")
         #expect(CaptionClientError.permissionDenied(path: "/s").description
-                == "permission denied on /s: add yourself to group blip-caption")
+                == "permission denied on /s: ask its owner for access, or pass another socket")
+    }
+
+    /// The permission hint names the group the socket really has, not the units' default.
+    @Test(.enabled(if: getuid() == 0, "chown to another group needs root"))
+    func permissionHintNamesTheSocketsActualGroup() throws {
+        let path = FakeServer.temporaryPath()
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        defer { unlink(path) }
+        let gid: gid_t = 65534
+        try #require(chown(path, uid_t.max, gid) == 0)
+        let expected = getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? "65534"
+        let error = UnixSocket.error(connecting: path, errno: EACCES)
+        #expect(error == .permissionDenied(path: path, group: expected))
+        #expect(error.description.contains("its group is \(expected); add yourself to it (usermod -aG \(expected) $USER)"), "\(error)")
+        #expect(!error.description.contains("blip-caption"), "\(error)")
+    }
+
+    /// The no-daemon hint names a systemd unit only for sockets the units create.
+    @Test(arguments: [
+        (CaptionClient.defaultSocketPath, "is blip-captiond.socket enabled? (systemctl enable --now blip-captiond.socket)"),
+        ("/run/blip-captiond/large.sock", "is blip-captiond@large.socket enabled? (systemctl enable --now blip-captiond@large.socket)"),
+        ("/tmp/elsewhere.sock", "nothing listens there; check the path, or start one there (blip-captiond --socket /tmp/elsewhere.sock)"),
+        ("/run/blip-captiond/sub/x.sock", "nothing listens there; check the path, or start one there (blip-captiond --socket /run/blip-captiond/sub/x.sock)"),
+    ])
+    func noDaemonHintNamesTheUnitOnlyForItsSocket(path: String, hint: String) {
+        #expect(CaptionClientError.noDaemon(path: path).description == "no daemon at \(path): \(hint)")
     }
 
     @Test func serverClosingMidCallIsConnectionLostAndNextCallReconnects() async throws {

@@ -64,6 +64,38 @@ struct DecodeLoopTests {
         #expect(pieces.values.filter { $0 == "embed" }.count == 1, "one encode serves every prompt")
     }
 
+    /// A job that streams its text: greedy and sampled prompts hand out pieces that concatenate to
+    /// their caption, exactly, before the completion; a beam-search prompt hands out none; and the
+    /// captions equal those of the job without streaming.
+    @Test func streamedTextConcatenatesToTheCaption() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"), configuration: .init(maxBatch: 4))
+        let image = try Fixtures.imageBytes("chelsea_q95_444.jpg")
+        var sampled = Self.parameters(beams: 1, newTokens: 16)
+        sampled.doSample = true
+        sampled.seed = 7
+        let prompts = [Self.parameters(beams: 1, newTokens: 16, prompt: "a picture of"), sampled, Self.parameters(beams: 3, newTokens: 8)]
+        let plain = try Self.run(captioner, [CaptionJob(image: image, prompts: prompts)])[0].get()
+        let pieces = Recorder()
+        let completed = Recorder()
+        let done = Completions(count: 1)
+        var job = CaptionJob(image: image, prompts: prompts)
+        job.onText = { prompt, piece in
+            #expect(completed.values.isEmpty, "a piece came after the completion")
+            pieces.append("\(prompt)\u{0}\(piece)")
+        }
+        _ = try captioner.submit(job) { completed.append("done"); done.set(0, $0) }
+        let streamed = try done.waitForAll()[0].get()
+        #expect(streamed.captions == plain.captions)
+        let byPrompt = Dictionary(grouping: pieces.values.map { $0.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false) },
+                                  by: { Int($0[0])! }).mapValues { $0.map { String($0[1]) } }
+        for prompt in 0..<2 {
+            let text = try #require(byPrompt[prompt], "prompt \(prompt) streamed nothing").joined()
+            #expect(text == streamed.captions[prompt][0].text)
+        }
+        #expect(byPrompt[0]!.count > 2, "the greedy caption came in \(byPrompt[0]!.count) pieces")
+        #expect(byPrompt[2] == nil, "beam search streamed text")
+    }
+
     /// A job cancelled in the middle of its encode is answered CANCELLED before the next vision
     /// layer runs, and the loop goes on with other work.
     @Test func cancelDuringTheEncodeStopsWithinOneLayer() throws {

@@ -8,7 +8,8 @@ import Foundation
 /// DEADLINE_EXCEEDED promptly, whether it is waiting (then it never starts) or running (checked
 /// before each step); each finished step is progress. It echoes a caption built from the
 /// request. Prompt "wedge" sleeps `wedgeTime` without any progress (a hung engine); prompt
-/// "refuse" is refused at submission (INVALID_ARGUMENT), as bad parameters are.
+/// "refuse" is refused at submission (INVALID_ARGUMENT), as bad parameters are. With one beam it
+/// streams its caption word by word to `onText`.
 final class FakeService: CaptionService {
     let stepTime: Duration
     let wedgeTime: Duration
@@ -39,6 +40,7 @@ final class FakeService: CaptionService {
     }
 
     func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+                onText: (@Sendable (Int, String) -> Void)?,
                 completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
         if request.prompt == "refuse" { throw RPCError(code: .invalidArgument, message: "refused by the fake engine") }
         let ticket = record.withLock { r -> CaptionTicket in
@@ -72,7 +74,7 @@ final class FakeService: CaptionService {
                 r.phases[ticket.id] = .running
                 return true
             }
-            if start { finish(run(request, ticket: ticket, deadline: deadline)) }
+            if start { finish(run(request, ticket: ticket, deadline: deadline, onText: onText)) }
         }
         pendingFinishers.withLock { $0[ticket.id] = finish }
         return ticket
@@ -80,7 +82,8 @@ final class FakeService: CaptionService {
 
     private let pendingFinishers = LockedState<[UInt64: @Sendable (Result<CaptionResponse, any Error>) -> Void]>([:])
 
-    private func run(_ request: CaptionRequest, ticket: CaptionTicket, deadline: ContinuousClock.Instant?) -> Result<CaptionResponse, any Error> {
+    private func run(_ request: CaptionRequest, ticket: CaptionTicket, deadline: ContinuousClock.Instant?,
+                     onText: (@Sendable (Int, String) -> Void)?) -> Result<CaptionResponse, any Error> {
         record.withLock { $0.started += 1; $0.lastProgress = .now }
         if request.prompt == "wedge" { sleep(wedgeTime) }
         let steps = Int(request.options.maxNewTokens ?? 3)
@@ -100,10 +103,20 @@ final class FakeService: CaptionService {
         }
         record.withLock { $0.completed += 1 }
         let text = "\(request.prompt ?? "a picture") of \(request.image.data.count) bytes"
+        if let onText, request.options.numBeams == 1 {
+            // One piece per word, as a streaming engine hands them out.
+            for (index, word) in text.split(separator: " ").enumerated() { onText(0, (index == 0 ? "" : " ") + word) }
+        }
         return .success(CaptionResponse(
             candidates: [.init(text: text, tokenIDs: [30522, 1037, 102], score: -1.5, finishReason: .eos)],
             modelID: modelID
         ))
+    }
+
+    func load() -> EngineLoad {
+        record.withLock { r in
+            EngineLoad(waiting: r.phases.values.filter { $0 == .waiting }.count, running: r.phases.values.filter { $0 == .running }.count)
+        }
     }
 
     func cancel(_ ticket: CaptionTicket) {

@@ -111,6 +111,92 @@ import Testing
         #expect(reply.body.contains(#""content":"a picture of 8 bytes""#), "\(reply.body)")
     }
 
+    /// The `data:` events of a streamed reply, its chunked framing undone.
+    static func events(_ reply: Reply) -> [String] {
+        var body = reply.body
+        if reply.headers.lowercased().contains("transfer-encoding: chunked") {
+            var rest = Array(body.utf8)[...], joined: [UInt8] = []
+            let crlf = Array("\r\n".utf8)
+            while let line = rest.firstRange(of: crlf),
+                  let size = Int(String(decoding: rest[..<line.lowerBound], as: UTF8.self), radix: 16), size > 0 {
+                joined += rest[line.upperBound..<line.upperBound + size]
+                rest = rest[(line.upperBound + size + 2)...]
+            }
+            body = String(decoding: joined, as: UTF8.self)
+        }
+        return body.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
+    }
+
+    /// Greedy decoding streams one content event per piece the engine hands out, as it is
+    /// generated; the pieces concatenate to the caption; then the finish event and `[DONE]`.
+    @Test func greedyStreamingSendsAnEventPerPiece() throws {
+        let (server, http) = try Self.server()
+        defer { withExtendedLifetime(server) {} }
+        let reply = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(extra: #", "stream": true, "temperature": 0"#))
+        #expect(reply.status == 200)
+        let events = Self.events(reply)
+        #expect(events.last == "[DONE]", "\(reply.headers)\n\n\(reply.body)")
+        let chunks = events.dropLast().compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        let deltas = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any]) }
+        let contents = deltas.compactMap { $0["content"] as? String }
+        #expect(deltas.first?["role"] as? String == "assistant")
+        // The fake engine hands out "a picture of 8 bytes" word by word.
+        #expect(contents.filter { !$0.isEmpty } == ["a", " picture", " of", " 8", " bytes"], "\(events)")
+        #expect(contents.joined() == "a picture of 8 bytes")
+        let finish = chunks.last.flatMap { ($0["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String }
+        #expect(finish == "stop")
+    }
+
+    /// HTTP connections count against `--max-connections` with the RPC ones: past the limit an
+    /// HTTP client gets a 503 naming the flag, and `/metrics` reports both kinds.
+    @Test func httpConnectionsCountAgainstMaxConnections() throws {
+        let (server, http) = try Self.server { $0.maxConnections = 2 }
+        defer { withExtendedLifetime(server) {} }
+        let rpc = try server.connect()
+        try rpc.caption(1)
+        #expect(try rpc.receive()?.statusCode == .ok)
+        var held: RawClient? = try RawClient(path: http)  // an idle HTTP connection holds the second place
+        usleep(100_000)
+        let refused = try Self.request(http, "GET", "/healthz")
+        #expect(refused.status == 503, "\(refused.headers)")
+        #expect(refused.body.contains("--max-connections"))
+        withExtendedLifetime(held) {}
+        held = nil
+        usleep(100_000)
+        let metrics = try Self.request(http, "GET", "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains(#"blip_captiond_connections_open{protocol="rpc"} 1"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"blip_captiond_connections_open{protocol="http"} 1"#))
+        #expect(metrics.body.contains("blip_captiond_captions_in_flight 0"))
+    }
+
+    /// `--http-listen HOST:PORT` serves on TCP through the same acceptor as the Unix sockets.
+    @Test func tcpListenerServesTheProbes() throws {
+        let probe = try ListeningSocket.bind(host: "127.0.0.1", port: 0)
+        var address = sockaddr_in(), length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe.fileDescriptor, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        probe.close()
+        let server = try TestServer { $0.httpListen = "127.0.0.1:\(port)" }
+        defer { withExtendedLifetime(server) {} }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = UInt16(port).bigEndian
+        target.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var connected: Int32 = -1
+        for _ in 0..<100 {
+            connected = withUnsafePointer(to: &target) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if connected == 0 { break }
+            usleep(20_000)
+        }
+        try #require(connected == 0, "cannot connect to 127.0.0.1:\(port)")
+        let client = RawClient(adopting: fd)
+        try client.sendRaw(Array("GET /readyz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8))
+        let raw = String(decoding: try client.readAll(timeout: 10), as: UTF8.self)
+        #expect(raw.hasPrefix("HTTP/1.1 200"), "\(raw)")
+    }
+
     @Test func unsupportedRequestsAreRefusedByName() throws {
         let (server, http) = try Self.server { $0.queueDepth = 1 }
         let url = try Self.request(http, "POST", "/v1/chat/completions", body: Self.chat(image: "https://example.com/cat.jpg"))

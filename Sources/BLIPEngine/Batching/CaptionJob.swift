@@ -11,14 +11,21 @@ public struct CaptionJob: Sendable {
     public var prompts: [GenerationParameters]
     /// When the job stops with ``CaptionJobError/deadlineExceeded``; `nil` for never.
     public var deadline: ContinuousClock.Instant?
+    /// Receives each prompt's caption text as it is generated, for prompts whose search makes one
+    /// sequence token by token (``GenerationParameters/streamsText``): `(prompt index, text)`, in
+    /// order, on the loop's thread (keep it short), all before the completion. A prompt's pieces
+    /// concatenate to its caption's text exactly (``CaptionTextStream``).
+    public var onText: (@Sendable (_ prompt: Int, _ text: String) -> Void)?
 
     public init(image: [UInt8], format: ImageFormat? = nil, applyEXIFOrientation: Bool = true,
-                prompts: [GenerationParameters], deadline: ContinuousClock.Instant? = nil) {
+                prompts: [GenerationParameters], deadline: ContinuousClock.Instant? = nil,
+                onText: (@Sendable (_ prompt: Int, _ text: String) -> Void)? = nil) {
         self.image = image
         self.format = format
         self.applyEXIFOrientation = applyEXIFOrientation
         self.prompts = prompts
         self.deadline = deadline
+        self.onText = onText
     }
 }
 

@@ -58,6 +58,7 @@ extension DecodeLoop {
         let deadline: ContinuousClock.Instant?
         let cacheKey: FeatureCache.Key?
         let completion: @Sendable (Result<CaptionJobResult, any Error>) -> Void
+        let onText: (@Sendable (Int, String) -> Void)?
         let submitted = ContinuousClock.now
 
         var stage = EncodeStage.lookup
@@ -71,6 +72,7 @@ extension DecodeLoop {
 
         init(id: UInt64, image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
              deadline: ContinuousClock.Instant?, cacheKey: FeatureCache.Key?,
+             onText: (@Sendable (Int, String) -> Void)?,
              completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) {
             self.id = id
             self.image = image
@@ -80,6 +82,7 @@ extension DecodeLoop {
             self.deadline = deadline
             self.cacheKey = cacheKey
             self.completion = completion
+            self.onText = onText
             captions = Array(repeating: nil, count: prompts.count)
         }
 

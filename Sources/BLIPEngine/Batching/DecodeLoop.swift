@@ -98,6 +98,9 @@ public final class DecodeLoop: @unchecked Sendable {
         /// When the last iteration finished, or work arrived at an idle loop.
         var lastProgress = ContinuousClock.now
         var statistics = Statistics()
+        /// Jobs taken in and not yet started, and jobs encoding or generating, as of the last iteration.
+        var queuedJobs = 0
+        var activeJobs = 0
     }
     private let lock = NSCondition()
     private var shared = Shared()
@@ -123,7 +126,7 @@ public final class DecodeLoop: @unchecked Sendable {
     /// Queues a job. `completion` is called once, on the loop's thread, with the captions or the
     /// reason there are none (`ImageError`, `CaptionJobError`, `DecoderSessionError`).
     func submit(image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
-                deadline: ContinuousClock.Instant?,
+                deadline: ContinuousClock.Instant?, onText: (@Sendable (Int, String) -> Void)? = nil,
                 completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) -> CaptionJobHandle {
         let decoding = "\(format.map { "\($0)" } ?? "auto") exif=\(applyEXIFOrientation)"
         let key = engine.cache.map { _ in FeatureCache.Key(image: image, decoding: decoding, context: engine.cacheContext) }
@@ -132,7 +135,7 @@ public final class DecodeLoop: @unchecked Sendable {
         let id = shared.nextID
         shared.nextID += 1
         let job = Job(id: id, image: image, format: format, applyEXIFOrientation: applyEXIFOrientation, prompts: prompts,
-                      deadline: deadline, cacheKey: key, completion: completion)
+                      deadline: deadline, cacheKey: key, onText: onText, completion: completion)
         if shared.outstanding == 0 { shared.lastProgress = .now }  // idle until now: not stalled
         shared.outstanding += 1
         shared.inbox.append(job)
@@ -174,6 +177,13 @@ public final class DecodeLoop: @unchecked Sendable {
         return shared.outstanding
     }
 
+    /// Jobs waiting to start (submitted, not yet admitted) and jobs encoding or generating now.
+    public var load: (waiting: Int, running: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (shared.inbox.count + shared.queuedJobs, shared.activeJobs)
+    }
+
     public var statistics: Statistics {
         lock.lock()
         defer { lock.unlock() }
@@ -196,8 +206,11 @@ public final class DecodeLoop: @unchecked Sendable {
             admit()
             encodeStep()
             let batched = decodeStep()
+            let active = encoding.count + Set(generating.map { ObjectIdentifier($0.job) }).count
             lock.lock()
             shared.lastProgress = .now
+            shared.queuedJobs = waiting.count
+            shared.activeJobs = active
             shared.statistics.iterations += 1
             shared.statistics.batchedSteps += UInt64(batched)
             lock.unlock()
@@ -283,7 +296,10 @@ public final class DecodeLoop: @unchecked Sendable {
         for (index, prompt) in job.prompts.enumerated() {
             let session = engine.model.makeSession(memory: memory, maxRows: max(prompt.parameters.numBeams, 1),
                                                    maxLength: prompt.maxLength)
-            generating.append(Slot(job: job, index: index, session: session, search: prompt.search, next: prompt.search.start()))
+            let slot = Slot(job: job, index: index, session: session, search: prompt.search, next: prompt.search.start())
+            if job.onText != nil && prompt.parameters.streamsText { slot.text = CaptionTextStream(tokenizer: engine.tokenizer) }
+            slot.streamStep()
+            generating.append(slot)
         }
     }
 
@@ -308,7 +324,7 @@ public final class DecodeLoop: @unchecked Sendable {
         let batched = batchedStep.run(sessions, tokens: tokens)
         for slot in stepping where !slot.job.isFinished {
             slot.next = slot.search.advance(slot.session.logits)
-            if case .done(let candidates) = slot.next { finish(slot, candidates) }
+            if case .done(let candidates) = slot.next { finish(slot, candidates) } else { slot.streamStep() }
         }
         return batched
     }
@@ -317,9 +333,14 @@ public final class DecodeLoop: @unchecked Sendable {
         generating.removeAll { $0 === slot }
         let job = slot.job
         let prefixLength = job.prompts[slot.index].prefixLength
-        job.captions[slot.index] = candidates.map {
+        let captions = candidates.map {
             CaptionCandidate(text: engine.tokenizer.decode($0.tokenIDs), tokenIDs: $0.tokenIDs, score: $0.score,
                              finishReason: $0.finishReason, generatedTokens: $0.tokenIDs.count - prefixLength)
+        }
+        job.captions[slot.index] = captions
+        if var text = slot.text, let caption = captions.first {
+            let rest = text.finish(caption.text)
+            if !rest.isEmpty { job.onText?(slot.index, rest) }
         }
         guard job.captions.allSatisfy({ $0 != nil }) else { return }
         job.timings.text = (clock.now - (job.textStart ?? clock.now)).seconds
@@ -356,8 +377,17 @@ private final class Slot {
     let session: DecoderSession
     let search: any DecodingSearch
     var next: SearchStep
+    /// The caption's text so far, when the job streams it and this prompt's search can.
+    var text: CaptionTextStream?
 
     init(job: DecodeLoop.Job, index: Int, session: DecoderSession, search: any DecodingSearch, next: SearchStep) {
         (self.job, self.index, self.session, self.search, self.next) = (job, index, session, search, next)
+    }
+
+    /// Hands the token of the step asked for next to the text stream, and its final text to the job.
+    func streamStep() {
+        guard text != nil, case .step(let tokens, _) = next, tokens.count == 1,
+              let piece = text!.append(tokens[0]) else { return }
+        job.onText?(index, piece)
     }
 }

@@ -21,7 +21,7 @@ public enum GenerationError: Error, Sendable, Equatable, CustomStringConvertible
             return "the generation prefix is empty; it must start with the [DEC] token"
         case .prefixTooLong(let length, let maxLength):
             return "the prefix has \(length) tokens but the maximum length is \(maxLength); "
-                + "use a shorter prompt or raise maxLength / maxNewTokens"
+                + "use a shorter prompt or raise max_length / max_new_tokens"
         case .tokenOutOfRange(let token, let vocabularySize):
             return "token \(token) is outside the decoder vocabulary of \(vocabularySize) tokens"
         case .emptyBadWord:

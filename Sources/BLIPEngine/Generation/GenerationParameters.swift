@@ -93,6 +93,10 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
     /// Greedy decoding (one beam, no sampling): transformers allows only one returned sequence.
     var isGreedy: Bool { numBeams == 1 && !doSample }
 
+    /// Whether the search makes one sequence token by token, each token final once chosen (greedy
+    /// decoding or one sample), so its text can be handed out as it grows; beam search reorders.
+    public var streamsText: Bool { numBeams == 1 && numReturnSequences == 1 }
+
     /// Checks every parameter against what the algorithms accept and the service limits.
     /// - Parameters:
     ///   - maxPositions: the decoder's position-embedding count; the whole sequence must fit in it.

@@ -123,19 +123,24 @@ enum ChatCompletionReply {
                 "usage": ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]]
     }
 
-    /// The streamed reply: a role chunk, the content of each choice in one chunk (a caption is
-    /// decoded before it is sent), a finish chunk, then `[DONE]`.
+    /// The streamed reply of a caption that was not streamed as it was generated (beam search, or
+    /// several choices): per choice a role chunk, its whole content in one chunk and a finish chunk.
     static func chunks(_ response: CaptionResponse, id: String, created: Int, model: String) -> [[String: Any]] {
-        func chunk(_ choices: [[String: Any]]) -> [String: Any] {
-            ["id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices]
-        }
         var chunks: [[String: Any]] = []
         for (index, candidate) in response.candidates.enumerated() {
-            chunks.append(chunk([["index": index, "delta": ["role": "assistant", "content": ""], "finish_reason": NSNull()]]))
-            chunks.append(chunk([["index": index, "delta": ["content": candidate.text], "finish_reason": NSNull()]]))
-            chunks.append(chunk([["index": index, "delta": [String: Any](), "finish_reason": finishReason(candidate.finishReason)]]))
+            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: ["role": "assistant", "content": ""]))
+            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: ["content": candidate.text]))
+            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: [:],
+                                finishReason: finishReason(candidate.finishReason)))
         }
         return chunks
+    }
+
+    /// One `chat.completion.chunk` event: a delta of choice `index`, or its finish (`finishReason`).
+    static func chunk(id: String, created: Int, model: String, index: Int, delta: [String: Any],
+                      finishReason: String? = nil) -> [String: Any] {
+        ["id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+         "choices": [["index": index, "delta": delta, "finish_reason": finishReason.map { $0 as Any } ?? NSNull()]]]
     }
 
     static func finishReason(_ reason: CaptionResponse.FinishReason) -> String {

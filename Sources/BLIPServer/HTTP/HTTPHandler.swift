@@ -23,7 +23,18 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var refused = false
-    private var pending: (call: Call, stream: Bool, model: String)?
+    /// The chat completion in progress (one per connection at a time).
+    private var pending: Exchange?
+
+    private struct Exchange {
+        let call: Call
+        let stream: Bool
+        let model: String
+        let id = "chatcmpl-\(UInt64.random(in: 1 ... .max))"
+        let created = Int(Date().timeIntervalSince1970)
+        /// The 200 head and the role chunk of a streamed reply are out: the rest must be events.
+        var streaming = false
+    }
 
     init(server: ServerContext, eventLoop: EventLoop) {
         self.server = server
@@ -39,8 +50,20 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         if let peer = PeerCredentials.of(context.channel) {
             permitted = peer.isAllowed(uids: server.configuration.allowedUIDs, gids: server.configuration.allowedGIDs)
         }
+        server.httpOpened()
+        // Peers the allow-lists refuse do not count, as on the RPC socket.
+        if permitted {
+            counted = server.admitCounted()
+            overLimit = !counted
+            if overLimit { server.log("refused an HTTP connection: \(server.configuration.maxConnections) already open (--max-connections)") }
+        }
         armIdleTimer()
     }
+
+    /// Whether this connection counts against `--max-connections`.
+    private var counted = false
+    /// Past `--max-connections`: the first request gets a 503 and the connection closes.
+    private var overLimit = false
 
     /// Whether the peer passed the allow-lists.
     private var permitted = true
@@ -61,6 +84,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        server.httpClosed(counted: counted)
         idleTimer?.cancel()
         if let pending {
             pending.call.stop(RPCError(code: .cancelled, message: "the HTTP client closed the connection"))
@@ -71,6 +95,16 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         defer { armIdleTimer() }
+        guard !overLimit else {
+            // Past --max-connections: the first request is answered 503 and the connection closed.
+            if case .head(let head) = unwrapInboundIn(data), !refused {
+                self.head = head
+                refused = true
+                let limit = server.configuration.maxConnections
+                respond(status: .serviceUnavailable, json: Self.error("too many connections (\(limit) open, --max-connections); close idle ones or retry later", type: "server_error"), close: true)
+            }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
@@ -138,12 +172,19 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             return
         }
         let model = request.model ?? server.scheduler.service.describe().modelID
-        let call = Call(id: 0, request: request.caption, received: .now, timeout: nil, owner: self)
+        // Text as it is generated (greedy decoding and sampling) goes out as events at once; the
+        // engine's thread only hands it to the event loop.
+        var onText: (@Sendable (Int, String) -> Void)?
+        if request.stream {
+            let loop = eventLoop
+            onText = { [self] (_: Int, piece: String) in loop.execute { self.streamOnLoop(piece) } }
+        }
+        let call = Call(id: 0, request: request.caption, received: .now, timeout: nil, owner: self, onText: onText)
+        pending = Exchange(call: call, stream: request.stream, model: model)
         guard !server.isDraining else {
-            complete(call, .failure(RPCError(code: .unavailable, message: "the server is shutting down; retry later")))
+            call.finish(.failure(RPCError(code: .unavailable, message: "the server is shutting down; retry later")))
             return
         }
-        pending = (call, request.stream, model)
         if let refusal = server.scheduler.submit(call) { call.finish(.failure(refusal)) }
     }
 
@@ -151,18 +192,49 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         eventLoop.execute { self.completeOnLoop(call, outcome) }
     }
 
+    /// One piece of a streamed caption: the first sends the 200 head and the role chunk.
+    private func streamOnLoop(_ piece: String) {
+        guard var exchange = pending, exchange.stream, let channel else { return }
+        if !exchange.streaming {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/event-stream")
+            headers.add(name: "cache-control", value: "no-cache")
+            channel.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: .ok, headers: headers))), promise: nil)
+            writeEvent(ChatCompletionReply.chunk(id: exchange.id, created: exchange.created, model: exchange.model, index: 0,
+                                                 delta: ["role": "assistant", "content": ""]))
+            exchange.streaming = true
+            pending = exchange
+        }
+        writeEvent(ChatCompletionReply.chunk(id: exchange.id, created: exchange.created, model: exchange.model, index: 0,
+                                             delta: ["content": piece]))
+        channel.flush()
+    }
+
+    private func writeEvent(_ object: [String: Any]) {
+        writeEvent(text: Self.jsonText(object))
+    }
+
+    private func writeEvent(text: String) {
+        guard let channel else { return }
+        channel.write(wrapOutboundOut(.body(.byteBuffer(channel.channel.allocator.buffer(string: "data: " + text + "\n\n")))), promise: nil)
+    }
+
     private func completeOnLoop(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {
         defer { armIdleTimer() }
-        let stream = pending?.stream ?? false
-        let model = pending?.model ?? ""
+        guard let exchange = pending, exchange.call === call else { return }
         pending = nil
         let latency = ContinuousClock.now - call.received
-        let id = "chatcmpl-\(UInt64.random(in: 1 ... .max))"
-        let created = Int(Date().timeIntervalSince1970)
+        let (id, created, model) = (exchange.id, exchange.created, exchange.model)
         switch outcome {
         case .success(let response):
             server.record(method: RPCMethod.caption.rawValue, .ok, latency: latency, response: response)
-            if stream {
+            if exchange.streaming {
+                for (index, candidate) in response.candidates.enumerated() {
+                    writeEvent(ChatCompletionReply.chunk(id: id, created: created, model: model, index: index, delta: [:],
+                                                         finishReason: ChatCompletionReply.finishReason(candidate.finishReason)))
+                }
+                endStream()
+            } else if exchange.stream {
                 var text = ""
                 for chunk in ChatCompletionReply.chunks(response, id: id, created: created, model: model) {
                     text += "data: " + Self.jsonText(chunk) + "\n\n"
@@ -175,8 +247,24 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         case .failure(let error):
             server.record(method: RPCMethod.caption.rawValue, error.code, latency: latency)
             let (status, type) = Self.httpStatus(error.code)
-            respond(status: status, json: Self.error(error.message, type: type, code: error.code.name))
+            let body = Self.error(error.message, type: type, code: error.code.name)
+            if exchange.streaming {
+                // The 200 is out: the failure is an error event, as OpenAI's API sends one.
+                writeEvent(body)
+                endStream()
+            } else {
+                respond(status: status, json: body)
+            }
         }
+    }
+
+    /// `[DONE]` and the end of a streamed reply.
+    private func endStream() {
+        guard let channel else { return }
+        writeEvent(text: "[DONE]")
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        closeWhenWritten(done.futureResult, keepAlive: head?.isKeepAlive ?? false)
     }
 
     // MARK: Answers
@@ -222,7 +310,12 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         channel.write(wrapOutboundOut(.body(.byteBuffer(channel.channel.allocator.buffer(bytes: bytes)))), promise: nil)
         let done = channel.eventLoop.makePromise(of: Void.self)
         channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        let keepAlive = !close && (head?.isKeepAlive ?? false)
-        if !keepAlive { done.futureResult.whenComplete { _ in channel.close(promise: nil) } }
+        closeWhenWritten(done.futureResult, keepAlive: !close && (head?.isKeepAlive ?? false))
+    }
+
+    /// Closes the connection once `written` completes, unless it is kept alive.
+    private func closeWhenWritten(_ written: EventLoopFuture<Void>, keepAlive: Bool) {
+        guard !keepAlive, let connection = channel?.channel else { return }
+        written.whenComplete { _ in connection.close(promise: nil) }
     }
 }

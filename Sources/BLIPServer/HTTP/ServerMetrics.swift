@@ -21,7 +21,9 @@ final class ServerMetrics: Sendable {
     private let latency: DurationHistogram
     private let stages: [String: DurationHistogram]
     private let queueDepth: Gauge
-    private let connections: Gauge
+    private let waiting: Gauge
+    private let running: Gauge
+    private let connections: [String: Gauge]
     private let generatedTokens: Counter
     private let cacheHits: Counter
     private let cacheMisses: Counter
@@ -39,8 +41,14 @@ final class ServerMetrics: Sendable {
                 help: "Time one caption call spent in each stage, in seconds: queue_wait (waiting for the engine), image_decode (decode, EXIF, resize, normalise), vision (the vision encoder), text (the text decoder). Cache hits skip image_decode and vision.")
         }
         self.stages = stages
-        queueDepth = registry.makeGauge(name: "blip_captiond_queue_depth", help: "Caption calls waiting or running now.")
-        connections = registry.makeGauge(name: "blip_captiond_connections_open", help: "RPC connections open now.")
+        queueDepth = registry.makeGauge(name: "blip_captiond_queue_depth", help: "Caption calls admitted and not yet answered (waiting for the engine or running), out of --queue-depth.")
+        waiting = registry.makeGauge(name: "blip_captiond_captions_waiting", help: "Caption calls the engine holds and has not started.")
+        running = registry.makeGauge(name: "blip_captiond_captions_in_flight", help: "Caption calls the engine is encoding or generating now.")
+        let registry = self.registry
+        connections = ["rpc", "http"].reduce(into: [:]) { gauges, name in
+            gauges[name] = registry.makeGauge(name: "blip_captiond_connections_open", labels: [("protocol", name)],
+                                              help: "Connections open now, by protocol: rpc (the caption API's sockets) or http (this face). Both count against --max-connections.")
+        }
         generatedTokens = registry.makeCounter(name: "blip_captiond_generated_tokens_total", help: "Tokens generated for answered captions (every returned candidate, the final [SEP] included).")
         cacheHits = registry.makeCounter(name: "blip_captiond_feature_cache_hits_total", help: "Caption calls whose image features came from the feature cache.")
         cacheMisses = registry.makeCounter(name: "blip_captiond_feature_cache_misses_total", help: "Caption calls that looked the image up in the feature cache and encoded it.")
@@ -72,7 +80,12 @@ final class ServerMetrics: Sendable {
     func exposition(_ context: ServerContext) -> [UInt8] {
         let info = context.scheduler.service.describe()
         queueDepth.set(Double(context.scheduler.depth))
-        connections.set(Double(context.openConnections.count))
+        let load = context.scheduler.service.load()
+        waiting.set(Double(load.waiting))
+        running.set(Double(load.running))
+        let open = context.connectionCounts
+        connections["rpc"]?.set(Double(open.rpc))
+        connections["http"]?.set(Double(open.http))
         counted.withLock { last in
             let cache = info.featureCache
             if cache.hits > last.hits { cacheHits.increment(by: Int64(cache.hits - last.hits)) }

@@ -54,7 +54,7 @@ struct DecodingArguments: ParsableArguments {
     /// No service limits: a daemon may be configured with more beams or bad words than the
     /// defaults, so only the engine's own ranges are checked here.
     private static let anyDaemonLimits = GenerationLimits(
-        maxBeams: Int(Int32.max), maxReturnSequences: Int(Int32.max), maxBadWords: Int(Int32.max), maxTextCharacters: Int(Int32.max))
+        maxBeams: Int(Int32.max), maxReturnSequences: Int(Int32.max), maxBadWords: Int(Int32.max), maxTextBytes: Int(Int32.max), maxBadWordTokens: Int(Int32.max))
 
     /// The engine names parameters as transformers does (`top_p`, also inside the allowed range:
     /// "num_beams 1 without do_sample"); the CLI's flags are `--top-p`, `--num-beams`.

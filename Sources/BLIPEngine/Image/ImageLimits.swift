@@ -5,8 +5,9 @@
 /// (3 bytes per pixel, ≤ 120 MB at `maxPixels`), for a JPEG libjpeg's own buffers (a
 /// progressive or multi-scan JPEG keeps every DCT coefficient: 2 bytes per sample, ≤ 240 MB
 /// for 4:4:4 at `maxPixels`), for a CMYK JPEG a 4-byte-per-pixel copy, one EXIF-rotated copy,
-/// and a few MiB of rows and resize weights: never more than about 4 bytes per input pixel
-/// beyond the encoded file, and never a buffer sized by the input that the output does not need.
+/// and a few MiB of rows and resize weights: at most about 9 bytes per pixel (4:4:4 progressive
+/// JPEG: 3 of RGB + 6 of coefficients), 3–7 for the other kinds, and no buffer sized by the input
+/// that the output does not need.
 public struct ImageLimits: Sendable {
     /// Largest encoded input accepted, in bytes.
     public var maxBytes: Int

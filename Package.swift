@@ -42,6 +42,8 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
+        // The C library's calls Swift cannot make (variadic ones: mremap).
+        .systemLibrary(name: "CMemory"),
 
         // protoc-c output for proto/blip/v1 (regenerate with scripts/generate-proto.sh; never edit).
         .target(name: "BlipProtoC", dependencies: ["CProtobufC"]),
@@ -60,7 +62,7 @@ let package = Package(
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["COpenBLAS", "CTurboJPEG", "CSPNG", "CPUFeatures"],
+            dependencies: ["COpenBLAS", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures"],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
             swiftSettings: [.unsafeFlags(engineFlags)]
         ),

@@ -159,6 +159,7 @@ struct BlipCaptiond: ParsableCommand {
         let signals = ShutdownSignals()
         let reloads = ReloadSignal()
         signal(SIGPIPE, SIG_IGN)
+        WeightsFault.install()
 
         /// Every failed start-up ends here: STOPPING=1 and the reason in STATUS= and the log.
         func fail(_ what: String, _ error: any Error) -> ExitCode {
@@ -239,8 +240,27 @@ struct BlipCaptiond: ParsableCommand {
         let server = CaptionServer(service: service, listeners: listeners, configuration: configuration, httpListeners: httpListeners)
         signals.attach(server)
         reloads.attach { [self] in reload(server, notifier: notifier, log: log, fileWatch: fileWatch) }
+        // The weights are the mapped file's pages until they are copied into owned memory: that
+        // copy runs beside the serving (READY does not wait for it).
+        let copyFailed = LockedState(false)
+        if let model = (service as? EngineCaptionService)?.captioner.model {
+            let copier = Thread {
+                let start = ContinuousClock.now
+                do {
+                    let bytes = try model.ownWeights()
+                    log("weights copied into memory the daemon owns (\(bytes >> 20) MiB in \(milliseconds(since: start)) ms): changes to \(model.weightsPath) no longer affect the running model")
+                } catch {
+                    log("\(error); exiting with status \(WeightsFault.exitStatus) for systemd to restart the daemon on the file as it is now", level: .error)
+                    copyFailed.withLock { $0 = true }
+                    server.shutdown()
+                }
+            }
+            copier.name = "weights-copy"
+            copier.start()
+        }
         let reason = server.run()
         log("exiting (\(reason))")
+        if copyFailed.withLock({ $0 }) { throw ExitCode(WeightsFault.exitStatus) }
     }
 }
 
@@ -267,6 +287,7 @@ extension BlipCaptiond {
         do {
             let service = try loadService()
             try service.warmUp()
+            try (service as? EngineCaptionService)?.captioner.model.ownWeights()
             server.replaceService(service)
             fileWatch.watch((service as? EngineCaptionService)?.captioner.model)
             log("reloaded and warmed up in \(milliseconds(since: start)) ms")

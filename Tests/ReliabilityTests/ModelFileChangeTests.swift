@@ -25,6 +25,10 @@ extension ReliabilitySuite {
             return response.statusCode == .ok ? try CaptionResponse(decoding: response.payload).candidates.map(\.tokenIDs) : nil
         }
         let first = try caption("before any change")
+        // The weights are the file's pages until the daemon has copied them (right after READY).
+        let copied = Date(timeIntervalSinceNow: 20)
+        while !daemon.log.contains("weights copied into memory the daemon owns"), Date() < copied { usleep(20_000) }
+        #expect(daemon.log.contains("weights copied into memory the daemon owns"), "\(daemon.log)")
 
         // 1. Truncate in place to half its size.
         let size = try #require(FileManager.default.attributesOfItem(atPath: weights)[.size] as? Int)

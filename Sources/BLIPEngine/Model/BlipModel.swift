@@ -40,6 +40,18 @@ public final class BlipModel: @unchecked Sendable {
         weightsStamp = file.fileStamp
     }
 
+    /// Copies the weights out of the mapped file into memory this process owns, safe while
+    /// captions run (``SafeTensorsFile/takeOwnership()``): from then on nothing done to the file
+    /// can crash the process or change the model. Loading maps the file so that start-up costs no
+    /// more than the page cache; the daemon calls this right after it reports READY.
+    /// - Returns: The bytes copied (0 when already owned).
+    /// - Throws: `ModelError` when the file changed during the copy (load the model again).
+    @discardableResult
+    public func ownWeights() throws(ModelError) -> Int { try weights.file.takeOwnership() }
+
+    /// Whether ``ownWeights()`` has finished.
+    public var ownsWeights: Bool { weights.file.isOwned }
+
     /// The weights file, and what it was (inode, size, mtime) when it was read: the model keeps
     /// what it read whatever happens to the file afterwards; a changed stamp means a reload
     /// (SIGHUP) would load something else.

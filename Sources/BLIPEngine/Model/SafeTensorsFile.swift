@@ -1,3 +1,4 @@
+import CMemory
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -29,19 +30,21 @@ public struct SafeTensorsEntry: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// A `.safetensors` file read into memory this process owns, with a fully validated header.
+/// A `.safetensors` file with a fully validated header, its tensors used in place.
 ///
 /// Layout: u64 little-endian header length N, N bytes of JSON (`{name: {dtype, shape, data_offsets}}`
-/// plus an optional `__metadata__`), then the data section. The data section is read once, with
-/// `pread`, into an anonymous mapping (made read-only afterwards) that lives as long as this
-/// object, so float32 tensors are used in place without a second copy.
+/// plus an optional `__metadata__`), then the data section.
 ///
-/// Why not map the file: a mapped file that is truncated or rewritten in place (`cp` over it)
-/// under a running daemon kills it with SIGBUS on the next access, or silently changes its
-/// weights. Owned memory is immune: whatever happens to the file afterwards, the loaded model
-/// stays exactly what was read, and a file that changes *while* it is read is refused.
+/// The file is first mapped (private, read-only): loading is as fast as the page cache. A mapped
+/// file that is truncated or rewritten in place (`cp` over it) would kill the process with SIGBUS
+/// on the next access, or silently change its weights, so ``takeOwnership()`` then copies the
+/// mapping into anonymous memory piece by piece and moves each copy onto the mapping's own
+/// addresses (`mremap`): the tensors' pointers stay valid and readers never see a hole, and from
+/// then on whatever happens to the file cannot touch the loaded weights. A file that changed while
+/// it was copied is reported (the copy may mix old and new bytes).
 public final class SafeTensorsFile: @unchecked Sendable {
-    // @unchecked: the memory is read-only and never changes after init.
+    // @unchecked: the bytes never change after init (the copy is of identical bytes); `state`
+    // is guarded by `lock`.
     public let url: URL
     public let entries: [String: SafeTensorsEntry]
     public let metadata: [String: String]
@@ -50,13 +53,21 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let headerDigest: String
     /// What the file was when it was read: device, inode, size and modification time.
     public let fileStamp: FileStamp
-    private let base: UnsafeMutableRawPointer
-    private let ownedLength: Int
+    /// The whole file's mapping (page-aligned), then the same addresses in owned memory.
+    private let mapping: UnsafeMutableRawPointer
+    private let mappingLength: Int
+    /// Where the data section starts in `mapping`.
+    private let dataOffset: Int
+    private let lock = NSLock()
+    /// The open file while its pages are still mapped; `nil` once the memory is owned.
+    private var openFile: Int32?
 
     /// Upper bound for the JSON header; real BLIP headers are ~50 KB.
     public static let maxHeaderBytes = 100 << 20
-    /// Bytes read per `pread`.
+    /// Bytes read per `pread` (the header).
     static let readChunk = 64 << 20
+    /// Bytes copied into owned memory per step of ``takeOwnership()``: what peak memory grows by.
+    static let copyChunk = 64 << 20
 
     /// A file's identity and version as `fstat` reports them.
     public struct FileStamp: Sendable, Equatable, CustomStringConvertible {
@@ -111,61 +122,65 @@ public final class SafeTensorsFile: @unchecked Sendable {
         metadata = parsed.metadata
         headerDigest = SHA256.digest(UnsafeRawBufferPointer(header)).prefix(8).map { String(format: "%02x", $0) }.joined()
 
-        // The data section, into anonymous memory (page-aligned, so every 4-byte-aligned offset
-        // gives an aligned float).
         let dataLength = size - 8 - headerLength
-        let length = max(dataLength, 1)
-        guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED else {
-            throw .unreadableFile(path, "cannot allocate \(dataLength) bytes for the weights: \(String(cString: strerror(errno)))")
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            throw .unreadableFile(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
         }
-        // Huge pages: first-touching 1.8 GB in 4 KiB pages costs seconds in a VM, in 2 MiB pages a
-        // fraction of that (and the products walk the weights with fewer TLB misses).
-        madvise(mapped, length, MADV_HUGEPAGE)
-        do throws(ModelError) {
-            try Self.readInParallel(fd, into: UnsafeMutableRawBufferPointer(start: mapped, count: dataLength), at: 8 + headerLength, path: path)
-            var after = stat()
-            guard fstat(fd, &after) == 0, FileStamp(after) == stamp else {
-                throw ModelError.badSafeTensors(path, "the file changed while it was being read (was \(stamp), now \(FileStamp(after))): replace a model by renaming a complete copy into place (docs/daemon.md)")
-            }
-        } catch {
-            munmap(mapped, length)
-            throw error
-        }
-        mprotect(mapped, length, PROT_READ)
-        base = mapped
-        ownedLength = length
+        mapping = mapped
+        mappingLength = size
+        dataOffset = 8 + headerLength
+        _ = dataLength
         fileStamp = stamp
+        openFile = dup(fd)
     }
 
-    deinit { munmap(base, ownedLength) }
+    deinit {
+        munmap(mapping, mappingLength)
+        if let openFile { close(openFile) }
+    }
 
-    /// ``readFully(_:into:at:path:)`` in `readChunk` pieces shared by the cores: the copy out of the
-    /// page cache and the page faults of the destination both scale.
-    private static func readInParallel(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(ModelError) {
-        let pieces = (buffer.count + readChunk - 1) / readChunk
-        let failures = LockedFailures()
-        let destination = UncheckedSendable(buffer)
-        DispatchQueue.concurrentPerform(iterations: min(pieces, max(1, ProcessInfo.processInfo.activeProcessorCount))) { worker in
-            let workers = min(pieces, max(1, ProcessInfo.processInfo.activeProcessorCount))
-            for piece in stride(from: worker, to: pieces, by: workers) where !failures.any {
-                let start = piece * readChunk, count = min(readChunk, destination.value.count - start)
-                do throws(ModelError) {
-                    try readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: destination.value[start..<start + count]),
-                                  at: offset + start, path: path)
-                } catch { failures.record(error) }
+    /// Whether ``takeOwnership()`` has finished: the weights no longer depend on the file.
+    public var isOwned: Bool { lock.withLock { openFile == nil } }
+
+    /// Copies the mapped file into anonymous memory this process owns, `copyChunk` bytes at a time,
+    /// each piece moved onto its own addresses, so peak memory grows by one piece. Safe while other
+    /// threads read the tensors. Idempotent.
+    ///
+    /// Until it returns, the weights are the file's pages: a truncation of the file in that window
+    /// raises SIGBUS (the daemon turns it into a clean exit with a log line).
+    /// - Returns: The bytes copied (0 when already owned).
+    /// - Throws: `ModelError.badSafeTensors` when the file changed while it was copied (the copy may
+    ///   mix old and new bytes: load it again), or when memory runs out (the mapping stays).
+    public func takeOwnership() throws(ModelError) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let fd = openFile else { return 0 }
+        let path = url.path
+        var offset = 0
+        while offset < mappingLength {
+            let count = min(Self.copyChunk, mappingLength - offset)
+            guard let piece = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), piece != MAP_FAILED else {
+                throw .unreadableFile(path, "cannot allocate \(count) bytes to copy the weights into: \(String(cString: strerror(errno))); still serving them from the mapped file")
             }
+            // Huge pages: first-touching gigabytes in 4 KiB pages costs seconds in a VM.
+            madvise(piece, count, MADV_HUGEPAGE)
+            piece.copyMemory(from: mapping + offset, byteCount: count)
+            mprotect(piece, count, PROT_READ)
+            guard blip_mremap_onto(piece, count, mapping + offset) == mapping + offset else {
+                let code = errno
+                munmap(piece, count)
+                throw .unreadableFile(path, "cannot move the copied weights into place: \(String(cString: strerror(code))); still serving them from the mapped file")
+            }
+            offset += count
         }
-        if let error = failures.first { throw error }
-    }
-
-    /// The first error of several readers.
-    private final class LockedFailures: @unchecked Sendable {
-        // @unchecked: `errors` is guarded by `lock`.
-        private let lock = NSLock()
-        private var errors: [ModelError] = []
-        func record(_ error: ModelError) { lock.lock(); errors.append(error); lock.unlock() }
-        var any: Bool { lock.lock(); defer { lock.unlock() }; return !errors.isEmpty }
-        var first: ModelError? { lock.lock(); defer { lock.unlock() }; return errors.first }
+        var after = stat()
+        let unchanged = fstat(fd, &after) == 0 && FileStamp(after) == fileStamp
+        close(fd)
+        openFile = nil
+        guard unchanged else {
+            throw .badSafeTensors(path, "the file changed while its weights were being copied (was \(fileStamp), now \(FileStamp(after))): the loaded weights may mix both versions; replace a model by renaming a complete copy into place (docs/daemon.md)")
+        }
+        return mappingLength
     }
 
     /// Reads exactly `buffer.count` bytes at `offset`; a file that ends early was truncated.
@@ -186,7 +201,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// Raw bytes of one tensor.
     public func bytes(of entry: SafeTensorsEntry) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: base + entry.range.lowerBound, count: entry.range.count)
+        UnsafeRawBufferPointer(start: mapping + dataOffset + entry.range.lowerBound, count: entry.range.count)
     }
 
     static func parseHeader(_ data: Data, dataLength: Int, path: String) throws(ModelError)

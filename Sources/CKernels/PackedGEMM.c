@@ -14,7 +14,7 @@ enum { MR = 6, NR = 16, KC = 256, MC_MAX = 516 };  // MC_MAX: a multiple of MR
 #include <cpuid.h>
 #include <immintrin.h>
 
-int blip_gemm_available(void) {
+static int cpu_has_avx2_fma(void) {
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     int fma = (ecx >> 12) & 1, osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
@@ -26,6 +26,14 @@ int blip_gemm_available(void) {
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
     return (ebx >> 5) & 1;  // AVX2
 }
+
+int blip_gemm_available(void) {
+    // cpuid is slow under a hypervisor (a VM exit): ask once.
+    static _Atomic int known = -1;
+    int value = known;
+    if (value < 0) known = value = cpu_has_avx2_fma();
+    return value;
+}
 #else
 int blip_gemm_available(void) { return 0; }
 #endif
@@ -34,16 +42,57 @@ long blip_gemm_panel_width(void) { return NR; }
 
 size_t blip_gemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
+static void pack_panel_scalar(const float *w, long n, long k, long p, long k0, float *dst) {
+    long c0 = p * NR;
+    long width = n - c0 < NR ? n - c0 : NR;
+    for (long kk = k0; kk < k; kk++)
+        for (long j = 0; j < NR; j++) dst[kk * NR + j] = j < width ? w[(size_t)(c0 + j) * k + kk] : 0.0f;
+}
+
+#if defined(__x86_64__)
+// 8×8 transposes: eight rows' runs of 8 inputs become eight 8-wide runs of the panel, so every
+// store fills whole cache lines (a scalar scatter is ~5× slower and packing sits on start-up).
+__attribute__((target("avx2,fma")))
+static void pack_panel_avx(const float *w, long k, long p, float *dst) {
+    const float *rows = w + (size_t)p * NR * k;
+    long kk = 0;
+    for (; kk + 8 <= k; kk += 8) {
+        for (int half = 0; half < 2; half++) {
+            const float *r = rows + (size_t)half * 8 * k + kk;
+            __m256 r0 = _mm256_loadu_ps(r), r1 = _mm256_loadu_ps(r + k), r2 = _mm256_loadu_ps(r + 2 * k);
+            __m256 r3 = _mm256_loadu_ps(r + 3 * k), r4 = _mm256_loadu_ps(r + 4 * k), r5 = _mm256_loadu_ps(r + 5 * k);
+            __m256 r6 = _mm256_loadu_ps(r + 6 * k), r7 = _mm256_loadu_ps(r + 7 * k);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *d = dst + kk * NR + half * 8;
+            _mm256_storeu_ps(d + 0 * NR, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + 1 * NR, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    }
+    if (kk < k) pack_panel_scalar(w, (p + 1) * NR, k, p, kk, dst);
+}
+#endif
+
 void blip_gemm_pack(const float *w, long n, long k, long panel0, long panel1, float *packed) {
+    int vector = blip_gemm_available();
     for (long p = panel0; p < panel1; p++) {
         float *dst = packed + (size_t)p * k * NR;
-        long c0 = p * NR;
-        long width = n - c0 < NR ? n - c0 : NR;
-        if (width < NR) memset(dst, 0, sizeof(float) * (size_t)k * NR);
-        for (long j = 0; j < width; j++) {
-            const float *row = w + (size_t)(c0 + j) * k;
-            for (long kk = 0; kk < k; kk++) dst[kk * NR + j] = row[kk];
-        }
+#if defined(__x86_64__)
+        if ((p + 1) * NR <= n && vector) { pack_panel_avx(w, k, p, dst); continue; }
+#endif
+        pack_panel_scalar(w, n, k, p, 0, dst);
     }
 }
 
@@ -104,7 +153,7 @@ void tile(long kc, const float *a, const float *b, float *c, long ldc, int first
 #pragma GCC unroll 4
     for (long kk = 0; kk < kc; kk++) {
         if (prefetch && (kk & 3) == 0) _mm_prefetch((const char *)(prefetch + kk * 4), _MM_HINT_T1);
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), x;
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), x;
         x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
         x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
         x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);

@@ -10,15 +10,30 @@ import Foundation
 struct GEMMBenchmark {
     let runs: Int
 
-    /// GFLOP/s of 12 independent register-only FMA chains (`blip_fma_probe`) on `threads` threads.
-    static func fmaPeak(threads: Int, runs: Int) -> Double {
+    /// GFLOP/s of 12 independent register-only FMA chains (`blip_fma_probe`) on `threads` threads,
+    /// by the clock on the wall.
+    static func fmaPeak(threads: Int, runs: Int) -> Double { fmaPeakRates(threads: threads, runs: runs).wall }
+
+    /// The probe's GFLOP/s by the wall clock and by CPU time (the rate while the threads held a core:
+    /// what the cores can do, whatever else the machine runs).
+    static func fmaPeakRates(threads: Int, runs: Int) -> (wall: Double, cpu: Double) {
         let iterations = 50_000_000
-        let times = (0...runs).map { _ in
-            Stopwatch.time {
-                DispatchQueue.concurrentPerform(iterations: threads) { _ in _ = blip_fma_probe(iterations) }
-            }
-        }.dropFirst()
-        return Double(threads) * Double(iterations) * 192 / Stats.median(Array(times)) / 1e9
+        let flops = Double(threads) * Double(iterations) * 192
+        return rates(flops: flops, threads: threads, runs: runs) {
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in _ = blip_fma_probe(iterations) }
+        }
+    }
+
+    /// Median GFLOP/s of `body` by the wall clock and by this process's CPU time per thread.
+    static func rates(flops: Double, threads: Int, runs: Int, _ body: () -> Void) -> (wall: Double, cpu: Double) {
+        var wall: [Double] = [], cpu: [Double] = []
+        for run in 0...runs {
+            let c0 = processCPUSeconds()
+            let t = Stopwatch.time(body)
+            let c = processCPUSeconds() - c0
+            if run > 0 { wall.append(t); cpu.append(c / Double(threads)) }  // the first call warms caches
+        }
+        return (flops / Stats.median(wall) / 1e9, flops / Stats.median(cpu) / 1e9)
     }
 
     /// (name, M, N, K) of BLIP-large's vision linear layers: x (577, in) · W (out, in)ᵀ.
@@ -51,9 +66,8 @@ struct GEMMBenchmark {
                 }
             }
             let flops = 2.0 * Double(m * n * k)
-            func rate(_ workers: Int, _ body: @escaping @Sendable (Int, Int) -> Void) -> Double {
-                let times = (0...runs).map { _ in Stopwatch.time { split(workers, body) } }.dropFirst()
-                return flops / Stats.median(Array(times)) / 1e9
+            func rate(_ workers: Int, _ body: @escaping @Sendable (Int, Int) -> Void) -> (wall: Double, cpu: Double) {
+                Self.rates(flops: flops, threads: workers, runs: runs) { split(workers, body) }
             }
             let packedProduct: @Sendable (Int, Int) -> Void = { c0, c1 in
                 blip_gemm_packed(m, n, k, UnsafePointer(bitPattern: aa), k, UnsafePointer(bitPattern: pa), c0, c1,
@@ -66,13 +80,16 @@ struct GEMMBenchmark {
             }
             var r: [String: Double] = [:]
             // Alternate the two so that both see the same moments of a shared machine.
-            var p1: [Double] = [], b1: [Double] = [], pn: [Double] = [], bn: [Double] = []
+            var samples: [String: [Double]] = [:]
             for _ in 0..<3 {
-                p1.append(rate(1, packedProduct)); b1.append(rate(1, blasProduct))
-                pn.append(rate(threads, packedProduct)); bn.append(rate(threads, blasProduct))
+                for (key, workers, body) in [("packed_1", 1, packedProduct), ("sgemm_1", 1, blasProduct),
+                                             ("packed_n", threads, packedProduct), ("sgemm_n", threads, blasProduct)] {
+                    let x = rate(workers, body)
+                    samples[key + "_wall", default: []].append(x.wall)
+                    samples[key, default: []].append(x.cpu)
+                }
             }
-            r["packed_1"] = Stats.median(p1); r["sgemm_1"] = Stats.median(b1)
-            r["packed_n"] = Stats.median(pn); r["sgemm_n"] = Stats.median(bn)
+            for (key, xs) in samples { r[key] = Stats.median(xs) }
             out.append((name, r))
         }
         return out
@@ -121,13 +138,16 @@ struct GEMMBenchmark {
         let threads = BLASRuntime.threads
         let config = try BlipConfig.load(from: folder.config).vision
         var values: [String: Double] = [:]
-        let peak1 = Self.fmaPeak(threads: 1, runs: runs), peakN = Self.fmaPeak(threads: threads, runs: runs)
+        let rates1 = Self.fmaPeakRates(threads: 1, runs: runs), ratesN = Self.fmaPeakRates(threads: threads, runs: runs)
+        let peak1 = rates1.cpu, peakN = ratesN.cpu
         values["fma_peak_1_gflops"] = peak1
         values["fma_peak_n_gflops"] = peakN
+        values["fma_peak_1_wall_gflops"] = rates1.wall
+        values["fma_peak_n_wall_gflops"] = ratesN.wall
         var lines: [String] = []
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
         lines.append("\(ProcessInfoLinux.cpuModel()), \(threads) threads, OpenBLAS core \(BLASRuntime.coreName); load average at start \(load)")
-        lines.append("FMA peak (12 register-only AVX2 FMA chains): \(f1(peak1)) GFLOP/s on 1 thread, \(f1(peakN)) on \(threads)")
+        lines.append("FMA peak (12 register-only AVX2 FMA chains): \(f1(peak1)) GFLOP/s on 1 thread, \(f1(peakN)) on \(threads) (by CPU time; by the wall clock \(f1(rates1.wall)) and \(f1(ratesN.wall)))")
         lines.append("")
         lines.append("| shape (M×K · (N×K)ᵀ) | packed, 1 thread | sgemm, 1 thread | packed ÷ sgemm | packed, \(threads) threads | sgemm, \(threads) threads | packed ÷ sgemm | packed ÷ peak (\(threads) threads) |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -136,11 +156,11 @@ struct GEMMBenchmark {
             for (key, v) in r { values["gemm_\(name)_\(key)_gflops"] = v }
             lines.append("| \(name) \(m)×\(k) · (\(n)×\(k))ᵀ | \(f1(r["packed_1"]!)) | \(f1(r["sgemm_1"]!)) | \(f2(r["packed_1"]! / r["sgemm_1"]!))× | \(f1(r["packed_n"]!)) | \(f1(r["sgemm_n"]!)) | \(f2(r["packed_n"]! / r["sgemm_n"]!))× | \(pct(r["packed_n"]! / peakN)) |")
         }
-        lines.append("(GFLOP/s, medians; peak = the FMA probe above)")
+        lines.append("(GFLOP/s by CPU time per thread — the rate while a thread held a core — medians of 3 alternations × \(runs) calls; peak = the FMA probe above)")
         lines.append("")
         let times = try encoderTimes(folder: folder, rounds: rounds)
         let encoderFlops = Self.encoderGFLOP(config)
-        lines.append("| vision encoder (\(f1(encoderFlops)) GFLOP), \(threads) threads | seconds (median of \(rounds) rounds × \(runs) encodes) | GFLOP/s | ÷ FMA-peak time (\(f2(encoderFlops / peakN)) s) | CPU seconds per encode | model load |")
+        lines.append("| vision encoder (\(f1(encoderFlops)) GFLOP), \(threads) threads | seconds (median of \(rounds) rounds × \(runs) encodes) | GFLOP/s | CPU seconds per encode | CPU seconds ÷ threads ÷ FMA-peak time (\(f2(encoderFlops / peakN)) s) | model load |")
         lines.append("| --- | --- | --- | --- | --- | --- |")
         for gemm in [VisionGEMM.blas, .packed] {
             guard let t = times[gemm] else { lines.append("| \(gemm.rawValue) | not runnable on this CPU | | | |"); continue }
@@ -148,11 +168,11 @@ struct GEMMBenchmark {
             values["vision_\(gemm.rawValue)_s"] = s
             values["vision_\(gemm.rawValue)_cpu_s"] = c
             values["load_\(gemm.rawValue)_s"] = l
-            lines.append("| BLIP_VISION_GEMM=\(gemm.rawValue) | \(f3(s)) s (\(t.encode.map(f3).joined(separator: ", "))) | \(f1(encoderFlops / s)) | \(f2(s / (encoderFlops / peakN)))× | \(f3(c)) s | \(f3(l)) s |")
+            lines.append("| BLIP_VISION_GEMM=\(gemm.rawValue) | \(f3(s)) s (\(t.encode.map(f3).joined(separator: ", "))) | \(f1(encoderFlops / s)) | \(f3(c)) s | \(f2(c / Double(threads) / (encoderFlops / peakN)))× | \(f3(l)) s |")
         }
         if let b = values["vision_blas_s"], let p = values["vision_packed_s"] {
             values["vision_blas_over_packed"] = b / p
-            lines.append("packed is \(f2(b / p))× as fast as blas on the whole encoder (\(pct(1 - p / b)) less time)")
+            lines.append("by the wall clock packed is \(f2(b / p))× as fast as blas on the whole encoder (\(pct(1 - p / b)) less time)")
             if let bc = values["vision_blas_cpu_s"], let pc = values["vision_packed_cpu_s"] {
                 values["vision_blas_over_packed_cpu"] = bc / pc
                 lines.append("in CPU seconds: \(f2(bc / pc))× (\(pct(1 - pc / bc)) less)")

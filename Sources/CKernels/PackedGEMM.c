@@ -107,22 +107,49 @@ static float *scratch(void) {
     pthread_once(&scratch_once, make_scratch_key);
     float *buffer = pthread_getspecific(scratch_key);
     if (!buffer) {
-        buffer = aligned_alloc(64, sizeof(float) * MC_MAX * KC);
+        // 16 floats of slack: pack_a's last 8-wide store of a panel runs 2 floats past it.
+        buffer = aligned_alloc(64, sizeof(float) * (MC_MAX * KC + 16));
         if (!buffer) abort();
         pthread_setspecific(scratch_key, buffer);
     }
     return buffer;
 }
 
+#define AVX2_FMA __attribute__((target("avx2,fma")))
+
 // A (mc, kc) block, row stride lda, into 6-row panels [mc/6][kc][6]; rows past mc are zeros.
-static void pack_a(const float *a, long lda, long mc, long kc, float *dst) {
+// Full panels go 8 inputs at a time through an 8×8 transpose (two rows of zeros), each column
+// stored 8 wide at a 6-float step, so the next store overwrites the two extra floats.
+AVX2_FMA static void pack_a(const float *a, long lda, long mc, long kc, float *dst) {
     for (long i = 0; i < mc; i += MR) {
         long rows = mc - i < MR ? mc - i : MR;
         float *d = dst + i * kc;
         if (rows == MR) {
             const float *r0 = a + (i + 0) * lda, *r1 = a + (i + 1) * lda, *r2 = a + (i + 2) * lda;
             const float *r3 = a + (i + 3) * lda, *r4 = a + (i + 4) * lda, *r5 = a + (i + 5) * lda;
-            for (long kk = 0; kk < kc; kk++) {
+            long kk = 0;
+            const __m256 zero = _mm256_setzero_ps();
+            for (; kk + 8 <= kc; kk += 8) {
+                __m256 x0 = _mm256_loadu_ps(r0 + kk), x1 = _mm256_loadu_ps(r1 + kk), x2 = _mm256_loadu_ps(r2 + kk);
+                __m256 x3 = _mm256_loadu_ps(r3 + kk), x4 = _mm256_loadu_ps(r4 + kk), x5 = _mm256_loadu_ps(r5 + kk);
+                __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
+                __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
+                __m256 t4 = _mm256_unpacklo_ps(x4, x5), t5 = _mm256_unpackhi_ps(x4, x5);
+                __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+                __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+                __m256 u4 = _mm256_shuffle_ps(t4, zero, 0x44), u5 = _mm256_shuffle_ps(t4, zero, 0xEE);
+                __m256 u6 = _mm256_shuffle_ps(t5, zero, 0x44), u7 = _mm256_shuffle_ps(t5, zero, 0xEE);
+                _mm256_storeu_ps(d + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
+                _mm256_storeu_ps(d + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
+                _mm256_storeu_ps(d + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
+                _mm256_storeu_ps(d + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
+                _mm256_storeu_ps(d + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
+                _mm256_storeu_ps(d + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
+                _mm256_storeu_ps(d + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
+                _mm256_storeu_ps(d + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
+                d += 8 * MR;
+            }
+            for (; kk < kc; kk++) {
                 d[0] = r0[kk]; d[1] = r1[kk]; d[2] = r2[kk]; d[3] = r3[kk]; d[4] = r4[kk]; d[5] = r5[kk];
                 d += MR;
             }
@@ -135,7 +162,6 @@ static void pack_a(const float *a, long lda, long mc, long kc, float *dst) {
     }
 }
 
-#define AVX2_FMA __attribute__((target("avx2,fma")))
 
 // One 6×16 tile over a K block: a [kc][6], b [kc][16]. `first`: the tile's first K block, where
 // the bias and (accumulate) the old C come in. Tiles cut by the edge of C (mr < 6 or nr < 16) run

@@ -28,7 +28,7 @@ struct PackedGEMMTests {
     /// A weight-only `Linear` over arrays the caller keeps alive, packed.
     static func packed(_ w: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>?, n: Int, k: Int) -> Linear {
         var linear = Linear(weight: w.baseAddress!, bias: b?.baseAddress, inFeatures: k, outFeatures: n)
-        linear.packedWeight = PackedWeight(packing: w.baseAddress!, outFeatures: n, inFeatures: k)
+        linear.packedWeight = PackedWeight(packing: w.baseAddress!, outFeatures: n, inFeatures: k)!
         return linear
     }
 

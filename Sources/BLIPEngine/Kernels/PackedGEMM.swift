@@ -39,8 +39,9 @@ final class PackedWeight: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
 
-    /// Packs `weight` (n, k) row-major, the panels split across the cores.
-    init(packing weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) {
+    /// Packs `weight` (n, k) row-major, the panels split across the cores; nil when the memory
+    /// cannot be had (the layer then keeps its float32 weight and OpenBLAS).
+    init?(packing weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) {
         precondition(VisionGEMM.packedAvailable, "the packed GEMM needs AVX2 and FMA")
         outFeatures = n
         inFeatures = k
@@ -48,7 +49,7 @@ final class PackedWeight: @unchecked Sendable {
         let bytes = blip_gemm_packed_count(n, k) * MemoryLayout<Float>.size
         mappedBytes = (bytes + huge - 1) / huge * huge + huge
         guard let raw = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              raw != MAP_FAILED else { fatalError("could not map \(mappedBytes) bytes for a packed weight") }
+              raw != MAP_FAILED else { return nil }
         mapping = raw
         let aligned = (Int(bitPattern: raw) + huge - 1) / huge * huge
         let start = UnsafeMutableRawPointer(bitPattern: aligned)!
@@ -68,9 +69,10 @@ extension Linear {
     /// The float32 weight's pages are given back at once where they are pages of the mapped file,
     /// so the copy replaces them in memory rather than adding to it, also while loading.
     func using(_ gemm: VisionGEMM, releasingFrom store: WeightStore) -> Linear {
-        guard gemm.runnable == .packed else { return self }
+        guard gemm.runnable == .packed,
+              let packed = PackedWeight(packing: weight, outFeatures: outFeatures, inFeatures: inFeatures) else { return self }
         var linear = self
-        linear.packedWeight = PackedWeight(packing: weight, outFeatures: outFeatures, inFeatures: inFeatures)
+        linear.packedWeight = packed
         store.file.releasePages(UnsafeRawBufferPointer(start: weight, count: outFeatures * inFeatures * MemoryLayout<Float>.size))
         return linear
     }

@@ -56,13 +56,17 @@ let package = Package(
         // What other services link to call the daemon: the protocol and a socket, never the engine.
         .target(name: "BLIPClient", dependencies: ["BLIPProtocol", "BLIPSocket"]),
 
+        // The packed-weight GEMM of the vision encoder (AVX2 + FMA, chosen at run time). Optimised in
+        // debug builds too, like BLIPEngine; the vector code carries its own target attribute.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
         // Whether the engine as built can run on this CPU; built for the baseline instruction set.
         .target(name: "CPUFeatures", swiftSettings: cpuFeatureDefines),
 
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["COpenBLAS", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures"],
+            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures"],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
             swiftSettings: [.unsafeFlags(engineFlags)]
         ),
@@ -102,7 +106,7 @@ let package = Package(
 
         // Stage timings of the engine on a full-size model (scripts/bench/run.sh runs it beside PyTorch).
         // Optimised always, like BLIPEngine, so its bandwidth probe measures memory, not -Onone.
-        .executableTarget(name: "blip-bench", dependencies: ["BLIPEngine", "COpenBLAS", "CPUFeatures"],
+        .executableTarget(name: "blip-bench", dependencies: ["BLIPEngine", "COpenBLAS", "CKernels", "CPUFeatures"],
                           swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
 
         // What the test targets share: a temporary directory, a raw frame client, the launcher of

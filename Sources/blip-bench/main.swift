@@ -30,9 +30,22 @@ do {
         exit(0)
     }
     guard let modelPath = option("--model") else {
-        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16] | --model DIR --fidelity IMAGES_DIR | --model DIR --image FILE --loop")
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16] | --model DIR --fidelity IMAGES_DIR | --model DIR --image FILE --loop | --model DIR --vision-gemm [--runs N] [--rounds N]")
     }
     let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
+    if CommandLine.arguments.contains("--vision-gemm") {
+        // --vision-gemm: the packed kernel against OpenBLAS (issue 16): FMA peak, per-shape rates and
+        // the whole encoder both ways, alternating; Markdown tables on stderr, JSON on stdout.
+        let runs = Int(option("--runs") ?? "3") ?? 3
+        let (table, values) = try GEMMBenchmark(runs: runs).run(folder: folder, rounds: Int(option("--rounds") ?? "3") ?? 3)
+        FileHandle.standardError.write(Data((table + "\n").utf8))
+        var json: [String: Any] = values
+        json["cpu"] = ProcessInfoLinux.cpuModel()
+        json["threads"] = BLASRuntime.threads
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        exit(0)
+    }
     if let directory = option("--fidelity") {
         // --fidelity DIR: bf16 decoder weights against float32 on every .jpg/.png in DIR.
         let images = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
@@ -68,6 +81,7 @@ do {
         if !CommandLine.arguments.contains("--no-probe") {
             result["sgemm_gflops"] = MachineProbe.sgemmGFLOPs(runs: max(runs, 5))
             result["bandwidth_gbs"] = MachineProbe.readBandwidthGBs(runs: max(runs, 5))
+            if VisionGEMM.packedAvailable { result["fma_peak_gflops"] = GEMMBenchmark.fmaPeak(threads: BLASRuntime.threads, runs: max(runs, 5)) }
         }
     } else {
         result["peak_rss_bytes"] = Double(ProcessInfoLinux.peakRSSBytes())
@@ -75,6 +89,7 @@ do {
     var json: [String: Any] = result
     json["cpu"] = ProcessInfoLinux.cpuModel()
     json["openblas_core"] = BLASRuntime.coreName
+    json["vision_gemm"] = captioner.model.vision.gemm.rawValue
     json["threads"] = BLASRuntime.threads
     let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))

@@ -10,6 +10,9 @@ struct Linear: @unchecked Sendable {
     let outFeatures: Int
     /// A bfloat16 copy of `weight` (reduced-precision mode), read instead of it by decode steps.
     var reducedWeight: PackedBFloat16Matrix? = nil
+    /// The weight packed for the vision encoder's kernel (``VisionGEMM/packed``); when present every
+    /// product reads it, for any number of rows, and never `weight` (whose mapped pages are released).
+    var packedWeight: PackedWeight? = nil
 
     /// What to apply to the output after the product, inside the same parallel piece.
     enum Epilogue { case none, gelu }
@@ -25,6 +28,11 @@ struct Linear: @unchecked Sendable {
     func apply(_ x: UnsafePointer<Float>, rows: Int, xStride: Int,
                into y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool = false,
                then epilogue: Epilogue = .none) {
+        if let packedWeight {
+            packedApply(packedWeight, x, rows: rows, xStride: xStride, into: y, yStride: yStride,
+                        accumulate: accumulate, then: epilogue)
+            return
+        }
         if rows <= Self.skinnyRows {
             // Decode steps: stream the weights once for all rows (see skinnyProduct).
             if let reducedWeight {

@@ -17,8 +17,10 @@ public final class BlipModel: @unchecked Sendable {
     /// Loads and validates the folder: config.json (absent keys → transformers' defaults),
     /// preprocessor_config.json (optional) and model.safetensors (every tensor checked by name,
     /// shape and dtype; unknown or missing tensors are errors). `decoderWeights: .bfloat16` gives the
-    /// decoder's matrices bfloat16 copies that decode steps read (``WeightPrecision``).
-    public init(folder: ModelFolder, decoderWeights: WeightPrecision = .float32) throws(ModelError) {
+    /// decoder's matrices bfloat16 copies that decode steps read (``WeightPrecision``). `visionGEMM`
+    /// chooses the vision encoder's products (``VisionGEMM``; default: `BLIP_VISION_GEMM`, read here).
+    public init(folder: ModelFolder, decoderWeights: WeightPrecision = .float32,
+                visionGEMM: VisionGEMM = .fromEnvironment()) throws(ModelError) {
         BLASRuntime.useEngineThreading()
         self.folder = folder
         config = try BlipConfig.load(from: folder.config)
@@ -27,7 +29,7 @@ public final class BlipModel: @unchecked Sendable {
         let file = try SafeTensorsFile(url: folder.weights)
         weights = WeightStore(file: file)
         revision = Self.snapshotRevision(folder.url) ?? "sha256:" + file.headerDigest
-        vision = try VisionEncoder(weights, config: config.vision)
+        vision = try VisionEncoder(weights, config: config.vision, gemm: visionGEMM)
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
                                precision: decoderWeights)
         self.decoderWeights = decoderWeights

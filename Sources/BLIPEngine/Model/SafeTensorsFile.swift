@@ -139,6 +139,24 @@ public final class SafeTensorsFile: @unchecked Sendable {
         if let openFile { close(openFile) }
     }
 
+    /// Page ranges (offsets in the mapping) given back with ``releasePages(_:)``: never read again,
+    /// so ``takeOwnership()`` does not copy them.
+    private var released: [Range<Int>] = []
+
+    /// Gives back the whole pages inside `bytes` (a tensor whose values now live elsewhere, e.g.
+    /// packed): they stop counting towards the process's memory and are never copied. Reading
+    /// them afterwards gives the file's bytes while the file is mapped, zeros once it is owned.
+    func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, start >= UnsafeRawPointer(mapping),
+              start + bytes.count <= UnsafeRawPointer(mapping) + mappingLength else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let offset = start - UnsafeRawPointer(mapping)
+        let first = (offset + page - 1) / page * page, end = (offset + bytes.count) / page * page
+        guard end > first else { return }
+        lock.withLock { released.append(first..<end) }
+        madvise(mapping + first, end - first, MADV_DONTNEED)
+    }
+
     /// Whether ``takeOwnership()`` has finished: the weights no longer depend on the file.
     public var isOwned: Bool { lock.withLock { openFile == nil } }
 
@@ -164,7 +182,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
             // Huge pages: first-touching gigabytes in 4 KiB pages costs seconds in a VM.
             madvise(piece, count, MADV_HUGEPAGE)
-            piece.copyMemory(from: mapping + offset, byteCount: count)
+            // The piece's bytes but the released ranges (left as untouched zero pages).
+            func copy(_ range: Range<Int>) {
+                (piece + (range.lowerBound - offset)).copyMemory(from: mapping + range.lowerBound, byteCount: range.count)
+            }
+            var cursor = offset
+            let end = offset + count
+            for skip in released.sorted(by: { $0.lowerBound < $1.lowerBound }) where skip.upperBound > cursor && skip.lowerBound < end {
+                if skip.lowerBound > cursor { copy(cursor..<skip.lowerBound) }
+                cursor = max(cursor, min(skip.upperBound, end))
+            }
+            if cursor < end { copy(cursor..<end) }
             mprotect(piece, count, PROT_READ)
             guard blip_mremap_onto(piece, count, mapping + offset) == mapping + offset else {
                 let code = errno

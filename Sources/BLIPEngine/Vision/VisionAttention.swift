@@ -8,10 +8,10 @@ struct VisionAttention: @unchecked Sendable {
     let heads: Int
     let headDim: Int
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM) throws(ModelError) {
         let h = config.hiddenSize
-        qkv = try w.linear(prefix + ".qkv", in: h, out: 3 * h)
-        projection = try w.linear(prefix + ".projection", in: h, out: h)
+        qkv = try w.linear(prefix + ".qkv", in: h, out: 3 * h).using(gemm, releasingFrom: w)
+        projection = try w.linear(prefix + ".projection", in: h, out: h).using(gemm, releasingFrom: w)
         heads = config.numAttentionHeads
         headDim = config.headDim
     }

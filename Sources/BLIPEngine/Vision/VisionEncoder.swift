@@ -7,12 +7,17 @@ public struct VisionEncoder: @unchecked Sendable {
     let layers: [VisionEncoderLayer]
     let postLayerNorm: LayerNorm
 
-    init(_ w: WeightStore, prefix: String = "vision_model", config: BlipVisionConfig) throws(ModelError) {
+    /// How the linear layers multiply over the image tokens (``VisionGEMM``, already `runnable`).
+    public let gemm: VisionGEMM
+
+    init(_ w: WeightStore, prefix: String = "vision_model", config: BlipVisionConfig,
+         gemm: VisionGEMM = .blas) throws(ModelError) {
         self.config = config
-        embeddings = try VisionEmbeddings(w, prefix: prefix + ".embeddings", config: config)
+        self.gemm = gemm.runnable
+        embeddings = try VisionEmbeddings(w, prefix: prefix + ".embeddings", config: config, gemm: self.gemm)
         var layers: [VisionEncoderLayer] = []
         for i in 0..<config.numHiddenLayers {
-            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config))
+            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config, gemm: self.gemm))
         }
         self.layers = layers
         postLayerNorm = try w.layerNorm(prefix + ".post_layernorm", width: config.hiddenSize, eps: config.layerNormEps)

@@ -7,13 +7,13 @@ struct VisionEncoderLayer: @unchecked Sendable {
     let fc1: Linear  // (intermediate, hidden)
     let fc2: Linear  // (hidden, intermediate)
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM) throws(ModelError) {
         let h = config.hiddenSize, m = config.intermediateSize, eps = config.layerNormEps
         layerNorm1 = try w.layerNorm(prefix + ".layer_norm1", width: h, eps: eps)
-        attention = try VisionAttention(w, prefix: prefix + ".self_attn", config: config)
+        attention = try VisionAttention(w, prefix: prefix + ".self_attn", config: config, gemm: gemm)
         layerNorm2 = try w.layerNorm(prefix + ".layer_norm2", width: h, eps: eps)
-        fc1 = try w.linear(prefix + ".mlp.fc1", in: h, out: m)
-        fc2 = try w.linear(prefix + ".mlp.fc2", in: m, out: h)
+        fc1 = try w.linear(prefix + ".mlp.fc1", in: h, out: m).using(gemm, releasingFrom: w)
+        fc2 = try w.linear(prefix + ".mlp.fc2", in: m, out: h).using(gemm, releasingFrom: w)
     }
 
     /// Updates the first `t` rows of x (tokens, hidden) in place using the scratch buffers of

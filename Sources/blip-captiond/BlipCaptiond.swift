@@ -98,6 +98,11 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: ArgumentHelp("Precision decode steps read the decoder's weight matrices in: fp32 (identical to transformers) or bf16 (half the bytes per step: ~1.6× faster steps, small logit error; docs/performance.md).", valueName: "fp32|bf16"))
     var weights: WeightPrecision = .float32
 
+    /// TEST HOOK: hold the weights in the mapped file this many seconds after READY before copying
+    /// them into owned memory, so a test can truncate the file inside that window.
+    @Option(name: .customLong("test-weights-copy-delay"), help: .hidden)
+    var testWeightsCopyDelay: Double = 0
+
     /// TEST HOOK: serve ``TestHookService`` (no model) so tests can run this binary end to end.
     @Flag(name: .customLong("test-fake-service"), help: .hidden)
     var testFakeService = false
@@ -244,7 +249,9 @@ struct BlipCaptiond: ParsableCommand {
         // copy runs beside the serving (READY does not wait for it).
         let copyFailed = LockedState(false)
         if let model = (service as? EngineCaptionService)?.captioner.model {
+            let delay = testWeightsCopyDelay
             let copier = Thread {
+                if delay > 0 { Thread.sleep(forTimeInterval: delay) }
                 let start = ContinuousClock.now
                 do {
                     let bytes = try model.ownWeights()

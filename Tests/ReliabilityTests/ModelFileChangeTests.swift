@@ -59,4 +59,25 @@ extension ReliabilitySuite {
         let status = try daemon.stop()
         #expect(!daemon.endedBySignal && status == 0, "exit status \(status), log:\n\(daemon.log)")
     }
+
+    /// The window before the weights are copied into owned memory (held open here by a test hook):
+    /// a truncation there makes the next caption touch a page past the end of the file. The daemon
+    /// exits with status 75 and one line saying why, for systemd to restart it, never by SIGBUS
+    /// (before the handler: killed by the signal).
+    @Test func aTruncationBeforeTheWeightsAreCopiedIsACleanExit() throws {
+        let folder = TemporaryDirectory(prefix: "blip-model")
+        for name in try FileManager.default.contentsOfDirectory(atPath: Paths.tinyA.path) {
+            try FileManager.default.copyItem(atPath: Paths.tinyA.appendingPathComponent(name).path, toPath: folder.path + "/" + name)
+        }
+        let weights = folder.path + "/model.safetensors"
+        let daemon = try DaemonProcess(model: URL(fileURLWithPath: folder.path), arguments: ["--test-weights-copy-delay", "30"])
+        #expect(truncate(weights, 4096) == 0)
+        let c = try RawClient(path: daemon.socketPath)
+        let request = CaptionRequest(image: .init(data: try Paths.image("rocket.png")), options: .init(numBeams: 1, maxNewTokens: 6))
+        try c.send(.request(callID: 1, method: .caption, message: request))
+        let status = try daemon.waitForExit(timeout: 20)
+        #expect(!daemon.endedBySignal, "killed by a signal:\n\(daemon.log)")
+        #expect(status == 75, "exit status \(status), log:\n\(daemon.log)")
+        #expect(daemon.log.contains("SIGBUS: a mapped file shrank under the daemon"), "\(daemon.log)")
+    }
 }

@@ -166,9 +166,12 @@ struct DaemonEndToEndTests {
         #expect(try await client.health() == .serving)
 
         // The daemon dies mid-call: the caller gets an error, not a hang.
+        // The kill comes from a Dispatch timer: the client blocks a cooperative thread while it
+        // waits, and with the 2 threads of this machine's pool busy a `Task.sleep` here could wake
+        // only after the caption had been answered.
+        let pid = daemon.process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { kill(pid, SIGKILL) }
         let inFlight = Task { try await client.caption(image: jpeg, options: Self.slow, timeout: .seconds(60)) }
-        try await Task.sleep(for: .milliseconds(50))
-        kill(daemon.process.processIdentifier, SIGKILL)
         daemon.process.waitUntilExit()
         do {
             _ = try await inFlight.value

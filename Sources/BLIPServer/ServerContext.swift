@@ -70,7 +70,7 @@ final class ServerContext: Sendable {
         }
     }
 
-    /// An HTTP connection opened; `counted` when ``admitCounted()`` let it in.
+    /// An HTTP connection opened (counted against `--max-connections` separately, by ``admitCounted()``).
     func httpOpened() { state.withLock { $0.http += 1 } }
 
     /// An HTTP connection closed; `counted` as it was admitted.

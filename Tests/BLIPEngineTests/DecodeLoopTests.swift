@@ -96,6 +96,28 @@ struct DecodeLoopTests {
         #expect(byPrompt[2] == nil, "beam search streamed text")
     }
 
+    /// `load` counts a generating job as running and a job behind it as waiting (maxBatch 1), and
+    /// both as nothing once they are done.
+    @Test func loadCountsRunningAndWaitingJobs() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        let inStep = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let once = Recorder()
+        captioner.loop.beforeStep = { _ in
+            if once.values.isEmpty { once.append("held"); inStep.signal(); release.wait() }
+        }
+        let image = try Fixtures.imageBytes("rocket.png")
+        let done = Completions(count: 2)
+        _ = try captioner.submit(CaptionJob(image: image, prompts: [Self.parameters(beams: 1, newTokens: 3)])) { done.set(0, $0) }
+        inStep.wait()
+        _ = try captioner.submit(CaptionJob(image: image, prompts: [Self.parameters(beams: 1, newTokens: 3)])) { done.set(1, $0) }
+        let held = captioner.loop.load
+        release.signal()
+        _ = done.waitForAll()
+        #expect(held.running == 1 && held.waiting == 1, "while the first job's step is held: \(held)")
+        let idle = captioner.loop.load
+        #expect(idle.running == 0 && idle.waiting == 0, "after both: \(idle)")
+    }
+
     /// A job cancelled in the middle of its encode is answered CANCELLED before the next vision
     /// layer runs, and the loop goes on with other work.
     @Test func cancelDuringTheEncodeStopsWithinOneLayer() throws {

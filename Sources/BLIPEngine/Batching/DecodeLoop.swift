@@ -195,6 +195,8 @@ public final class DecodeLoop: @unchecked Sendable {
     private var waiting: [Job] = []
     private var encoding: [Job] = []
     private var generating: [Slot] = []
+    /// Jobs that started generating and have not completed (their prompts are among `generating`).
+    private var generatingJobs = 0
     private var visionStates: [VisionState] = []
     private lazy var batchedStep = BatchedStep(decoder: engine.model.text)
     private let clock = ContinuousClock()
@@ -206,11 +208,9 @@ public final class DecodeLoop: @unchecked Sendable {
             admit()
             encodeStep()
             let batched = decodeStep()
-            let active = encoding.count + Set(generating.map { ObjectIdentifier($0.job) }).count
             lock.lock()
             shared.lastProgress = .now
-            shared.queuedJobs = waiting.count
-            shared.activeJobs = active
+            publishLoad()
             shared.statistics.iterations += 1
             shared.statistics.batchedSteps += UInt64(batched)
             lock.unlock()
@@ -293,6 +293,7 @@ public final class DecodeLoop: @unchecked Sendable {
     private func startGenerating(_ job: Job, memory: ImageMemory) {
         encoding.removeAll { $0 === job }
         job.textStart = clock.now
+        generatingJobs += 1
         for (index, prompt) in job.prompts.enumerated() {
             let session = engine.model.makeSession(memory: memory, maxRows: max(prompt.parameters.numBeams, 1),
                                                    maxLength: prompt.maxLength)
@@ -363,10 +364,21 @@ public final class DecodeLoop: @unchecked Sendable {
 
     private func complete(_ job: Job, _ result: Result<CaptionJobResult, any Error>) {
         job.isFinished = true
+        if job.textStart != nil { generatingJobs -= 1 }
+        // The counts first: whoever the completion wakes sees this job gone from `load`.
+        lock.lock()
+        publishLoad()
+        lock.unlock()
         job.completion(result)
         lock.lock()
         shared.outstanding -= 1
         lock.unlock()
+    }
+
+    /// Copies the loop's queue lengths for ``load``; under `lock`.
+    private func publishLoad() {
+        shared.queuedJobs = waiting.count
+        shared.activeJobs = encoding.count + generatingJobs
     }
 }
 

@@ -122,14 +122,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         metadata = parsed.metadata
         headerDigest = SHA256.digest(UnsafeRawBufferPointer(header)).prefix(8).map { String(format: "%02x", $0) }.joined()
 
-        let dataLength = size - 8 - headerLength
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
             throw .unreadableFile(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
         }
         mapping = mapped
         mappingLength = size
         dataOffset = 8 + headerLength
-        _ = dataLength
         fileStamp = stamp
         openFile = dup(fd)
     }

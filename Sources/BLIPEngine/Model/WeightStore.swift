@@ -73,8 +73,8 @@ final class WeightStore: @unchecked Sendable {
     /// A packed bfloat16 copy (round to nearest even) of `weight` (n, k), owned by this store, or nil
     /// when the shape cannot be packed. The float32 original stays: products of more than 32 rows
     /// (cross-attention keys and values of the image, long prompts) and the word-embedding rows
-    /// still read it. (It used to be released from a mapped file and faulted back in when read;
-    /// the weights are no longer a mapping of the file, see `SafeTensorsFile`.)
+    /// still read it, so it is not released (once the daemon owns the weights a released page
+    /// would read as zeros, see `SafeTensorsFile.takeOwnership()`).
     func packedBFloat16(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) -> PackedBFloat16Matrix? {
         guard PackedBFloat16Matrix.canPack(outFeatures: n, inFeatures: k) else { return nil }
         let out = UnsafeMutablePointer<BFloat16>.allocate(capacity: n * k)

@@ -39,13 +39,17 @@ import Testing
         for id in 6001...6020 { try? hostile.caption(UInt64(id)) }
         let pingsBefore = server.notifications.all.filter { $0 == "WATCHDOG=1" }.count
         let withHostile = try Self.captionTime(server, client: good, firstID: 100)
-        #expect(withHostile < alone + 0.1, "a caption took \(withHostile) s beside a non-reading client, \(alone) s alone")
+        // A writer blocked on the non-reading client would hold every caption for at least the
+        // 500 ms send grace period; the margin below it allows for the event loop working through
+        // the hostile client's 6,000 pipelined calls on a loaded 2-core CI machine (seen: +102 ms).
+        let margin = 0.25
+        #expect(withHostile < alone + margin, "a caption took \(withHostile) s beside a non-reading client, \(alone) s alone")
         Thread.sleep(forTimeInterval: 1.0)
         let pings = server.notifications.all.filter { $0 == "WATCHDOG=1" }.count - pingsBefore
         #expect(pings >= 5, "watchdog pings must keep their 100 ms period: \(pings) in ~1.2 s")
         let dropped = server.logLines.all.contains { $0.contains("client stopped reading") }
         #expect(dropped, "the non-reading client must be disconnected after the grace period")
-        #expect(try Self.captionTime(server, client: good, firstID: 200) < alone + 0.1)
+        #expect(try Self.captionTime(server, client: good, firstID: 200) < alone + margin)
     }
 
     @Test func refusedPeersAreAnsweredThenClosedAndDoNotCountAgainstTheLimit() throws {

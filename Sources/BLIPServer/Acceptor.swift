@@ -39,10 +39,19 @@ final class Acceptor: @unchecked Sendable {
         self.role = role
     }
 
-    private static func httpPipeline(_ channel: Channel, server: ServerContext) -> EventLoopFuture<Void> {
+    /// Every connection: its gate first, then the protocol.
+    private static func pipeline(_ channel: Channel, role: Role, server: ServerContext) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-            try channel.pipeline.syncOperations.addHandler(HTTPHandler(server: server, eventLoop: channel.eventLoop))
+            let gate = ConnectionGate(id: server.nextConnectionID(), role: role, server: server, eventLoop: channel.eventLoop)
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(gate)
+            switch role {
+            case .http:
+                try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                try pipeline.addHandler(HTTPHandler(gate: gate, server: server, eventLoop: channel.eventLoop))
+            case .rpc:
+                try pipeline.addHandler(Connection(gate: gate, server: server, eventLoop: channel.eventLoop))
+            }
         }
     }
 
@@ -80,17 +89,7 @@ final class Acceptor: @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.writeBufferWaterMark,
                                 value: .init(low: configuration.maxQueuedBytes / 2, high: configuration.maxQueuedBytes))
-            .childChannelInitializer { [server, role] channel in
-                switch role {
-                case .http:
-                    return Self.httpPipeline(channel, server: server)
-                case .rpc:
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            Connection(id: server.nextConnectionID(), server: server, eventLoop: channel.eventLoop))
-                    }
-                }
-            }
+            .childChannelInitializer { [server, role] channel in Self.pipeline(channel, role: role, server: server) }
     }
 
     /// An accept failed; on the loop.

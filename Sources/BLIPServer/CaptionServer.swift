@@ -21,11 +21,15 @@ public final class CaptionServer: Sendable {
         case shutdownRequested
         /// No connection for `ServerConfiguration.idleExit`.
         case idle
+        /// The server could not serve at all (a listener cannot be accepted on); `READY=1` was
+        /// never sent. The text says why; the daemon exits non-zero.
+        case failed(String)
 
         public var description: String {
             switch self {
             case .shutdownRequested: "shutdown requested"
             case .idle: "idle"
+            case .failed(let why): "failed: \(why)"
             }
         }
     }
@@ -97,30 +101,27 @@ public final class CaptionServer: Sendable {
         heartbeat.start()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var httpSockets = httpListeners
-        if let address = configuration.httpListen {
-            do {
-                if address.contains("/") {
-                    httpSockets.append(try ListeningSocket.bind(path: address))
-                } else {
-                    let (host, port) = try Self.hostAndPort(address)
-                    httpSockets.append(try ListeningSocket.bind(host: host, port: port))
-                }
-                context.log("HTTP on \(address): /healthz /readyz /metrics /v1/models /v1/chat/completions")
-            } catch {
-                context.log("cannot listen for HTTP on \(address): \(error), shutting down")
-                requestExit(.shutdownRequested)
-            }
-        }
+        let httpSockets = httpListeners
         let acceptors = listeners.map { Acceptor(listener: $0, server: context, eventLoop: group.next()) }
             + httpSockets.map { Acceptor(listener: $0, server: context, eventLoop: group.next(), role: .http) }
         for (listener, acceptor) in zip(listeners + httpSockets, acceptors) {
             do {
                 try acceptor.start()
             } catch {
-                context.log("cannot accept on \(listener.name): \(error), shutting down")
-                requestExit(.shutdownRequested)
+                // Nothing was promised yet: no READY=1, and the caller exits non-zero.
+                let why = "cannot accept on \(listener.name): \(error)"
+                context.log(why)
+                requestExit(.failed(why))
+                for acceptor in acceptors { acceptor.stop() }
+                for listener in listeners + httpSockets { listener.close() }
+                heartbeatStopped.withLock { $0 = true }
+                try? group.syncShutdownGracefully()
+                notifier.notify("STOPPING=1\nSTATUS=" + why)
+                return .failed(why)
             }
+        }
+        if !httpSockets.isEmpty {
+            context.log("HTTP on \(httpSockets.map(\.name).joined(separator: ", ")): /healthz /readyz /metrics /v1/models /v1/chat/completions")
         }
 
         notifier.notify("READY=1\nSTATUS=" + context.statusLine())
@@ -155,17 +156,6 @@ public final class CaptionServer: Sendable {
         try? group.syncShutdownGracefully()
         context.log("stopped (\(reason)): \(context.statistics.captionsServed) captions served")
         return reason
-    }
-
-    /// `HOST:PORT` (`[::1]:8080` for IPv6) split.
-    static func hostAndPort(_ address: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (0...65535).contains(port) else {
-            throw ListenerError.system(call: "parse --http-listen (HOST:PORT or a socket path)", path: address, errno: EINVAL)
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
     // MARK: Housekeeping

@@ -2,16 +2,15 @@ import BLIPProtocol
 import Glibc
 import NIOCore
 
-/// One client connection, on the server's event loop: frames in, immediate answers (Health,
-/// Info, refusals) and caption answers out. Everything here runs on the connection's event loop;
-/// the engine reaches it only through ``complete(_:_:)``, which hops onto the loop, so no engine
-/// thread ever touches a socket.
+/// The RPC handler of one client connection, behind its ``ConnectionGate``: frames in, immediate
+/// answers (Health, Info, refusals) and caption answers out. Everything here runs on the
+/// connection's event loop; the engine reaches it only through ``complete(_:_:)``, which hops onto
+/// the loop, so no engine thread ever touches a socket.
 ///
-/// Bounds: the outgoing queue (``ServerConfiguration/maxQueuedBytes`` / `maxQueuedFrames`): a
-/// client that lets it overflow and does not drain it within `sendGracePeriod` is disconnected
-/// and its calls are cancelled; an idle connection (no call in flight, no partial frame) closes
-/// after `idleTimeout`; a frame left half-sent after `partialFrameTimeout`; and the bytes of
-/// half-received frames across all connections (`IncomingBudget`).
+/// The gate admits the peer, runs the connection's timers and stops reading a peer that does not
+/// take its answers; this handler reports what it holds (a partial frame, calls in flight), bounds
+/// its outgoing queue by frames (`maxQueuedFrames`, beside the gate's byte bound) and holds
+/// half-received frames within the server's byte budget (`IncomingBudget`).
 final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     // @unchecked: every field is touched only on `eventLoop` (the entry points from other
     // threads, `complete` and `shutdown`, hop onto it).
@@ -19,7 +18,8 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
 
     /// For log lines: `conn 3 call 17 …`.
-    let id: Int
+    var id: Int { gate.id }
+    private let gate: ConnectionGate
     private let server: ServerContext
     private let eventLoop: EventLoop
     private var channel: ChannelHandlerContext?
@@ -28,22 +28,14 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     /// Bytes of this connection's half-received frames, reserved from the server's budget.
     private var heldBytes = 0
     private var inFlight: [UInt64: Call] = [:]
-    /// Whether the peer passed the allow-lists; a refused peer is answered once and closed.
-    private var permitted = true
-    /// Counted against `--max-connections` (refused peers are not).
-    private var counted = false
     /// The peer shut its write side: answer what is in flight, then close.
     private var inputClosed = false
-    private var closing = false
-    private var closeReason = "peer closed the connection"
+    private var closing: Bool { gate.isClosing }
     private var queuedBytes = 0
     private var queuedFrames = 0
-    private var partialFrameTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
-    private var stallTimer: Scheduled<Void>?
 
-    init(id: Int, server: ServerContext, eventLoop: EventLoop) {
-        self.id = id
+    init(gate: ConnectionGate, server: ServerContext, eventLoop: EventLoop) {
+        self.gate = gate
         self.server = server
         self.eventLoop = eventLoop
         decoder = FrameDecoder(maxFrameBytes: server.configuration.maxFrameBytes)
@@ -58,31 +50,15 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         eventLoop.execute { self.completeOnLoop(call, outcome) }
     }
 
-    /// Closes the connection (server shutdown); calls still in flight are cancelled.
-    func shutdown() {
-        eventLoop.execute { self.close("the server is shutting down") }
-    }
-
     // MARK: Channel events
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context
-        let peer = PeerCredentials.of(context.channel)
-        permitted = peer?.isAllowed(uids: configuration.allowedUIDs, gids: configuration.allowedGIDs)
-            ?? (configuration.allowedUIDs == nil && configuration.allowedGIDs == nil)
-        server.register(self)
-        if permitted {
-            guard server.admitCounted() else {
-                let limit = configuration.maxConnections
-                server.log("refused a connection: \(limit) already open (--max-connections)")
-                send(.failure(callID: 0, error: RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later")),
-                     thenClose: "too many connections")
-                return
-            }
-            counted = true
+        if gate.overLimit {
+            let limit = configuration.maxConnections
+            send(.failure(callID: 0, error: RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later")),
+                 thenClose: "too many connections")
         }
-        server.log("conn \(id): open (\(peer.map(String.init(describing:)) ?? "peer unknown"))\(permitted ? "" : ", not in --allow-uid/--allow-gid: its first request is refused and the connection closed")")
-        armIdleTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -108,7 +84,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         let held = decoder.bufferedByteCount
         server.budget.release(heldBytes - held)
         heldBytes = held
-        armTimers()
+        reportToGate()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -126,25 +102,13 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         }
     }
 
-    /// Over the outgoing bound the connection stops being read (a client that does not take its
-    /// answers gets no more work done for it), and reading resumes once it drains.
+    /// The gate stops and resumes reading by the socket's writability; the frame count is this
+    /// handler's own bound.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let writable = context.channel.isWritable
-        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
-        if writable { context.read() }
-        if writable && queuedFrames <= configuration.maxQueuedFrames {
-            stallTimer?.cancel()
-            stallTimer = nil
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        close("connection error: \(error)")
+        if queuedFrames > configuration.maxQueuedFrames { falling() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closing = true
-        for timer in [partialFrameTimer, idleTimer, stallTimer] { timer?.cancel() }
         server.budget.release(heldBytes)
         heldBytes = 0
         // Every call still in flight is cancelled: the engine drops it within one piece of
@@ -156,9 +120,8 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             call.stop(cancelled)
             server.scheduler.cancel(call)
         }
-        server.closed(self, counted: counted)
         channel = nil
-        server.log("conn \(id): closed (\(closeReason))\(calls.isEmpty ? "" : ", \(calls.count) call(s) cancelled")")
+        server.log("conn \(id): closed (\(gate.closeReason))\(calls.isEmpty ? "" : ", \(calls.count) call(s) cancelled")")
     }
 
     // MARK: Frames
@@ -180,7 +143,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         case .cancel:
             cancel(envelope.callID)
         case .request:
-            if permitted {
+            if gate.permitted {
                 dispatch(envelope, received: received)
             } else {
                 reply(to: envelope, .failure(RPCError(code: .permissionDenied, message: "this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid")),
@@ -259,7 +222,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         send(envelope, thenClose: done ? "peer closed the connection; every call answered" : nil)
         let detail = outcome.failureMessage.map { ": \($0.bounded(512))" } ?? ""
         server.log("conn \(id) call \(call.id) Caption \(code.name) in \(elapsedText(latency))\(Self.captionSummary(call, outcome))\(detail)")
-        armTimers()
+        reportToGate()
     }
 
     /// ", image 48213 bytes, 12 tokens, eos" for a caption's log line (the best candidate of each prompt).
@@ -312,53 +275,30 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         promise.futureResult.whenComplete { _ in
             self.queuedBytes -= size
             self.queuedFrames -= 1
+            if self.queuedFrames <= self.configuration.maxQueuedFrames { self.gate.peerCaughtUp() }
         }
         channel.writeAndFlush(wrapOutboundOut(channel.channel.allocator.buffer(bytes: frame)), promise: promise)
         if let reason {
-            closing = true
-            closeReason = reason
+            gate.closing(reason)
             promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
             return
         }
-        if (!channel.channel.isWritable || queuedFrames > configuration.maxQueuedFrames) && stallTimer == nil {
-            stallTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.sendGracePeriod)) {
-                self.stallTimer = nil
-                guard let channel = self.channel, !channel.channel.isWritable || self.queuedFrames > self.configuration.maxQueuedFrames else { return }
-                self.close("client stopped reading: \(self.queuedBytes) bytes in \(self.queuedFrames) response(s) not taken for \(elapsedText(self.configuration.sendGracePeriod))")
-            }
-        }
+        if queuedFrames > configuration.maxQueuedFrames { falling() }
+    }
+
+    /// More answers queued than `maxQueuedFrames`: the gate closes the connection unless the peer
+    /// catches up within `--send-grace-period`.
+    private func falling() {
+        gate.peerFallingBehind { "\(self.queuedBytes) bytes in \(self.queuedFrames) response(s)" }
     }
 
     private func close(_ reason: String) {
-        guard let channel, !closing else { return }
-        closing = true
-        closeReason = reason
-        channel.close(promise: nil)
+        gate.close(reason)
     }
 
-    // MARK: Timers
-
-    /// The partial-frame timer runs while a frame is half-received (restarted by every read);
-    /// the idle timer while nothing is in flight and no frame is half-received.
-    private func armTimers() {
-        partialFrameTimer?.cancel()
-        partialFrameTimer = nil
-        if decoder.hasPartialFrame {
-            let limit = configuration.partialFrameTimeout
-            partialFrameTimer = eventLoop.scheduleTask(in: TimeAmount(limit)) {
-                self.close("peer stalled mid-frame for more than \(limit)")
-            }
-        }
-        armIdleTimer()
-    }
-
-    private func armIdleTimer() {
-        idleTimer?.cancel()
-        idleTimer = nil
-        guard let idle = configuration.idleTimeout, inFlight.isEmpty, !decoder.hasPartialFrame else { return }
-        idleTimer = eventLoop.scheduleTask(in: TimeAmount(idle)) {
-            self.close("idle for \(elapsedText(idle)) with no call in flight (--idle-timeout)")
-        }
+    /// Tells the gate what this connection holds: a half-received frame, calls in flight.
+    private func reportToGate() {
+        gate.update(receiving: decoder.hasPartialFrame, callsInFlight: inFlight.count)
     }
 }
 

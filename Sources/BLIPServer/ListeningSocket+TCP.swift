@@ -38,4 +38,24 @@ extension ListeningSocket {
         }
         return ListeningSocket(fileDescriptor: fd, name: name, boundPath: nil)
     }
+
+    /// Binds the HTTP face's address as `--http-listen` gives it: `HOST:PORT` (`[::1]:8080` for
+    /// IPv6, an empty host for 127.0.0.1) or a Unix socket path (anything with a `/`).
+    /// - Throws: `ListenerError` naming the address and what failed (a port in use: `bind` EADDRINUSE).
+    public static func bind(httpAddress address: String) throws(ListenerError) -> ListeningSocket {
+        if address.contains("/") { return try bind(path: address) }
+        let (host, port) = try hostAndPort(address)
+        return try bind(host: host, port: port)
+    }
+
+    /// `HOST:PORT` (`[::1]:8080` for IPv6) split.
+    static func hostAndPort(_ address: String) throws(ListenerError) -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw .system(call: "parse --http-listen (HOST:PORT or a socket path)", path: address, errno: EINVAL)
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
 }

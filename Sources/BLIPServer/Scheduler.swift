@@ -20,19 +20,25 @@ final class Scheduler: @unchecked Sendable {
     let capacity: Int
     /// The service new calls run on; replaced by a reload while calls may be running on the
     /// previous one (each call keeps the service it was submitted to).
-    private let currentService: LockedState<any CaptionService>
+    /// Holds the only reference the server keeps to the service: a replaced one is released as
+    /// soon as its last call has finished (each call holds the service it runs on until then).
+    private let currentService: LockedState<(service: any CaptionService, generation: Int)>
 
     init(service: any CaptionService, capacity: Int) {
-        self.currentService = LockedState(service)
+        self.currentService = LockedState((service, 0))
         self.capacity = max(capacity, 1)
     }
 
     /// The service the next call will run on.
-    var service: any CaptionService { currentService.withLock { $0 } }
+    var service: any CaptionService { currentService.withLock { $0.service } }
+
+    /// The service and how many times it was replaced before (0 for the first): what `/metrics`
+    /// uses to tell a reloaded engine's counters, which start again at 0, from the old one's.
+    var serviceAndGeneration: (service: any CaptionService, generation: Int) { currentService.withLock { $0 } }
 
     /// Runs later calls on `service`; calls already submitted finish on the old one.
     func replaceService(_ service: any CaptionService) {
-        currentService.withLock { $0 = service }
+        currentService.withLock { $0 = (service, $0.generation + 1) }
     }
 
     /// Submits `call` to the engine, or says why not (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, or

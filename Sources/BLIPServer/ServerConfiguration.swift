@@ -28,9 +28,9 @@ public struct ServerConfiguration: Sendable {
     /// How long a connection may stay over its outgoing queue bound before it is closed and its
     /// calls cancelled. Other connections are never delayed by it. Default 10 s.
     public var sendGracePeriod: Duration = .seconds(10)
-    /// Where the HTTP face listens besides sockets passed with `httpListeners`: `HOST:PORT`, or
-    /// a Unix socket path (anything with a `/`); `nil` for none.
-    public var httpListen: String?
+    /// A caption requested over HTTP stops with 504 after this long unless its request sets
+    /// `X-Request-Timeout` (seconds); `nil` for no server deadline. Default 120 s.
+    public var httpRequestTimeout: Duration? = .seconds(120)
     /// When set, every HTTP request but `/healthz` and `/readyz` must carry
     /// `Authorization: Bearer <token>` (401 otherwise).
     public var httpToken: String?

@@ -14,13 +14,13 @@ final class ServerContext: Sendable {
 
     private struct State {
         var draining = false
-        var connections: [Int: Connection] = [:]
+        var connections: [Int: ConnectionGate] = [:]
         /// Connections counted against `--max-connections` (refused peers are not), RPC and HTTP.
         var counted = 0
-        /// HTTP connections open now (they do not hold the daemon up under `--idle-exit`).
-        var http = 0
+        /// Connections that hold the daemon up under `--idle-exit` (``ConnectionGate``).
+        var active: Set<Int> = []
         var nextConnectionID = 1
-        /// Since when no connection has been open (for --idle-exit); `nil` while one is.
+        /// Since when no connection has held the daemon up (for --idle-exit); `nil` while one does.
         var idleSince: ContinuousClock.Instant? = .now
     }
     private let state = LockedState(State())
@@ -52,12 +52,9 @@ final class ServerContext: Sendable {
         }
     }
 
-    /// Records an open connection (for shutdown and idleness).
-    func register(_ connection: Connection) {
-        state.withLock { state in
-            state.connections[connection.id] = connection
-            state.idleSince = nil
-        }
+    /// Records an open connection (for shutdown, `/metrics` and idleness).
+    func register(_ connection: ConnectionGate) {
+        state.withLock { $0.connections[connection.id] = connection }
     }
 
     /// Counts one more connection against `--max-connections` (RPC and HTTP share it: each holds
@@ -70,31 +67,40 @@ final class ServerContext: Sendable {
         }
     }
 
-    /// An HTTP connection opened (counted against `--max-connections` separately, by ``admitCounted()``).
-    func httpOpened() { state.withLock { $0.http += 1 } }
-
-    /// An HTTP connection closed; `counted` as it was admitted.
-    func httpClosed(counted: Bool) {
+    /// Whether `connection` holds the daemon up under `--idle-exit` now.
+    func setKeepsDaemonUp(_ connection: ConnectionGate, _ active: Bool) {
         state.withLock { state in
-            state.http -= 1
-            if counted { state.counted -= 1 }
+            if active {
+                state.active.insert(connection.id)
+                state.idleSince = nil
+            } else if state.active.remove(connection.id) != nil, state.active.isEmpty {
+                state.idleSince = .now
+            }
         }
     }
 
     /// Connections open now, by protocol (for `/metrics`).
-    var connectionCounts: (rpc: Int, http: Int) { state.withLock { ($0.connections.count, $0.http) } }
-
-    func closed(_ connection: Connection, counted: Bool) {
+    var connectionCounts: (rpc: Int, http: Int) {
         state.withLock { state in
-            state.connections[connection.id] = nil
-            if counted { state.counted -= 1 }
-            if state.connections.isEmpty { state.idleSince = .now }
+            let http = state.connections.values.filter { $0.role == .http }.count
+            return (state.connections.count - http, http)
         }
     }
 
-    var openConnections: [Connection] { state.withLock { Array($0.connections.values) } }
+    /// RPC connections open now.
+    var rpcConnectionCount: Int { connectionCounts.rpc }
 
-    /// How long no connection has been open, or `nil` while one is.
+    func closed(_ connection: ConnectionGate, counted: Bool) {
+        state.withLock { state in
+            state.connections[connection.id] = nil
+            if counted { state.counted -= 1 }
+            if state.active.remove(connection.id) != nil, state.active.isEmpty { state.idleSince = .now }
+        }
+    }
+
+    var openConnections: [ConnectionGate] { state.withLock { Array($0.connections.values) } }
+
+    /// How long no connection has held the daemon up, or `nil` while one does.
     func idleDuration(now: ContinuousClock.Instant = .now) -> Duration? {
         state.withLock { $0.idleSince.map { now - $0 } }
     }
@@ -119,7 +125,7 @@ final class ServerContext: Sendable {
     func statusLine() -> String {
         let depth = scheduler.depth
         let served = statistics.captionsServed
-        let connections = state.withLock { $0.connections.count }
+        let connections = state.withLock { $0.connections.count }  // RPC and HTTP
         if isDraining {
             return "draining: \(depth) call(s) in flight, \(served) captions served"
         }

@@ -55,6 +55,9 @@ struct BlipCaptiond: ParsableCommand {
     @Option(help: ArgumentHelp("A file whose first line is a token every HTTP request but /healthz and /readyz must send as Authorization: Bearer TOKEN (for a port reachable beyond this host).", valueName: "path"))
     var httpTokenFile: String?
 
+    @Option(help: ArgumentHelp("Seconds an HTTP caption may take before it is answered 504, unless its request sets X-Request-Timeout (seconds); 0 = no server deadline.", valueName: "seconds"))
+    var httpRequestTimeout: Double = 120
+
     @Option(help: ArgumentHelp("Seconds a connection with no call in flight and no half-sent frame stays open (0 = for ever).", valueName: "seconds"))
     var idleTimeout: Double = 300
 
@@ -142,6 +145,7 @@ struct BlipCaptiond: ParsableCommand {
             }
         }
         guard effectiveMaxFrameBytes <= Int(UInt32.max) else { throw ValidationError("--max-image-bytes is too large for a frame (at most \(Int(UInt32.max) - Self.envelopeAllowance))") }
+        guard httpRequestTimeout >= 0, httpRequestTimeout <= 86_400 else { throw ValidationError("--http-request-timeout must be between 0 and 86400 seconds (0: no server deadline)") }
         guard idleTimeout >= 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout must be ≥ 0 seconds (0 keeps idle connections)") }
         guard maxBufferedBytes >= 1 else { throw ValidationError("--max-buffered-bytes must be at least 1") }
         guard sendGracePeriod > 0, sendGracePeriod.isFinite else { throw ValidationError("--send-grace-period must be a positive number of seconds") }
@@ -173,17 +177,19 @@ struct BlipCaptiond: ParsableCommand {
             return ExitCode.failure
         }
 
-        // 1. Load the model.
+        // 1. Load the model. From step 4 on the server holds the only reference to the service (a
+        // reload then frees the replaced model once its last call finishes): `loaded` is emptied
+        // when it is handed over.
         notifier.status("loading model \(modelDirectory ?? "(default location)")…")
         log("loading model \(modelDirectory ?? "(default location)")")
         let loadStart = ContinuousClock.now
-        let service: any CaptionService
-        do { service = try loadService() } catch { throw fail("loading the model failed", error) }
+        var loaded: (any CaptionService)?
+        do { loaded = try loadService() } catch { throw fail("loading the model failed", error) }
         log("model loaded in \(milliseconds(since: loadStart)) ms (decoder weights \(weights.rawValue), \(BLASRuntime.threads) engine threads)")
         let fileWatch = ModelFileWatch { log($0, level: .warning) }
-        fileWatch.watch((service as? EngineCaptionService)?.captioner.model)
+        fileWatch.watch((loaded as? EngineCaptionService)?.captioner.model)
 
-        // 2. Adopt systemd's socket, or bind our own.
+        // 2. Adopt systemd's sockets, or bind our own: every listener, HTTP's too, before READY=1.
         let listeners: [ListeningSocket]
         var httpListeners: [ListeningSocket] = []
         do {
@@ -200,12 +206,20 @@ struct BlipCaptiond: ParsableCommand {
         } catch {
             throw fail("cannot listen", error)
         }
+        if let httpListen {
+            do {
+                httpListeners.append(try ListeningSocket.bind(httpAddress: httpListen))
+            } catch {
+                for listener in listeners + httpListeners { listener.close() }
+                throw fail("cannot listen for HTTP on \(httpListen)", error)
+            }
+        }
 
         // 3. Warm up, so READY=1 means "a caption runs at full speed now".
         notifier.status("warming up…")
         let warmStart = ContinuousClock.now
-        do { try service.warmUp() } catch {
-            for listener in listeners { listener.close() }
+        do { try loaded?.warmUp() } catch {
+            for listener in listeners + httpListeners { listener.close() }
             throw fail("warm-up caption failed", error)
         }
         log("warm-up caption took \(milliseconds(since: warmStart)) ms")
@@ -230,7 +244,7 @@ struct BlipCaptiond: ParsableCommand {
             log("watchdog: pinging every \(watchdog.components.seconds * 500 + watchdog.components.attoseconds / 2_000_000_000_000_000) ms while the engine loop makes progress")
         }
 
-        configuration.httpListen = httpListen
+        configuration.httpRequestTimeout = httpRequestTimeout > 0 ? .milliseconds(Int64(httpRequestTimeout * 1000)) : nil
         if let httpTokenFile {
             do {
                 let text = try String(contentsOfFile: httpTokenFile, encoding: .utf8)
@@ -242,16 +256,24 @@ struct BlipCaptiond: ParsableCommand {
                 throw fail("cannot read --http-token-file \(httpTokenFile)", error)
             }
         }
-        let server = CaptionServer(service: service, listeners: listeners, configuration: configuration, httpListeners: httpListeners)
+        let server: CaptionServer
+        weak var firstModel: BlipModel?
+        do {
+            guard let service = loaded.take() else { throw ExitCode.failure }
+            firstModel = (service as? EngineCaptionService)?.captioner.model
+            server = CaptionServer(service: service, listeners: listeners, configuration: configuration, httpListeners: httpListeners)
+        }
         signals.attach(server)
         reloads.attach { [self] in reload(server, notifier: notifier, log: log, fileWatch: fileWatch) }
         // The weights are the mapped file's pages until they are copied into owned memory: that
         // copy runs beside the serving (READY does not wait for it).
         let copyFailed = LockedState(false)
-        if let model = (service as? EngineCaptionService)?.captioner.model {
+        // Weakly: a reload may replace the model before the copy starts.
+        if firstModel != nil {
             let delay = testWeightsCopyDelay
-            let copier = Thread {
+            let copier = Thread { [weak firstModel] in
                 if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+                guard let model = firstModel else { return }
                 let start = ContinuousClock.now
                 do {
                     let bytes = try model.ownWeights()
@@ -268,6 +290,7 @@ struct BlipCaptiond: ParsableCommand {
         let reason = server.run()
         log("exiting (\(reason))")
         if copyFailed.withLock({ $0 }) { throw ExitCode(WeightsFault.exitStatus) }
+        if case .failed = reason { throw ExitCode.failure }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import BLIPTestSupport
 @testable import BLIPEngine
 
 @Suite("Model folder loading")

@@ -177,7 +177,7 @@ import Testing
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe.fileDescriptor, $0, &length) } }
         let port = Int(UInt16(bigEndian: address.sin_port))
         probe.close()
-        let server = try TestServer { $0.httpListen = "127.0.0.1:\(port)" }
+        let server = try TestServer(httpAddress: "127.0.0.1:\(port)")
         defer { withExtendedLifetime(server) {} }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var target = sockaddr_in()

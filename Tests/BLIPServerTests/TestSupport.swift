@@ -28,18 +28,22 @@ final class TestServer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let reason = ExitBox()
 
-    init(service: FakeService = FakeService(), http: Bool = false, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// - Parameters:
+    ///   - http: Serve the HTTP face on ``httpPath``.
+    ///   - httpAddress: Serve the HTTP face on this `--http-listen` address instead.
+    init(service: FakeService = FakeService(), http: Bool = false, httpAddress: String? = nil,
+         configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         self.service = service
         path = directory.path + "/run/blip.sock"
         httpPath = directory.path + "/run/http.sock"
         let listener = try ListeningSocket.bind(path: path)
         var configuration = ServerConfiguration()
         configuration.tickInterval = .milliseconds(10)
-        if http { configuration.httpListen = httpPath }
         configure(&configuration)
+        let httpListeners = try (httpAddress ?? (http ? httpPath : nil)).map { [try ListeningSocket.bind(httpAddress: $0)] } ?? []
         configuration.notifier = SystemdNotifier { [notifications] in notifications.append($0) }
         configuration.log = { [logLines] in logLines.append($0) }
-        server = CaptionServer(service: service, listeners: [listener], configuration: configuration)
+        server = CaptionServer(service: service, listeners: [listener], configuration: configuration, httpListeners: httpListeners)
         let thread = Thread { [server, reason, finished] in
             let exit = server.run()
             reason.value.withLock { $0 = exit }

@@ -3,26 +3,43 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// The daemon's HTTP/1.1 face, on the same event loop as the RPC sockets (SwiftNIO's HTTP codec;
-/// no hand-written parsing):
+/// The daemon's HTTP/1.1 face, behind its ``ConnectionGate`` and on the same event loop as the
+/// RPC sockets (SwiftNIO's HTTP codec; no hand-written parsing):
 /// - `GET /healthz`: 200 while the process serves; `GET /readyz`: 200 when the model is loaded and
 ///   the daemon is not draining, else 503 — both answered without touching the engine;
 /// - `GET /metrics`: Prometheus's text format (``ServerMetrics``);
 /// - `GET /v1/models` and `POST /v1/chat/completions`: OpenAI-compatible captioning
 ///   (``ChatCompletionRequest``), through the same bounded admission as RPC calls.
-/// Bodies are refused early by `Content-Length` (413 above the RPC frame limit); one request at a
-/// time per connection (no pipelining of captions).
+///
+/// Refusals come from the request head, before any body is read: past `--max-connections` (503),
+/// not in the allow-lists (403), without the bearer token (401), a `Content-Length` above the
+/// largest image base64-encoded (413); each closes the connection. Bodies are held within the
+/// server's byte budget (`--max-buffered-bytes`, shared with RPC frames) and parsed off the event
+/// loop. A caption's deadline is the server's (`--http-request-timeout`) or the request's
+/// ``timeoutHeader``. One request at a time per connection (no pipelining of captions); a client
+/// that closes its side mid-caption cancels the caption (the gate closes the connection).
 final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     // @unchecked: every field is touched only on `eventLoop`; `complete` hops onto it.
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// The request header that sets a caption's deadline, in seconds (decimal): `X-Request-Timeout: 30`.
+    static let timeoutHeader = "x-request-timeout"
+    /// The longest deadline a request may ask for.
+    static let maxTimeout: Duration = .seconds(86_400)
+
+    private let gate: ConnectionGate
     private let server: ServerContext
     private let eventLoop: EventLoop
     private var channel: ChannelHandlerContext?
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// Bytes of `body` reserved from the server's budget.
+    private var heldBytes = 0
+    /// This request was refused from its head: its body is not read.
     private var refused = false
+    /// The body is being parsed off the loop.
+    private var parsing = false
     /// The chat completion in progress (one per connection at a time).
     private var pending: Exchange?
 
@@ -36,7 +53,8 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         var streaming = false
     }
 
-    init(server: ServerContext, eventLoop: EventLoop) {
+    init(gate: ConnectionGate, server: ServerContext, eventLoop: EventLoop) {
+        self.gate = gate
         self.server = server
         self.eventLoop = eventLoop
     }
@@ -45,104 +63,103 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context
-        // On a Unix socket the allow-lists apply as on the RPC socket (TCP peers have no
-        // credentials: use --http-token-file there).
-        if let peer = PeerCredentials.of(context.channel) {
-            permitted = peer.isAllowed(uids: server.configuration.allowedUIDs, gids: server.configuration.allowedGIDs)
-        }
-        server.httpOpened()
-        // Peers the allow-lists refuse do not count, as on the RPC socket.
-        if permitted {
-            counted = server.admitCounted()
-            overLimit = !counted
-            if overLimit { server.log("refused an HTTP connection: \(server.configuration.maxConnections) already open (--max-connections)") }
-        }
-        armIdleTimer()
-    }
-
-    /// Whether this connection counts against `--max-connections`.
-    private var counted = false
-    /// Past `--max-connections`: the first request gets a 503 and the connection closes.
-    private var overLimit = false
-
-    /// Whether the peer passed the allow-lists.
-    private var permitted = true
-
-    /// HTTP connections close after the RPC side's `--idle-timeout` with no request in progress,
-    /// and after `--partial-frame-timeout` in the middle of one.
-    private var idleTimer: Scheduled<Void>?
-    /// Between a request's head and its end.
-    private var inRequest = false
-
-    private func armIdleTimer() {
-        idleTimer?.cancel()
-        idleTimer = nil
-        guard pending == nil else { return }  // a caption in progress: its deadline is the engine's
-        let limit = inRequest ? server.configuration.partialFrameTimeout : server.configuration.idleTimeout
-        guard let limit else { return }
-        idleTimer = eventLoop.scheduleTask(in: TimeAmount(limit)) { self.channel?.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        server.httpClosed(counted: counted)
-        idleTimer?.cancel()
+        releaseBody()
         if let pending {
             pending.call.stop(RPCError(code: .cancelled, message: "the HTTP client closed the connection"))
-            server.scheduler.cancel(pending.call)
+            pending.call.cancelInEngine()
         }
         channel = nil
+        server.log("conn \(gate.id): closed (\(gate.closeReason))\(pending == nil ? "" : ", its caption cancelled")")
+    }
+
+    /// Tells the gate what this connection holds: a request partly received, a call in flight.
+    private func reportToGate(receiving: Bool) {
+        gate.update(receiving: receiving, callsInFlight: pending != nil || parsing ? 1 : 0)
+    }
+
+    private func releaseBody() {
+        server.budget.release(heldBytes)
+        heldBytes = 0
+        body = []
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        defer { armIdleTimer() }
-        guard !overLimit else {
-            // Past --max-connections: the first request is answered 503 and the connection closed.
-            if case .head(let head) = unwrapInboundIn(data), !refused {
-                self.head = head
-                refused = true
-                let limit = server.configuration.maxConnections
-                respond(status: .serviceUnavailable, json: Self.error("too many connections (\(limit) open, --max-connections); close idle ones or retry later", type: "server_error"), close: true)
-            }
-            return
-        }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
-            inRequest = true
-            body = []
+            releaseBody()
             refused = false
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > bodyLimit {
+            if let refusal = refusal(head) {
                 refused = true
-                respond(status: .payloadTooLarge, json: Self.error("the body of \(length) bytes is larger than \(bodyLimit) (the image limit, base64-encoded)", type: "invalid_request_error"), close: true)
+                respond(status: refusal.status, json: Self.error(refusal.message, type: refusal.type, code: refusal.code), close: refusal.reason)
             }
         case .body(var buffer):
             guard !refused else { return }
-            if body.count + buffer.readableBytes > bodyLimit {
+            let count = buffer.readableBytes
+            if body.count + count > bodyLimit {
                 refused = true
-                respond(status: .payloadTooLarge, json: Self.error("the body is larger than \(bodyLimit) bytes", type: "invalid_request_error"), close: true)
+                respond(status: .payloadTooLarge, json: Self.error("the body is larger than \(bodyLimit) bytes", type: "invalid_request_error"),
+                        close: "HTTP body over the limit")
                 return
             }
-            body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            guard server.budget.reserve(count) else {
+                refused = true
+                server.log("conn \(gate.id): the incoming-bytes budget (\(server.budget.limit) bytes, --max-buffered-bytes) is full, refusing")
+                respond(status: .serviceUnavailable, json: Self.error("the daemon is holding its limit of \(server.budget.limit) bytes of partly received requests (--max-buffered-bytes); retry later or send smaller requests", type: "server_error"),
+                        close: "incoming-bytes budget full")
+                return
+            }
+            heldBytes += count
+            body += buffer.readBytes(length: count) ?? []
         case .end:
             guard !refused, let head else { return }
-            inRequest = false
+            reportToGate(receiving: false)
             route(head)
+            reportToGate(receiving: false)
         }
+    }
+
+    /// What a request head alone refuses, before any of its body is read.
+    private func refusal(_ head: HTTPRequestHead) -> (status: HTTPResponseStatus, message: String, type: String, code: String?, reason: String)? {
+        if gate.overLimit {
+            let limit = server.configuration.maxConnections
+            return (.serviceUnavailable, "too many connections (\(limit) open, --max-connections); close idle ones or retry later", "server_error", nil, "too many connections")
+        }
+        guard gate.permitted else {
+            return (.forbidden, "this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid", "permission_error", nil, "peer not in --allow-uid/--allow-gid")
+        }
+        let path = Self.path(head)
+        if let token = server.configuration.httpToken, path != "/healthz", path != "/readyz",
+           head.headers.first(name: "authorization") != "Bearer \(token)" {
+            return (.unauthorized, "this endpoint needs Authorization: Bearer <token> (the daemon's --http-token-file)", "invalid_request_error", "invalid_api_key", "no valid bearer token")
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > bodyLimit {
+            return (.payloadTooLarge, "the body of \(length) bytes is larger than \(bodyLimit) (the image limit, base64-encoded)", "invalid_request_error", nil, "HTTP body over the limit")
+        }
+        return nil
+    }
+
+    static func path(_ head: HTTPRequestHead) -> String {
+        head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+    }
+
+    /// The caption's timeout: the request's ``timeoutHeader``, else `--http-request-timeout`.
+    /// - Throws: A message for a header that is not a positive number of seconds.
+    private func timeout(_ head: HTTPRequestHead) throws(ChatCompletionError) -> Duration? {
+        guard let text = head.headers.first(name: Self.timeoutHeader) else { return server.configuration.httpRequestTimeout }
+        guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds > 0, seconds.isFinite else {
+            throw .invalid("X-Request-Timeout must be a positive number of seconds; got \"\(text.bounded(32))\"")
+        }
+        return min(.milliseconds(Int64(min(seconds, 86_400) * 1000)), Self.maxTimeout)
     }
 
     // MARK: Routes
 
     private func route(_ head: HTTPRequestHead) {
-        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        guard permitted else {
-            respond(status: .forbidden, json: Self.error("this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid", type: "permission_error"), close: true)
-            return
-        }
-        if let token = server.configuration.httpToken, path != "/healthz", path != "/readyz",
-           head.headers.first(name: "authorization") != "Bearer \(token)" {
-            respond(status: .unauthorized, json: Self.error("this endpoint needs Authorization: Bearer <token> (the daemon's --http-token-file)", type: "invalid_request_error", code: "invalid_api_key"))
-            return
-        }
+        let path = Self.path(head)
         switch (head.method, path) {
         case (.GET, "/healthz"):
             respond(status: .ok, text: "ok\n")
@@ -154,7 +171,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             let id = server.scheduler.service.describe().modelID
             respond(status: .ok, json: ["object": "list", "data": [["id": id, "object": "model", "created": server.startedUnix, "owned_by": "blip-captiond"]]])
         case (.POST, "/v1/chat/completions"):
-            chatCompletion()
+            chatCompletion(head)
         case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/v1/models"), (_, "/v1/chat/completions"):
             respond(status: .methodNotAllowed, json: Self.error("\(head.method) is not allowed on \(path.bounded())", type: "invalid_request_error"))
         default:
@@ -162,16 +179,36 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         }
     }
 
-    private func chatCompletion() {
+    /// Parses the body off the event loop (a large JSON body costs tens of milliseconds), then
+    /// submits the caption.
+    private func chatCompletion(_ head: HTTPRequestHead) {
+        let body = self.body
+        parsing = true
+        DispatchQueue.global().async { [self] in
+            let parsed = Result { () throws(ChatCompletionError) in try ChatCompletionRequest(json: body) }
+            eventLoop.execute { [self] in
+                parsing = false
+                releaseBody()
+                guard channel != nil else { return }
+                submit(parsed, head: head)
+                reportToGate(receiving: false)
+            }
+        }
+    }
+
+    private func submit(_ parsed: Result<ChatCompletionRequest, ChatCompletionError>, head: HTTPRequestHead) {
         let request: ChatCompletionRequest
+        let timeout: Duration?
         do {
-            request = try ChatCompletionRequest(json: body)
+            request = try parsed.get()
+            timeout = try self.timeout(head)
         } catch {
             server.record(method: RPCMethod.caption.rawValue, .invalidArgument, latency: nil)
             respond(status: .badRequest, json: Self.error(error.message, type: "invalid_request_error"))
             return
         }
-        let model = request.model ?? server.scheduler.service.describe().modelID
+        // The model name is echoed in every event: cut as every client string is.
+        let model = request.model?.bounded() ?? server.scheduler.service.describe().modelID
         // Text as it is generated (greedy decoding and sampling) goes out as events at once; the
         // engine's thread only hands it to the event loop.
         var onText: (@Sendable (Int, String) -> Void)?
@@ -179,7 +216,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             let loop = eventLoop
             onText = { [self] (_: Int, piece: String) in loop.execute { self.streamOnLoop(piece) } }
         }
-        let call = Call(id: 0, request: request.caption, received: .now, timeout: nil, owner: self, onText: onText)
+        let call = Call(id: 0, request: request.caption, received: .now, timeout: timeout, owner: self, onText: onText)
         pending = Exchange(call: call, stream: request.stream, model: model)
         guard !server.isDraining else {
             call.finish(.failure(RPCError(code: .unavailable, message: "the server is shutting down; retry later")))
@@ -220,9 +257,9 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     private func completeOnLoop(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {
-        defer { armIdleTimer() }
         guard let exchange = pending, exchange.call === call else { return }
         pending = nil
+        defer { reportToGate(receiving: false) }
         let latency = ContinuousClock.now - call.received
         let (id, created, model) = (exchange.id, exchange.created, exchange.model)
         switch outcome {
@@ -291,7 +328,8 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func respond(status: HTTPResponseStatus, json: [String: Any], close: Bool = false) {
+    /// With `close`, the connection closes once the answer is written; its text is the log's reason.
+    private func respond(status: HTTPResponseStatus, json: [String: Any], close: String? = nil) {
         respond(status: status, contentType: "application/json", bytes: Array(Self.jsonText(json).utf8), close: close)
     }
 
@@ -299,23 +337,27 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         respond(status: status, contentType: "text/plain; charset=utf-8", bytes: Array(text.utf8))
     }
 
-    private func respond(status: HTTPResponseStatus, contentType: String, bytes: [UInt8], close: Bool = false) {
+    private func respond(status: HTTPResponseStatus, contentType: String, bytes: [UInt8], close: String? = nil) {
         guard let channel else { return }
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: "\(bytes.count)")
-        if close { headers.add(name: "connection", value: "close") }
+        if let close {
+            headers.add(name: "connection", value: "close")
+            gate.closing(close)
+        }
         let version = head?.version ?? .http1_1
         channel.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
         channel.write(wrapOutboundOut(.body(.byteBuffer(channel.channel.allocator.buffer(bytes: bytes)))), promise: nil)
         let done = channel.eventLoop.makePromise(of: Void.self)
         channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        closeWhenWritten(done.futureResult, keepAlive: !close && (head?.isKeepAlive ?? false))
+        closeWhenWritten(done.futureResult, keepAlive: close == nil && (head?.isKeepAlive ?? false))
     }
 
     /// Closes the connection once `written` completes, unless it is kept alive.
     private func closeWhenWritten(_ written: EventLoopFuture<Void>, keepAlive: Bool) {
         guard !keepAlive, let connection = channel?.channel else { return }
+        gate.closing("answered; the client did not ask to keep the connection alive")
         written.whenComplete { _ in connection.close(promise: nil) }
     }
 }

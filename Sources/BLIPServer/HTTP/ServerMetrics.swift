@@ -27,7 +27,10 @@ final class ServerMetrics: Sendable {
     private let generatedTokens: Counter
     private let cacheHits: Counter
     private let cacheMisses: Counter
-    private let counted = LockedState((hits: UInt64(0), misses: UInt64(0)))
+    /// The engine's cache counters as last read, and which service they came from.
+    private let counted = LockedState((generation: 0, hits: UInt64(0), misses: UInt64(0)))
+    /// The `build_info` series shown now, by its labels: one series, the served model's.
+    private let buildInfo = LockedState<(labels: [String], gauge: Gauge)?>(nil)
     private let startTime: Gauge
 
     init() {
@@ -78,24 +81,34 @@ final class ServerMetrics: Sendable {
 
     /// The text format Prometheus scrapes, with the gauges and the engine's counters read now.
     func exposition(_ context: ServerContext) -> [UInt8] {
-        let info = context.scheduler.service.describe()
+        let (service, generation) = context.scheduler.serviceAndGeneration
+        let info = service.describe()
         queueDepth.set(Double(context.scheduler.depth))
-        let load = context.scheduler.service.load()
+        let load = service.load()
         waiting.set(Double(load.waiting))
         running.set(Double(load.running))
         let open = context.connectionCounts
         connections["rpc"]?.set(Double(open.rpc))
         connections["http"]?.set(Double(open.http))
         counted.withLock { last in
+            // A reloaded engine counts from 0 again: its counts add to the totals from there.
+            if last.generation != generation { last = (generation, 0, 0) }
             let cache = info.featureCache
             if cache.hits > last.hits { cacheHits.increment(by: Int64(cache.hits - last.hits)) }
             if cache.misses > last.misses { cacheMisses.increment(by: Int64(cache.misses - last.misses)) }
-            last = (max(last.hits, cache.hits), max(last.misses, cache.misses))
+            last = (generation, max(last.hits, cache.hits), max(last.misses, cache.misses))
         }
-        registry.makeGauge(name: "blip_captiond_build_info",
-                           labels: [("version", info.engineVersion), ("model_id", info.modelID),
-                                    ("model_revision", info.modelRevision), ("weights", info.weightsPrecision)],
-                           help: "Always 1: what this daemon runs, in its labels.").set(to: 1.0)
+        let labels = [("version", info.engineVersion), ("model_id", info.modelID),
+                      ("model_revision", info.modelRevision), ("weights", info.weightsPrecision)]
+        buildInfo.withLock { shown in
+            let values = labels.map(\.1)
+            guard shown?.labels != values else { return }
+            if let old = shown?.gauge { registry.unregisterGauge(old) }
+            let gauge = registry.makeGauge(name: "blip_captiond_build_info", labels: labels,
+                                           help: "Always 1: what this daemon runs, in its labels.")
+            gauge.set(to: 1.0)
+            shown = (values, gauge)
+        }
         return registry.emitToBuffer()
     }
 }

@@ -1,13 +1,15 @@
 import Foundation
-@testable import BLIPEngine
 
 /// Writes a small BLIP checkpoint with random weights entirely from Swift, so loader tests can
-/// corrupt it in every way without depending on Python.
-struct SyntheticCheckpoint {
-    var visionHidden = 16, visionLayers = 1, visionHeads = 2, visionMLP = 32, imageSize = 32, patchSize = 16
-    var textHidden = 8, textLayers = 1, textHeads = 2, textMLP = 16, vocab = 40, maxPositions = 16
+/// corrupt it in every way, and tests that need a model of a given size can make one, without
+/// depending on Python.
+public struct SyntheticCheckpoint {
+    public var visionHidden = 16, visionLayers = 1, visionHeads = 2, visionMLP = 32, imageSize = 32, patchSize = 16
+    public var textHidden = 8, textLayers = 1, textHeads = 2, textMLP = 16, vocab = 40, maxPositions = 16
 
-    var configJSON: String {
+    public init() {}
+
+    public var configJSON: String {
         """
         {"architectures": ["BlipForConditionalGeneration"], "model_type": "blip",
          "text_config": {"hidden_size": \(textHidden), "num_hidden_layers": \(textLayers), "num_attention_heads": \(textHeads),
@@ -19,7 +21,7 @@ struct SyntheticCheckpoint {
     }
 
     /// Every tensor name with its shape, as transformers 5 saves them (tied decoder weight omitted).
-    var tensors: [(String, [Int])] {
+    public var tensors: [(String, [Int])] {
         let vh = visionHidden, th = textHidden, tokens = 1 + (imageSize / patchSize) * (imageSize / patchSize)
         var t: [(String, [Int])] = [
             ("vision_model.embeddings.class_embedding", [1, 1, vh]),
@@ -62,7 +64,7 @@ struct SyntheticCheckpoint {
 
     /// Writes config.json, vocab.txt and model.safetensors into a new temporary folder.
     /// `edit` may change the tensor list (drop, rename, reshape) before writing.
-    func write(edit: (inout [(String, [Int])]) -> Void = { _ in }) throws -> URL {
+    public func write(edit: (inout [(String, [Int])]) -> Void = { _ in }) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("blip-synthetic-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try configJSON.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
@@ -74,7 +76,7 @@ struct SyntheticCheckpoint {
     }
 
     /// A float32 safetensors file with deterministic pseudo-random contents.
-    static func safetensors(_ list: [(String, [Int])]) -> Data {
+    public static func safetensors(_ list: [(String, [Int])]) -> Data {
         var header: [String] = []
         var offset = 0
         for (name, shape) in list {

@@ -10,9 +10,15 @@ extension ReliabilitySuite {
     /// the bound is the issue's: RSS after ≤ RSS before + 35% of the model.
     @Test func reloadsFreeTheReplacedModel() throws {
         var checkpoint = SyntheticCheckpoint()
-        (checkpoint.visionHidden, checkpoint.visionLayers, checkpoint.visionHeads, checkpoint.visionMLP) = (512, 9, 8, 2048)
-        (checkpoint.textHidden, checkpoint.textLayers, checkpoint.textHeads, checkpoint.textMLP) = (512, 9, 8, 2048)
+        (checkpoint.visionHidden, checkpoint.visionLayers, checkpoint.visionHeads, checkpoint.visionMLP) = (512, 7, 8, 2048)
+        (checkpoint.textHidden, checkpoint.textLayers, checkpoint.textHeads, checkpoint.textMLP) = (512, 7, 8, 2048)
+        checkpoint.vocab = 30524  // the real tokenizer's: bert-base-uncased and [DEC], [ENC]
         let folder = try checkpoint.write()
+        let config = try String(contentsOf: folder.appendingPathComponent("config.json"), encoding: .utf8)
+            .replacingOccurrences(of: #""bos_token_id": 30, "sep_token_id": 3"#, with: #""bos_token_id": 30522, "sep_token_id": 102"#)
+        try config.write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("vocab.txt"))
+        try FileManager.default.copyItem(at: PackagePaths.fixtures.appendingPathComponent("vocab.txt"), to: folder.appendingPathComponent("vocab.txt"))
         defer { try? FileManager.default.removeItem(at: folder) }
         let modelBytes = try #require(FileManager.default.attributesOfItem(atPath: folder.path + "/model.safetensors")[.size] as? Int)
         #expect(modelBytes > 250_000_000, "the model should be ~270 MB, is \(modelBytes) bytes")

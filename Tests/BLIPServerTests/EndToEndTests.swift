@@ -1,6 +1,7 @@
 import BLIPProtocol
 import BLIPTestSupport
 import Foundation
+import BLIPServer
 import Glibc
 import Testing
 
@@ -130,6 +131,30 @@ import Testing
         #expect(messages.last?.hasPrefix("STOPPING=1\nSTATUS=loading the model failed") == true, "\(messages)")
         #expect(!messages.contains("READY=1"))
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/blip.sock"))
+    }
+
+    /// Issue 20: before, `--http-listen` on a port in use sent READY=1 and exited 0, so
+    /// `Restart=on-failure` never restarted it.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
+    func anHTTPPortInUseFailsWithoutReady() throws {
+        let taken = try ListeningSocket.bind(host: "127.0.0.1", port: 0)
+        defer { taken.close() }
+        var address = sockaddr_in(), length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(taken.fileDescriptor, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let directory = TemporaryDirectory()
+        let notify = try NotifySocket(path: directory.path + "/notify.sock")
+        var environment = DaemonProcess.isolatedEnvironment
+        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
+        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock",
+                                                      "--http-listen", "127.0.0.1:\(port)"],
+                                       in: directory, environment: environment, wait: .started)
+        #expect(try daemon.waitForExit(timeout: 30) == 1)
+        var messages: [String] = []
+        while let message = try notify.receive(timeout: 0.5) { messages.append(message) }
+        #expect(!messages.contains { $0.hasPrefix("READY=1") }, "\(messages)")
+        #expect(messages.last?.hasPrefix("STOPPING=1\nSTATUS=cannot listen for HTTP on 127.0.0.1:\(port)") == true, "\(messages)")
+        #expect(daemon.log.contains("Address already in use") || daemon.log.contains("EADDRINUSE"), "\(daemon.log)")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))

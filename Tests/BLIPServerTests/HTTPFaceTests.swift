@@ -28,8 +28,8 @@ import Testing
         return Reply(status: status, headers: parts[0], body: parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 
-    static func server(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (TestServer, String) {
-        let server = try TestServer(http: true, configure: configure)
+    static func server(service: FakeService = FakeService(), _ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (TestServer, String) {
+        let server = try TestServer(service: service, http: true, configure: configure)
         let http = server.httpPath
         let deadline = Date(timeIntervalSinceNow: 5)
         while !FileManager.default.fileExists(atPath: http), Date() < deadline { usleep(5_000) }

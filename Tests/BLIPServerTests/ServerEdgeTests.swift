@@ -176,4 +176,38 @@ import Testing
         let series = body.split(separator: "\n").filter { $0.hasPrefix("blip_captiond_build_info") }
         #expect(series.count == 1 && series[0].contains(#"model_id="fake/reloaded""#), "\(series)")
     }
+
+    /// Before: HTTP answers piled up for a client that pipelined requests and never read them.
+    /// Now the gate stops reading it once its answers pass the outgoing bound and drops it after
+    /// --send-grace-period; everyone else is served meanwhile.
+    @Test func aPipeliningClientThatNeverReadsDelaysNoOneAndIsDropped() throws {
+        let (server, http) = try HTTPFaceTests.server { $0.sendGracePeriod = .seconds(1) }
+        let hog = try RawClient(path: http)
+        let flood = Array(repeating: Array("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".utf8), count: 10_000).flatMap { $0 }
+        let fd = hog.fd  // written from the sender thread only; `hog` outlives it (closedByPeer below)
+        let sender = Thread {
+            for _ in 0..<100 {  // a million requests
+                var offset = 0
+                while offset < flood.count {
+                    let written = flood.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+                    guard written > 0 else { return }
+                    offset += written
+                }
+            }
+        }
+        sender.start()
+        let rpc = try server.connect()
+        var worst = 0.0
+        let start = Date()
+        while Date().timeIntervalSince(start) < 2.5 {
+            let asked = Date()
+            #expect(try rpc.health() == .serving)
+            worst = max(worst, Date().timeIntervalSince(asked))
+            usleep(20_000)
+        }
+        print("aPipeliningClientThatNeverReadsDelaysNoOneAndIsDropped: slowest Health beside the flood \(Int(worst * 1000)) ms")
+        #expect(worst < 0.25)
+        #expect(server.logLines.all.contains { $0.contains("client stopped reading") }, "\(server.logLines.all.suffix(5))")
+        #expect(hog.closedByPeer(within: 5))
+    }
 }

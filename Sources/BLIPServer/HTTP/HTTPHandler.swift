@@ -42,6 +42,10 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     private var parsing = false
     /// The chat completion in progress (one per connection at a time).
     private var pending: Exchange?
+    /// Answers written and not yet taken by the socket.
+    private var answersUnwritten = 0
+    /// A whole request that waits for the previous answer to be taken (``answerWritten(_:keepAlive:)``).
+    private var deferred: HTTPRequestHead?
 
     private struct Exchange {
         let call: Call
@@ -117,9 +121,18 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         case .end:
             guard !refused, let head else { return }
             reportToGate(receiving: false)
-            route(head)
-            reportToGate(receiving: false)
+            guard answersUnwritten == 0 else {
+                deferred = head
+                gate.peerFallingBehind { "an answer" }
+                return
+            }
+            handleRequest(head)
         }
+    }
+
+    private func handleRequest(_ head: HTTPRequestHead) {
+        route(head)
+        reportToGate(receiving: false)
     }
 
     /// What a request head alone refuses, before any of its body is read.
@@ -301,7 +314,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         writeEvent(text: "[DONE]")
         let done = channel.eventLoop.makePromise(of: Void.self)
         channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        closeWhenWritten(done.futureResult, keepAlive: head?.isKeepAlive ?? false)
+        answerWritten(done.futureResult, keepAlive: head?.isKeepAlive ?? false)
     }
 
     // MARK: Answers
@@ -351,7 +364,25 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         channel.write(wrapOutboundOut(.body(.byteBuffer(channel.channel.allocator.buffer(bytes: bytes)))), promise: nil)
         let done = channel.eventLoop.makePromise(of: Void.self)
         channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        closeWhenWritten(done.futureResult, keepAlive: close == nil && (head?.isKeepAlive ?? false))
+        answerWritten(done.futureResult, keepAlive: close == nil && (head?.isKeepAlive ?? false))
+    }
+
+    /// An answer's last part is queued: until the socket has taken it, the next pipelined request
+    /// waits (``deferred``), so a client that sends requests and never reads its answers holds at
+    /// most one answer beyond the kernel's buffer, is not read further (NIO's pipelining handler
+    /// reads no more while a request waits) and is dropped after `--send-grace-period`.
+    private func answerWritten(_ written: EventLoopFuture<Void>, keepAlive: Bool) {
+        answersUnwritten += 1
+        written.whenComplete { _ in
+            self.answersUnwritten -= 1
+            guard self.answersUnwritten == 0 else { return }
+            self.gate.peerCaughtUp()
+            if let head = self.deferred {
+                self.deferred = nil
+                self.handleRequest(head)
+            }
+        }
+        closeWhenWritten(written, keepAlive: keepAlive)
     }
 
     /// Closes the connection once `written` completes, unless it is kept alive.

@@ -210,4 +210,22 @@ import Testing
         #expect(server.logLines.all.contains { $0.contains("client stopped reading") }, "\(server.logLines.all.suffix(5))")
         #expect(hog.closedByPeer(within: 5))
     }
+
+    /// The chat body is decoded by type: a field of the wrong type is named, not ignored.
+    @Test(arguments: [
+        (#", "max_tokens": "ten""#, "max_tokens must be an integer"),
+        (#", "temperature": true"#, "temperature must be a number"),
+        (#", "stream": "yes""#, "stream must be true or false"),
+        (#", "tools": []"#, "tools is not supported"),
+    ])
+    func chatFieldsOfTheWrongTypeAreNamed(extra: String, message: String) throws {
+        #expect(throws: (any Error).self) { try ChatCompletionRequest(json: Array(HTTPFaceTests.chat(extra: extra).utf8)) }
+        do {
+            _ = try ChatCompletionRequest(json: Array(HTTPFaceTests.chat(extra: extra).utf8))
+        } catch {
+            #expect(error.message.contains(message), "\(error.message)")
+        }
+        // The same body without the extra field is fine.
+        #expect(try ChatCompletionRequest(json: Array(HTTPFaceTests.chat().utf8)).caption.image.format == .png)
+    }
 }

@@ -10,71 +10,94 @@ struct ChatCompletionRequest {
     var caption: CaptionRequest
     var stream: Bool
 
-    /// Parses and maps the body.
+    /// Parses and maps the body: typed decoding (``ChatCompletionBody``), so a body costs a small
+    /// multiple of its bytes — no tree of objects — and a field of the wrong type is named.
     /// - Throws: ``ChatCompletionError`` naming what is missing or unsupported.
     init(json body: [UInt8]) throws(ChatCompletionError) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)), let root = object as? [String: Any] else {
+        let root: ChatCompletionBody
+        do {
+            root = try JSONDecoder().decode(ChatCompletionBody.self, from: Data(body))
+        } catch let error as DecodingError {
+            throw .invalid(Self.describe(error))
+        } catch {
             throw .invalid("the body is not a JSON object")
         }
-        model = root["model"] as? String
-        stream = root["stream"] as? Bool ?? false
-        for unsupported in ["tools", "tool_choice", "functions", "function_call", "audio", "response_format", "logprobs"] where root[unsupported] != nil && !(root[unsupported] is NSNull) {
-            if unsupported == "logprobs", root[unsupported] as? Bool == false { continue }
+        model = root.model
+        stream = root.stream ?? false
+        if let unsupported = root.unsupported {
             throw .unsupported("\(unsupported) is not supported: this model writes one caption of one image")
         }
-        guard let messages = root["messages"] as? [[String: Any]], !messages.isEmpty else {
+        guard let messages = root.messages, !messages.isEmpty else {
             throw .invalid("messages must be a non-empty array")
         }
-        guard let last = messages.last(where: { ($0["role"] as? String) == "user" }) else {
+        guard let last = messages.last(where: { $0.role == "user" }) else {
             throw .invalid("messages holds no user message")
         }
         var imageURL: String?
         var texts: [String] = []
-        if let text = last["content"] as? String {
+        switch last.content {
+        case .text(let text):
             texts.append(text)
-        } else if let parts = last["content"] as? [[String: Any]] {
+        case .parts(let parts):
             for part in parts {
-                switch part["type"] as? String {
+                switch part.type {
                 case "text":
-                    if let text = part["text"] as? String { texts.append(text) }
+                    if let text = part.text { texts.append(text) }
                 case "image_url":
-                    let url = (part["image_url"] as? [String: Any])?["url"] as? String ?? part["image_url"] as? String
                     guard imageURL == nil else { throw .unsupported("several images in one message are not supported: send one image_url part") }
-                    imageURL = url
+                    imageURL = part.imageURL
                 case let other:
                     throw .unsupported("content part type \(other.map { "\"\($0.bounded(64))\"" } ?? "(none)") is not supported: send one image_url part and optionally text")
                 }
             }
-        } else {
+        case .other:
             throw .invalid("the last user message's content must be a string or an array of parts")
         }
         guard let imageURL else { throw .invalid("the last user message holds no image_url part: send the image as a data:image/jpeg;base64,… or data:image/png;base64,… URL") }
         let image = try Self.decodeDataURL(imageURL)
 
         var options = DecodingOptions()
-        if let n = root["n"] as? Int {
+        if let n = root.n {
             guard n >= 1 else { throw .invalid("n must be at least 1") }
             options.numReturnSequences = UInt32(clamping: n)
             if n > 1 { options.numBeams = max(UInt32(clamping: n), DecodingOptions.documentedDefaults.numBeams ?? 3) }
         }
-        if let maxTokens = (root["max_completion_tokens"] ?? root["max_tokens"]) as? Int {
+        if let maxTokens = root.maxCompletionTokens ?? root.maxTokens {
             guard maxTokens >= 1 else { throw .invalid("max_tokens must be at least 1") }
             options.maxNewTokens = UInt32(clamping: maxTokens)
         }
-        if let temperature = root["temperature"] as? Double {
+        if let temperature = root.temperature {
             if temperature > 0 {
                 options.doSample = true
                 options.temperature = temperature
-                if root["n"] == nil { options.numBeams = 1 }
+                if root.n == nil { options.numBeams = 1 }
             } else {
                 options.numBeams = 1
                 options.doSample = false
             }
         }
-        if let topP = root["top_p"] as? Double { options.topP = topP }
-        if let seed = root["seed"] as? Int { options.seed = UInt64(bitPattern: Int64(seed)) }
+        if let topP = root.topP { options.topP = topP }
+        if let seed = root.seed { options.seed = UInt64(bitPattern: seed) }
         let prompt = texts.joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
         caption = CaptionRequest(image: image, prompt: prompt.isEmpty ? nil : prompt, options: options)
+    }
+
+    /// "max_tokens must be an integer" for a field of the wrong type, and the like.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "the body" : keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[").bounded(128)
+        }
+        switch error {
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "\(path(context)) must be \(type == String.self ? "a string" : type == Bool.self ? "true or false" : type == Double.self ? "a number" : type == Int.self || type == Int64.self ? "an integer" : "\(type)")"
+        case .keyNotFound(let key, let context):
+            return "\(path(context)) lacks \(key.stringValue.bounded(64))"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "the body is not JSON" : "\(path(context)) is not valid"
+        @unknown default:
+            return "the body is not a valid chat-completions request"
+        }
     }
 
     /// The image of a `data:` URL; `http(s)://` and other schemes are refused (the daemon fetches nothing).

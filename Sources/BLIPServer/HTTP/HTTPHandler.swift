@@ -196,6 +196,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     /// submits the caption.
     private func chatCompletion(_ head: HTTPRequestHead) {
         let body = self.body
+        self.body = []  // the parser's copy is the only one: freed as soon as it is parsed (its bytes stay counted until then)
         parsing = true
         DispatchQueue.global().async { [self] in
             let parsed = Result { () throws(ChatCompletionError) in try ChatCompletionRequest(json: body) }

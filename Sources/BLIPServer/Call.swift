@@ -1,14 +1,15 @@
 import BLIPProtocol
 
-/// One Caption call in flight: queued, running, or being stopped. Exactly one response is sent
-/// for it, whoever finishes it first (the worker, a cancel, a closed connection, shutdown).
+/// One Caption call in flight, the one record of it: its request, where its answer goes, the
+/// engine running it, and whether it is answered. Exactly one response is sent for it — the
+/// engine's, or the server's `UNAVAILABLE` when shutdown's grace period ends first.
 final class Call: Sendable {
     /// The client's call id, unique among this connection's calls in flight.
     let id: UInt64
     let request: CaptionRequest
     /// When the server read the request frame.
     let received: ContinuousClock.Instant
-    /// `received + timeout`, or `nil` for no deadline.
+    /// `received + timeout`, or `nil` for no deadline: the engine enforces it.
     let deadline: ContinuousClock.Instant?
     /// Where the response goes.
     let owner: any CallOwner
@@ -17,8 +18,6 @@ final class Call: Sendable {
     let onText: (@Sendable (_ prompt: Int, _ piece: String) -> Void)?
 
     private struct State {
-        /// Why the call must stop, once someone decided it must.
-        var stopReason: RPCError?
         var finished = false
         /// The engine running it, once submitted.
         var engine: (service: any CaptionService, ticket: CaptionTicket)?
@@ -37,12 +36,6 @@ final class Call: Sendable {
         self.onText = onText
     }
 
-    /// Records why the call must stop; the first reason wins. The engine is told with
-    /// ``cancelInEngine()``.
-    func stop(_ reason: RPCError) {
-        state.withLock { if $0.stopReason == nil { $0.stopReason = reason } }
-    }
-
     /// Records the engine's ticket; cancels at once if a cancel came first.
     func started(on service: any CaptionService, ticket: CaptionTicket) {
         let cancelNow = state.withLock { state -> Bool in
@@ -52,8 +45,9 @@ final class Call: Sendable {
         if cancelNow { service.cancel(ticket) }
     }
 
-    /// Asks the engine to drop the call (now, or as soon as it is submitted).
-    func cancelInEngine() {
+    /// Asks the engine to stop the call (now, or as soon as it is submitted); the engine answers
+    /// it `CANCELLED` within one piece of work, unless it was finishing.
+    func cancel() {
         let engine = state.withLock { state -> (service: any CaptionService, ticket: CaptionTicket)? in
             if state.engine == nil { state.cancelPending = true }
             return state.engine
@@ -61,31 +55,17 @@ final class Call: Sendable {
         engine.map { $0.service.cancel($0.ticket) }
     }
 
-    /// Why the call must stop now, if it must: a stop request, or its deadline passed.
-    func stopReason(at now: ContinuousClock.Instant = .now) -> RPCError? {
-        if let reason = state.withLock({ $0.stopReason }) { return reason }
-        if let deadline, now >= deadline {
-            return RPCError(code: .deadlineExceeded, message: "deadline of \(elapsedText(deadline - received)) passed after \(elapsedText(now - received)); allow the call more time (its timeout) or retry when the server is less busy")
-        }
-        return nil
-    }
-
     /// Whether the call's response has been decided (it may still be being written).
     var isFinished: Bool { state.withLock { $0.finished } }
 
-    /// Marks the call finished. Returns `false` when it already was: its response is out.
-    func markFinished() -> Bool {
-        state.withLock { state in
+    /// Sends `outcome` as the call's one response (ignored if it already has one).
+    func finish(_ outcome: Result<CaptionResponse, RPCError>) {
+        let first = state.withLock { state -> Bool in
             guard !state.finished else { return false }
             state.finished = true
             return true
         }
-    }
-
-    /// Sends `outcome` as the call's one response (ignored if it already has one).
-    func finish(_ outcome: Result<CaptionResponse, RPCError>) {
-        guard markFinished() else { return }
-        owner.complete(self, outcome)
+        if first { owner.complete(self, outcome) }
     }
 }
 

@@ -5,9 +5,10 @@ import NIOCore
 import NIOPosix
 
 /// The daemon's server: one SwiftNIO event loop owns every socket (accepting on the listening
-/// sockets, reading frames, writing answers); Health and Info are answered at once, captions go to
-/// the engine (`CaptionService`) through the bounded ``Scheduler``; a housekeeping thread keeps
-/// systemd informed; ``shutdown()`` drains cleanly.
+/// sockets, gating each connection (``ConnectionGate``), reading frames and HTTP requests, writing
+/// answers); Health and Info are answered at once, captions go to the engine (`CaptionService`)
+/// through bounded ``Admission``; a repeated task on the loop (``Heartbeat``) keeps systemd
+/// informed; ``shutdown()`` drains cleanly, every connection closed.
 ///
 /// ```swift
 /// let server = CaptionServer(service: service, listeners: sockets, configuration: configuration)
@@ -38,7 +39,6 @@ public final class CaptionServer: Sendable {
     private let listeners: [ListeningSocket]
     private let httpListeners: [ListeningSocket]
     private let exitReason = LockedState<ExitReason?>(nil)
-    private let heartbeatStopped = LockedState(false)
     /// Signalled when an exit reason is set.
     private let exitSignal = DispatchSemaphore(value: 0)
 
@@ -71,7 +71,7 @@ public final class CaptionServer: Sendable {
         // Draining starts at once: from here on Health says NOT_SERVING and new captions get
         // UNAVAILABLE, whenever run() gets to the rest of the shutdown.
         context.beginDraining()
-        context.scheduler.stopAccepting()
+        context.admission.stopAccepting()
         exitSignal.signal()
     }
 
@@ -79,7 +79,7 @@ public final class CaptionServer: Sendable {
     /// on the previous service; queued calls and Info use the new one. Safe from any thread.
     /// - Parameter service: The new service, already loaded and warmed up.
     public func replaceService(_ service: any CaptionService) {
-        context.scheduler.replaceService(service)
+        context.admission.replaceService(service)
         let modelID = service.describe().modelID
         context.log("now serving \(modelID.isEmpty ? "the reloaded model" : modelID)")
     }
@@ -96,14 +96,11 @@ public final class CaptionServer: Sendable {
     public func run() -> ExitReason {
         let configuration = context.configuration
         let notifier = configuration.notifier
-        let heartbeat = Thread { [self] in runHeartbeat() }
-        heartbeat.name = "heartbeat"
-        heartbeat.start()
-
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
         let httpSockets = httpListeners
-        let acceptors = listeners.map { Acceptor(listener: $0, server: context, eventLoop: group.next()) }
-            + httpSockets.map { Acceptor(listener: $0, server: context, eventLoop: group.next(), role: .http) }
+        let acceptors = listeners.map { Acceptor(listener: $0, server: context, eventLoop: loop) }
+            + httpSockets.map { Acceptor(listener: $0, server: context, eventLoop: loop, role: .http) }
         for (listener, acceptor) in zip(listeners + httpSockets, acceptors) {
             do {
                 try acceptor.start()
@@ -114,7 +111,6 @@ public final class CaptionServer: Sendable {
                 requestExit(.failed(why))
                 for acceptor in acceptors { acceptor.stop() }
                 for listener in listeners + httpSockets { listener.close() }
-                heartbeatStopped.withLock { $0 = true }
                 try? group.syncShutdownGracefully()
                 notifier.notify("STOPPING=1\nSTATUS=" + why)
                 return .failed(why)
@@ -125,7 +121,8 @@ public final class CaptionServer: Sendable {
         }
 
         notifier.notify("READY=1\nSTATUS=" + context.statusLine())
-        context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.scheduler.capacity), max frame \(configuration.maxFrameBytes) bytes)")
+        context.log("serving on \(listeners.map(\.name).joined(separator: ", ")) (queue depth \(context.admission.capacity), max frame \(configuration.maxFrameBytes) bytes)")
+        let heartbeat = Heartbeat(server: context, requestIdleExit: { [self] in requestExit(.idle) }).start(on: loop)
 
         exitSignal.wait()
         let reason = exitReason.withLock { $0 } ?? .shutdownRequested
@@ -134,75 +131,29 @@ public final class CaptionServer: Sendable {
         // connections stay in the kernel's queue: under socket activation systemd hands them to
         // the next instance.
         context.beginDraining()
-        context.scheduler.stopAccepting()
+        context.admission.stopAccepting()
         for acceptor in acceptors { acceptor.stop() }
         for listener in listeners + httpSockets { listener.close() }
+        heartbeat.cancel()
         notifier.notify("STOPPING=1\nSTATUS=" + context.statusLine())
-        context.log("stopping (\(reason)): \(context.scheduler.depth) call(s) in flight, grace period \(elapsedText(configuration.gracePeriod))")
-        if !context.scheduler.waitUntilIdle(before: .now + configuration.gracePeriod) {
+        context.log("stopping (\(reason)): \(context.admission.depth) call(s) in flight, grace period \(elapsedText(configuration.gracePeriod))")
+        let idle = loop.makePromise(of: Bool.self)
+        context.admission.whenIdle { idle.succeed(true) }
+        loop.scheduleTask(in: TimeAmount(configuration.gracePeriod)) { idle.succeed(false) }
+        if (try? idle.futureResult.wait()) != true {
             let unavailable = RPCError(code: .unavailable, message: "the server shut down before this call finished; retry on a new connection")
-            let abandoned = context.scheduler.abandonAll(unavailable)
-            context.log("grace period over: answering \(abandoned.count) call(s) UNAVAILABLE")
-            for call in abandoned { call.finish(.failure(unavailable)) }
+            context.log("grace period over: answering \(context.admission.depth) call(s) UNAVAILABLE")
+            _ = try? EventLoopFuture.andAllComplete(context.openConnections.map { $0.abandonCalls(unavailable) }, on: loop).wait()
         }
 
-        // Close the connections and give their readers a moment to wind down.
-        for connection in context.openConnections { connection.shutdown() }
-        let closeDeadline = ContinuousClock.now + .seconds(1)
-        while !context.openConnections.isEmpty, ContinuousClock.now < closeDeadline {
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        heartbeatStopped.withLock { $0 = true }
+        // Close every connection, RPC and HTTP, and wait (at most a second) until they are closed.
+        let closed = EventLoopFuture.andAllComplete(context.openConnections.map { $0.shutdown() }, on: loop)
+        let windDown = loop.makePromise(of: Void.self)
+        closed.cascade(to: windDown)
+        loop.scheduleTask(in: .seconds(1)) { windDown.succeed(()) }
+        try? windDown.futureResult.wait()
         try? group.syncShutdownGracefully()
         context.log("stopped (\(reason)): \(context.statistics.captionsServed) captions served")
         return reason
-    }
-
-    // MARK: Housekeeping
-
-    /// Wakes every `tickInterval`: pings the watchdog while the engine makes progress, updates `STATUS=` at most every
-    /// `statusInterval`, and ends the server after `idleExit` without connections.
-    private func runHeartbeat() {
-        let configuration = context.configuration
-        var tick = configuration.tickInterval
-        if let watchdog = configuration.watchdogInterval { tick = min(tick, watchdog / 4) }
-        var lastPing: ContinuousClock.Instant?
-        var lastStatusTime = ContinuousClock.now
-        var lastStatus = context.statusLine()
-        var wedgedReported = false
-
-        while !heartbeatStopped.withLock({ $0 }) {
-            Thread.sleep(forTimeInterval: Double(tick.microseconds) / 1e6)
-            let now = ContinuousClock.now
-
-            if let watchdog = configuration.watchdogInterval {
-                if context.scheduler.isMakingProgress(within: watchdog, now: now) {
-                    if lastPing.map({ now - $0 >= watchdog / 2 }) ?? true {
-                        configuration.notifier.notify("WATCHDOG=1")
-                        lastPing = now
-                    }
-                    wedgedReported = false
-                } else if !wedgedReported {
-                    context.log("the engine made no progress for \(elapsedText(watchdog)): withholding watchdog pings")
-                    wedgedReported = true
-                }
-            }
-
-            // While serving only: once draining, STOPPING=1 carries the last status.
-            if !context.isDraining, now - lastStatusTime >= configuration.statusInterval {
-                let status = context.statusLine()
-                if status != lastStatus {
-                    configuration.notifier.status(status)
-                    lastStatus = status
-                    lastStatusTime = now
-                }
-            }
-
-            if let idleExit = configuration.idleExit, !context.isDraining,
-               let idle = context.idleDuration(now: now), idle >= idleExit, context.scheduler.depth == 0 {
-                context.log("no connection for \(elapsedText(idle)): exiting (--idle-exit)")
-                requestExit(.idle)
-            }
-        }
     }
 }

@@ -54,6 +54,12 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context
+        gate.abandonCalls = { [unowned self] reason in
+            for call in inFlight.values {
+                call.finish(.failure(reason))
+                call.cancel()
+            }
+        }
         if gate.overLimit {
             let limit = configuration.maxConnections
             send(.failure(callID: 0, error: RPCError(code: .resourceExhausted, message: "too many connections (\(limit) open, --max-connections); close idle ones or retry later")),
@@ -115,11 +121,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         // work, and its answer goes nowhere.
         let calls = Array(inFlight.values)
         inFlight.removeAll()
-        let cancelled = RPCError(code: .cancelled, message: "the connection closed")
-        for call in calls {
-            call.stop(cancelled)
-            server.scheduler.cancel(call)
-        }
+        for call in calls { call.cancel() }
         channel = nil
         server.log("conn \(id): closed (\(gate.closeReason))\(calls.isEmpty ? "" : ", \(calls.count) call(s) cancelled")")
     }
@@ -187,16 +189,14 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             return
         }
         inFlight[call.id] = call
-        if let refusal = server.scheduler.submit(call) {
+        if let refusal = server.admission.submit(call) {
             call.finish(.failure(refusal))
         }
     }
 
     private func cancel(_ callID: UInt64) {
         // An unknown id is a call that already finished (its response is on its way): ignore.
-        guard let call = inFlight[callID] else { return }
-        call.stop(RPCError(code: .cancelled, message: "call \(callID) was cancelled by the client"))
-        server.scheduler.cancel(call)
+        inFlight[callID]?.cancel()
     }
 
     // MARK: Writing

@@ -1,3 +1,4 @@
+import BLIPProtocol
 import NIOCore
 
 /// The first handler of every accepted connection, RPC or HTTP: what a connection may hold and for
@@ -39,6 +40,10 @@ final class ConnectionGate: ChannelInboundHandler, @unchecked Sendable {
     /// Why the connection closed (or is closing), for the close's log line.
     private(set) var closeReason = "peer closed the connection"
     private(set) var isClosing = false
+
+    /// Set by the protocol handler: answers every call of the connection still in flight with
+    /// the error (shutdown's grace period is over) and cancels it in the engine.
+    var abandonCalls: ((RPCError) -> Void)?
 
     /// A request is partly received (bytes of it read, the rest not yet).
     private var receiving = false
@@ -105,9 +110,20 @@ final class ConnectionGate: ChannelInboundHandler, @unchecked Sendable {
         stallTimer = nil
     }
 
-    /// Closes the connection: the server is shutting down. From any thread.
-    func shutdown() {
-        eventLoop.execute { self.close("the server is shutting down") }
+    /// Answers the calls still in flight with `reason` (shutdown's grace period is over). From
+    /// any thread; the future completes once they are answered.
+    func abandonCalls(_ reason: RPCError) -> EventLoopFuture<Void> {
+        eventLoop.submit { self.abandonCalls?(reason) }
+    }
+
+    /// Closes the connection: the server is shutting down. From any thread; the future completes
+    /// once the connection is closed.
+    func shutdown() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            guard let channel = self.context?.channel else { return self.eventLoop.makeSucceededVoidFuture() }
+            self.close("the server is shutting down")
+            return channel.closeFuture
+        }
     }
 
     // MARK: Channel events
@@ -178,6 +194,7 @@ final class ConnectionGate: ChannelInboundHandler, @unchecked Sendable {
         callsInFlight = 0
         server.closed(self, counted: counted)
         context.fireChannelInactive()
+        abandonCalls = nil  // the protocol handler's closure holds it
         self.context = nil
     }
 

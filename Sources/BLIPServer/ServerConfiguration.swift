@@ -49,7 +49,7 @@ public struct ServerConfiguration: Sendable {
     /// systemd's watchdog interval (`WATCHDOG_USEC`); the server pings at half of it while the
     /// engine makes progress (`CaptionService.isMakingProgress`). `nil` disables the pings.
     public var watchdogInterval: Duration?
-    /// How often the housekeeping thread wakes: sends watchdog pings
+    /// How often the housekeeping task (``Heartbeat``, on the event loop) runs: sends watchdog pings
     /// and status lines, checks idleness. Default 100 ms.
     public var tickInterval: Duration = .milliseconds(100)
     /// Minimum time between two `STATUS=` updates. Default 1 s.

@@ -1,11 +1,11 @@
 import BLIPProtocol
 import Foundation
 
-/// What every connection shares: the scheduler (which holds the service), the counters, the
+/// What every connection shares: admission (which holds the service), the counters, the
 /// incoming-frame budget, the draining flag and the set of open connections.
 final class ServerContext: Sendable {
     let configuration: ServerConfiguration
-    let scheduler: Scheduler
+    let admission: Admission
     let statistics = ServerStatistics()
     let metrics = ServerMetrics()
     /// When the server was made, in seconds since the Unix epoch (`/v1/models`' `created`).
@@ -27,7 +27,7 @@ final class ServerContext: Sendable {
 
     init(service: any CaptionService, configuration: ServerConfiguration) {
         self.configuration = configuration
-        self.scheduler = Scheduler(service: service, capacity: configuration.queueDepth)
+        self.admission = Admission(service: service, capacity: configuration.queueDepth)
         self.budget = IncomingBudget(limit: configuration.maxBufferedBytes)
     }
 
@@ -114,21 +114,21 @@ final class ServerContext: Sendable {
     }
 
     func info() -> InfoResponse {
-        var info = scheduler.service.describe()
+        var info = admission.service.describe()
         info.limits.maxFrameBytes = UInt64(configuration.maxFrameBytes)
-        info.limits.maxQueueDepth = UInt32(clamping: scheduler.capacity)
-        info.counters = statistics.counters(queueDepth: scheduler.depth)
+        info.limits.maxQueueDepth = UInt32(clamping: admission.capacity)
+        info.counters = statistics.counters(queueDepth: admission.depth)
         return info
     }
 
     /// The `STATUS=` line for systemd.
     func statusLine() -> String {
-        let depth = scheduler.depth
+        let depth = admission.depth
         let served = statistics.captionsServed
         let connections = state.withLock { $0.connections.count }  // RPC and HTTP
         if isDraining {
             return "draining: \(depth) call(s) in flight, \(served) captions served"
         }
-        return "serving: \(served) captions served, queue \(depth)/\(scheduler.capacity), \(connections) connection(s)"
+        return "serving: \(served) captions served, queue \(depth)/\(admission.capacity), \(connections) connection(s)"
     }
 }

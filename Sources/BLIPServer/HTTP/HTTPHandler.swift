@@ -67,14 +67,15 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         channel = context
+        gate.abandonCalls = { [unowned self] reason in
+            pending?.call.finish(.failure(reason))
+            pending?.call.cancel()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         releaseBody()
-        if let pending {
-            pending.call.stop(RPCError(code: .cancelled, message: "the HTTP client closed the connection"))
-            pending.call.cancelInEngine()
-        }
+        pending?.call.cancel()
         channel = nil
         server.log("conn \(gate.id): closed (\(gate.closeReason))\(pending == nil ? "" : ", its caption cancelled")")
     }
@@ -181,7 +182,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         case (.GET, "/metrics"):
             respond(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: server.metrics.exposition(server))
         case (.GET, "/v1/models"):
-            let id = server.scheduler.service.describe().modelID
+            let id = server.admission.service.describe().modelID
             respond(status: .ok, json: ["object": "list", "data": [["id": id, "object": "model", "created": server.startedUnix, "owned_by": "blip-captiond"]]])
         case (.POST, "/v1/chat/completions"):
             chatCompletion(head)
@@ -222,7 +223,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             return
         }
         // The model name is echoed in every event: cut as every client string is.
-        let model = request.model?.bounded() ?? server.scheduler.service.describe().modelID
+        let model = request.model?.bounded() ?? server.admission.service.describe().modelID
         // Text as it is generated (greedy decoding and sampling) goes out as events at once; the
         // engine's thread only hands it to the event loop.
         var onText: (@Sendable (Int, String) -> Void)?
@@ -236,7 +237,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             call.finish(.failure(RPCError(code: .unavailable, message: "the server is shutting down; retry later")))
             return
         }
-        if let refusal = server.scheduler.submit(call) { call.finish(.failure(refusal)) }
+        if let refusal = server.admission.submit(call) { call.finish(.failure(refusal)) }
     }
 
     func complete(_ call: Call, _ outcome: Result<CaptionResponse, RPCError>) {

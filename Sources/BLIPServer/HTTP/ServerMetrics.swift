@@ -81,9 +81,9 @@ final class ServerMetrics: Sendable {
 
     /// The text format Prometheus scrapes, with the gauges and the engine's counters read now.
     func exposition(_ context: ServerContext) -> [UInt8] {
-        let (service, generation) = context.scheduler.serviceAndGeneration
+        let (service, generation) = context.admission.serviceAndGeneration
         let info = service.describe()
-        queueDepth.set(Double(context.scheduler.depth))
+        queueDepth.set(Double(context.admission.depth))
         let load = service.load()
         waiting.set(Double(load.waiting))
         running.set(Double(load.running))

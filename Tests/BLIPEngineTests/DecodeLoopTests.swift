@@ -141,6 +141,40 @@ struct DecodeLoopTests {
             .candidates.count == 1)
     }
 
+    /// `submit` does not read the image (it may run on the daemon's event loop): the feature-cache
+    /// key, a SHA-256 of up to 32 MiB, is hashed in the job's look-up piece, on the loop's thread,
+    /// after `submit` has returned.
+    @Test func theCacheKeyIsHashedInTheLookUpPieceNotBySubmit() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"), configuration: .init(featureCacheBytes: 1 << 20))
+        let cache = try #require(captioner.featureCache)
+        let events = Recorder(), threads = Recorder()
+        let returned = DispatchSemaphore(value: 0)
+        captioner.loop.beforeEncodePiece = { _, piece in
+            if piece == "lookup" {
+                returned.wait()  // the order below is then the work's, not a race's
+                threads.append("\(pthread_self())")
+            }
+            events.append(piece)
+        }
+        captioner.loop.afterCacheKey = { _ in
+            events.append("key")
+            threads.append("\(pthread_self())")
+        }
+        let image = [UInt8](repeating: 0x5A, count: 32 << 20)  // the largest image the daemon takes
+        let done = Completions(count: 1)
+        _ = try captioner.submit(CaptionJob(image: image, prompts: [Self.parameters(beams: 1, newTokens: 3)])) { done.set(0, $0) }
+        events.append("submit returned")
+        let submitter = "\(pthread_self())"
+        returned.signal()
+        let result = done.waitForAll()[0]
+        #expect(throws: ImageError.unknownFormat) { try result.get() }
+        #expect(events.values == ["submit returned", "lookup", "key", "decode"])
+        let (lookUp, key) = (threads.values.first, threads.values.last)
+        #expect(threads.values.count == 2 && key == lookUp && key != submitter, "hashed on the loop's thread")
+        let stats = cache.statistics
+        #expect(stats.misses == 1 && stats.hits == 0, "the look-up used the key: \(stats)")
+    }
+
     /// A job whose deadline passes mid-generation ends DEADLINE_EXCEEDED.
     @Test func aDeadlineEndsTheJobWhereverItIs() throws {
         let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))

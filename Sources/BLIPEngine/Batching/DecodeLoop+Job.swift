@@ -1,7 +1,7 @@
 extension DecodeLoop {
     /// Where a job's encode stands: the pieces the loop runs one per iteration.
     enum EncodeStage {
-        /// Look the image up in the feature cache.
+        /// Hash the image and look it up in the feature cache.
         case lookup
         /// Decode the file (the deadline is checked inside, every few thousand PNG rows).
         case decode
@@ -56,12 +56,14 @@ extension DecodeLoop {
         let applyEXIFOrientation: Bool
         let prompts: [PreparedPrompt]
         let deadline: ContinuousClock.Instant?
-        let cacheKey: FeatureCache.Key?
         let completion: @Sendable (Result<CaptionJobResult, any Error>) -> Void
         let onText: (@Sendable (Int, String) -> Void)?
         let submitted = ContinuousClock.now
 
         var stage = EncodeStage.lookup
+        /// The image's feature-cache key: made in the look-up (when there is a cache), kept to
+        /// store the features under once encoded.
+        var cacheKey: FeatureCache.Key?
         var vision: VisionState?
         var pixels: FloatBuffer?
         var failure: (any Error)?
@@ -71,7 +73,7 @@ extension DecodeLoop {
         var isFinished = false
 
         init(id: UInt64, image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
-             deadline: ContinuousClock.Instant?, cacheKey: FeatureCache.Key?,
+             deadline: ContinuousClock.Instant?,
              onText: (@Sendable (Int, String) -> Void)?,
              completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) {
             self.id = id
@@ -80,14 +82,25 @@ extension DecodeLoop {
             self.applyEXIFOrientation = applyEXIFOrientation
             self.prompts = prompts
             self.deadline = deadline
-            self.cacheKey = cacheKey
             self.completion = completion
             self.onText = onText
             captions = Array(repeating: nil, count: prompts.count)
         }
 
+        /// Hashes the image into ``cacheKey`` and returns the features cached under it; `nil` for a
+        /// miss or when there is no cache.
+        private func cachedFeatures(engine: Engine, afterCacheKey: (@Sendable (UInt64) -> Void)?) -> FloatBuffer? {
+            guard let cache = engine.cache else { return nil }
+            let decoding = "\(format.map { "\($0)" } ?? "auto") exif=\(applyEXIFOrientation)"
+            let key = FeatureCache.Key(image: image, decoding: decoding, context: engine.cacheContext)
+            cacheKey = key
+            afterCacheKey?(id)
+            return cache.lookup(key)
+        }
+
         /// Runs the current stage and moves to the next; a failure is left in ``failure``.
-        func advanceEncode(engine: Engine, clock: ContinuousClock) {
+        /// `afterCacheKey` is ``DecodeLoop/afterCacheKey``.
+        func advanceEncode(engine: Engine, clock: ContinuousClock, afterCacheKey: (@Sendable (UInt64) -> Void)?) {
             let start = clock.now
             if case .lookup = stage { timings.queueWait = (start - submitted).seconds }
             let model = engine.model
@@ -95,7 +108,7 @@ extension DecodeLoop {
             do {
                 switch stage {
                 case .lookup:
-                    if let key = cacheKey, let features = engine.cache?.lookup(key) {
+                    if let features = cachedFeatures(engine: engine, afterCacheKey: afterCacheKey) {
                         timings.featureCacheHit = true
                         stage = .project(features)
                     } else {

@@ -7,7 +7,8 @@ import Foundation
 /// 1. takes in new jobs and cancellations, and retires jobs that were cancelled or whose deadline
 ///    passed (wherever they are: waiting, encoding or generating);
 /// 2. admits waiting jobs while their prompts fit `maxBatch` (a job alone always runs);
-/// 3. runs one bounded piece of encode work for the oldest encoding jobs — a feature-cache look-up,
+/// 3. runs one bounded piece of encode work for the oldest encoding jobs — a feature-cache look-up
+///    (which hashes the image here, not on the submitter's thread),
 ///    the image decode, the EXIF rotation, the resize, the normalisation, the patch embedding,
 ///    *one* vision layer, or the post-layernorm
 ///    and cross-attention projection — side by side in lanes when several images wait
@@ -115,6 +116,9 @@ public final class DecodeLoop: @unchecked Sendable {
     /// "decode", "orient", "resize", "normalize", "embed", "layer N", "finish", "project"): lets a
     /// test act mid-encode.
     nonisolated(unsafe) var beforeEncodePiece: (@Sendable (UInt64, String) -> Void)?
+    /// Called on the thread that just hashed a job's image for the feature cache, with the job's id:
+    /// lets a test see that the hash is made in the look-up piece, not by the submitter.
+    nonisolated(unsafe) var afterCacheKey: (@Sendable (UInt64) -> Void)?
 
     init(engine: Engine, configuration: Configuration) {
         self.engine = engine
@@ -125,17 +129,18 @@ public final class DecodeLoop: @unchecked Sendable {
 
     /// Queues a job. `completion` is called once, on the loop's thread, with the captions or the
     /// reason there are none (`ImageError`, `CaptionJobError`, `DecoderSessionError`).
+    ///
+    /// Cheap, whatever the image: the submitter may be an event loop. Nothing here reads the
+    /// image's bytes (the feature-cache key is hashed in the job's look-up, on the loop's thread).
     func submit(image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
                 deadline: ContinuousClock.Instant?, onText: (@Sendable (Int, String) -> Void)? = nil,
                 completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) -> CaptionJobHandle {
-        let decoding = "\(format.map { "\($0)" } ?? "auto") exif=\(applyEXIFOrientation)"
-        let key = engine.cache.map { _ in FeatureCache.Key(image: image, decoding: decoding, context: engine.cacheContext) }
         lock.lock()
         defer { lock.unlock() }
         let id = shared.nextID
         shared.nextID += 1
         let job = Job(id: id, image: image, format: format, applyEXIFOrientation: applyEXIFOrientation, prompts: prompts,
-                      deadline: deadline, cacheKey: key, onText: onText, completion: completion)
+                      deadline: deadline, onText: onText, completion: completion)
         if shared.outstanding == 0 { shared.lastProgress = .now }  // idle until now: not stalled
         shared.outstanding += 1
         shared.inbox.append(job)
@@ -268,13 +273,14 @@ public final class DecodeLoop: @unchecked Sendable {
         if let hook = beforeEncodePiece {
             for job in jobs { hook(job.id, job.stage.name) }
         }
+        let afterCacheKey = afterCacheKey
         if jobs.count == 1 {
-            jobs[0].advanceEncode(engine: engine, clock: clock)
+            jobs[0].advanceEncode(engine: engine, clock: clock, afterCacheKey: afterCacheKey)
         } else {
             let box = UncheckedSendable((jobs, engine, clock))
             DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
                 let (jobs, engine, clock) = box.value
-                Parallel.withWorkers(threadsPerLane) { jobs[i].advanceEncode(engine: engine, clock: clock) }
+                Parallel.withWorkers(threadsPerLane) { jobs[i].advanceEncode(engine: engine, clock: clock, afterCacheKey: afterCacheKey) }
             }
         }
         for job in jobs {

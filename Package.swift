@@ -123,7 +123,7 @@ let package = Package(
         // Bad input and faults against the real blip-captiond binary; replays fuzz/corpus.
         .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine", "BLIPTestSupport"], exclude: ["Inputs"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol", "BLIPTestSupport"]),
-        .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine"]),
+        .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPTestSupport"]),
         .testTarget(
             name: "BLIPEngineTests",
             dependencies: ["BLIPEngine", "CPUFeatures", "BLIPTestSupport"]

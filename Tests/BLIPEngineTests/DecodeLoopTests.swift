@@ -1,3 +1,4 @@
+import BLIPTestSupport
 import Foundation
 import Testing
 @testable import BLIPEngine
@@ -141,6 +142,41 @@ struct DecodeLoopTests {
             .candidates.count == 1)
     }
 
+    /// A cancel reaches an image decode that is running: a PNG that takes more than a second to
+    /// decode is given up within a slice of rows, and the job ends CANCELLED (not after the decode,
+    /// and not DEADLINE_EXCEEDED).
+    @Test func aCancelStopsASlowImageDecodeWithinASliceOfRows() throws {
+        let png = HostileImages.zeroPNG(width: 1, height: 40_000_000)
+        // Uncancelled, the decode runs past a 1 s deadline: the cancel below (0.2 s in, answered
+        // within 0.5 s) cannot be the decode finishing by itself.
+        #expect(throws: ImageError.deadlineExceeded) {
+            try ImageDecoder.decode(png, stopCheck: ImageStopCheck(deadline: .now + .seconds(1)))
+        }
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        let decoding = DispatchSemaphore(value: 0)
+        captioner.loop.beforeEncodePiece = { _, piece in if piece == "decode" { decoding.signal() } }
+        let completedAt = Instants()
+        let done = Completions(count: 1)
+        let handle = try captioner.submit(CaptionJob(image: png, prompts: [Self.parameters(beams: 1, newTokens: 3)])) {
+            completedAt.append(.now)
+            done.set(0, $0)
+        }
+        decoding.wait()
+        let decodeStart = ContinuousClock.now
+        Thread.sleep(forTimeInterval: 0.2)
+        let cancelledAt = ContinuousClock.now
+        captioner.cancel(handle)
+        let result = done.waitForAll()[0]
+        let answered = try #require(completedAt.values.first) - cancelledAt
+        #expect(throws: CaptionJobError.cancelled) { try result.get() }
+        #expect(answered < .milliseconds(500), "the cancel waited for the decode: \(answered)")
+        print("measured: cancel \(cancelledAt - decodeStart) into the decode answered in \(answered)")
+        captioner.loop.beforeEncodePiece = nil
+        // The loop is free for the next caption.
+        #expect(try captioner.caption(image: try Fixtures.imageBytes("rocket.png"), parameters: Self.parameters(beams: 1, newTokens: 3))
+            .candidates.count == 1)
+    }
+
     /// `submit` does not read the image (it may run on the daemon's event loop): the feature-cache
     /// key, a SHA-256 of up to 32 MiB, is hashed in the job's look-up piece, on the loop's thread,
     /// after `submit` has returned.
@@ -267,6 +303,14 @@ final class Completions: @unchecked Sendable {
             return values.map { $0! }
         }
     }
+}
+
+/// Instants recorded from completions.
+final class Instants: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [ContinuousClock.Instant] = []
+    func append(_ instant: ContinuousClock.Instant) { lock.withLock { stored.append(instant) } }
+    var values: [ContinuousClock.Instant] { lock.withLock { stored } }
 }
 
 /// Strings recorded from the loop's hooks.

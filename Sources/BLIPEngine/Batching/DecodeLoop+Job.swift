@@ -3,11 +3,12 @@ extension DecodeLoop {
     enum EncodeStage {
         /// Hash the image and look it up in the feature cache.
         case lookup
-        /// Decode the file (the deadline is checked inside, every few thousand PNG rows).
+        /// Decode the file (the deadline and a cancel are checked inside, every few thousand PNG rows).
         case decode
         /// Apply the EXIF orientation found while decoding.
         case orient(RGBImage, Int)
-        /// Resize to the model's input size (the deadline is checked after every block of outputs).
+        /// Resize to the model's input size (the deadline and a cancel are checked after every
+        /// block of outputs).
         case resize(RGBImage)
         /// Rescale and normalise into the model's pixel values.
         case normalize(RGBImage)
@@ -49,13 +50,16 @@ extension DecodeLoop {
 
     /// A submitted job, owned by the loop's thread once taken in.
     final class Job: @unchecked Sendable {
-        // @unchecked: after `submit` only the loop's thread touches it (and one lane at a time).
+        // @unchecked: after `submit` only the loop's thread touches it (and one lane at a time),
+        // except `cancellation`, which is thread-safe.
         let id: UInt64
         let image: [UInt8]
         let format: ImageFormat?
         let applyEXIFOrientation: Bool
         let prompts: [PreparedPrompt]
         let deadline: ContinuousClock.Instant?
+        /// Raised by ``DecodeLoop/cancel(_:)`` on the canceller's thread; polled inside image work.
+        let cancellation = CancellationFlag()
         let completion: @Sendable (Result<CaptionJobResult, any Error>) -> Void
         let onText: (@Sendable (Int, String) -> Void)?
         let submitted = ContinuousClock.now
@@ -98,6 +102,9 @@ extension DecodeLoop {
             return cache.lookup(key)
         }
 
+        /// What stops this job's image decode and resize in the middle: its deadline, its cancel.
+        var stopCheck: ImageStopCheck { ImageStopCheck(deadline: deadline, cancellation: cancellation) }
+
         /// Runs the current stage and moves to the next; a failure is left in ``failure``.
         /// `afterCacheKey` is ``DecodeLoop/afterCacheKey``.
         func advanceEncode(engine: Engine, clock: ContinuousClock, afterCacheKey: (@Sendable (UInt64) -> Void)?) {
@@ -115,10 +122,9 @@ extension DecodeLoop {
                         stage = .decode
                     }
                 case .decode:
-                    let deadline = ImageDeadline(self.deadline)
                     let (decoded, orientation) = try ImageDecoder.decodeUnoriented(
                         image, format: format, applyEXIFOrientation: applyEXIFOrientation,
-                        limits: engine.imageLimits, deadline: deadline)
+                        limits: engine.imageLimits, stopCheck: stopCheck)
                     stage = orientation.map { .orient(decoded, $0) } ?? .resize(decoded)
                     timings.decode += (clock.now - start).seconds
                 case .orient(let decoded, let orientation):
@@ -126,7 +132,7 @@ extension DecodeLoop {
                     timings.decode += (clock.now - start).seconds
                 case .resize(let decoded):
                     let s = model.preprocessor.imageSize
-                    stage = .normalize(try BicubicResize.resize(decoded, width: s, height: s, deadline: ImageDeadline(self.deadline)))
+                    stage = .normalize(try BicubicResize.resize(decoded, width: s, height: s, stopCheck: stopCheck))
                     timings.decode += (clock.now - start).seconds
                 case .normalize(let resized):
                     let s = model.preprocessor.imageSize
@@ -158,6 +164,8 @@ extension DecodeLoop {
                 }
             } catch ImageError.deadlineExceeded {
                 failure = CaptionJobError.deadlineExceeded
+            } catch ImageError.cancelled {
+                failure = CaptionJobError.cancelled
             } catch {
                 failure = error
             }

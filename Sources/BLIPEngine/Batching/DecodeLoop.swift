@@ -20,7 +20,8 @@ import Foundation
 ///    hangs stops it, and nothing that waits counts as progress (``isMakingProgress(within:)``).
 ///
 /// So a cancelled or expired job frees the CPU within one piece of encode work (one vision layer)
-/// or one decode step, and concurrent prompts share each weight read.
+/// or one decode step — within a slice of rows while its image is decoded or resized, where
+/// one piece can take seconds (``ImageStopCheck``) — and concurrent prompts share each weight read.
 ///
 /// Completion callbacks run on the loop's thread, exactly once per submitted job: keep them short
 /// (hand the result to another queue).
@@ -92,6 +93,9 @@ public final class DecodeLoop: @unchecked Sendable {
     private struct Shared {
         var inbox: [Job] = []
         var cancellations: [(UInt64, CaptionJobError)] = []
+        /// The cancellation flag of every job submitted and not yet completed, so that `cancel`
+        /// reaches an image decode that is running now (the queue above is read between pieces).
+        var cancellationFlags: [UInt64: CancellationFlag] = [:]
         var nextID: UInt64 = 1
         var running = false
         /// Jobs submitted and not yet completed.
@@ -143,6 +147,7 @@ public final class DecodeLoop: @unchecked Sendable {
                       deadline: deadline, onText: onText, completion: completion)
         if shared.outstanding == 0 { shared.lastProgress = .now }  // idle until now: not stalled
         shared.outstanding += 1
+        shared.cancellationFlags[id] = job.cancellation
         shared.inbox.append(job)
         if !shared.running {
             shared.running = true
@@ -157,9 +162,13 @@ public final class DecodeLoop: @unchecked Sendable {
     }
 
     /// Ends the job: its completion gets ``CaptionJobError/cancelled`` within one piece of encode
-    /// work or one decoder step. Unknown or finished jobs are ignored.
+    /// work or one decoder step, or within a slice of rows of an image decode or resize that is
+    /// running now. Unknown or finished jobs are ignored.
     public func cancel(_ handle: CaptionJobHandle) {
         lock.lock()
+        // The flag stops image work in flight, from this thread; the queue ends the job wherever
+        // else it is, at the loop's next iteration.
+        shared.cancellationFlags[handle.id]?.raise()
         shared.cancellations.append((handle.id, .cancelled))
         lock.signal()
         lock.unlock()
@@ -378,6 +387,7 @@ public final class DecodeLoop: @unchecked Sendable {
         job.completion(result)
         lock.lock()
         shared.outstanding -= 1
+        shared.cancellationFlags[job.id] = nil
         lock.unlock()
     }
 

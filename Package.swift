@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries, each behind a module map and one shim header.
@@ -66,7 +67,8 @@ let package = Package(
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures"],
+            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures",
+                           .product(name: "Crypto", package: "swift-crypto")],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
             swiftSettings: [.unsafeFlags(engineFlags)]
         ),
@@ -121,7 +123,7 @@ let package = Package(
         // Bad input and faults against the real blip-captiond binary; replays fuzz/corpus.
         .testTarget(name: "ReliabilityTests", dependencies: ["BLIPProtocol", "BLIPEngine", "BLIPTestSupport"], exclude: ["Inputs"]),
         .testTarget(name: "BLIPClientTests", dependencies: ["BLIPClient", "BLIPProtocol", "BLIPTestSupport"]),
-        .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine"]),
+        .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPTestSupport"]),
         .testTarget(
             name: "BLIPEngineTests",
             dependencies: ["BLIPEngine", "CPUFeatures", "BLIPTestSupport"]

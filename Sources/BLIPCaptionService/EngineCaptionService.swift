@@ -227,6 +227,10 @@ extension ImageError: RPCErrorConvertible {
     public var rpcErrorCode: StatusCode {
         switch self {
         case .tooManyBytes, .tooManyPixels, .tooManyScans: .resourceExhausted
+        // The engine loop reports these two as `CaptionJobError`; the same statuses here, so an
+        // image error met elsewhere never reads as a bad argument.
+        case .deadlineExceeded: .deadlineExceeded
+        case .cancelled: .cancelled
         default: .invalidArgument
         }
     }

@@ -1,6 +1,7 @@
 @testable import BLIPEngine
 import BLIPProtocol
 import BLIPServer
+import BLIPTestSupport
 import Foundation
 import Testing
 @testable import BLIPCaptionService
@@ -111,6 +112,40 @@ import Testing
             #expect(error.code == .cancelled)
         }
     }
+}
+
+/// A call cancelled while its image decodes (a PNG of 40,000,000 rows: seconds of work) is
+/// answered CANCELLED, not DEADLINE_EXCEEDED or INVALID_ARGUMENT, and without waiting for the decode.
+@Test func aCallCancelledWhileItsImageDecodesIsAnsweredCancelled() throws {
+    let service = try EngineCaptionServiceTests.service()
+    let decoding = DispatchSemaphore(value: 0), answered = DispatchSemaphore(value: 0)
+    service.captioner.loop.beforeEncodePiece = { _, piece in if piece == "decode" { decoding.signal() } }
+    let outcome = LockedState<Result<CaptionResponse, any Error>?>(nil)
+    let request = CaptionRequest(image: .init(data: HostileImages.zeroPNG(width: 1, height: 40_000_000)),
+                                 options: DecodingOptions(numBeams: 1, maxNewTokens: 3))
+    let ticket = try service.submit(request, deadline: .now + .seconds(60), onText: nil) { result in
+        outcome.withLock { $0 = result }
+        answered.signal()
+    }
+    decoding.wait()
+    Thread.sleep(forTimeInterval: 0.1)
+    let cancelled = ContinuousClock.now
+    service.cancel(ticket)
+    #expect(answered.wait(timeout: .now() + 0.5) == .success, "the cancel waited for the decode")
+    print("measured: a cancel during the image decode answered in \(ContinuousClock.now - cancelled)")
+    guard case .failure(let error) = try #require(outcome.withLock { $0 }) else {
+        Issue.record("the cancelled call was answered with captions")
+        return
+    }
+    #expect(RPCError(mapping: error).code == .cancelled, "\(error)")
+}
+
+/// The engine's stop reasons keep their status wherever they are met.
+@Test func stopReasonsMapToTheirStatuses() {
+    #expect(CaptionJobError.cancelled.rpcError.code == .cancelled)
+    #expect(CaptionJobError.deadlineExceeded.rpcError.code == .deadlineExceeded)
+    #expect(ImageError.cancelled.rpcError.code == .cancelled)
+    #expect(ImageError.deadlineExceeded.rpcError.code == .deadlineExceeded)
 }
 
 /// Over-limit images are reported as the caller meets them.

@@ -1,3 +1,4 @@
+import BLIPTestSupport
 import Foundation
 import Testing
 @testable import BLIPEngine
@@ -141,6 +142,75 @@ struct DecodeLoopTests {
             .candidates.count == 1)
     }
 
+    /// A cancel reaches an image decode that is running: a PNG that takes more than a second to
+    /// decode is given up within a slice of rows, and the job ends CANCELLED (not after the decode,
+    /// and not DEADLINE_EXCEEDED).
+    @Test func aCancelStopsASlowImageDecodeWithinASliceOfRows() throws {
+        let png = HostileImages.zeroPNG(width: 1, height: 40_000_000)
+        // Uncancelled, the decode runs past a 1 s deadline: the cancel below (0.2 s in, answered
+        // within 0.5 s) cannot be the decode finishing by itself.
+        #expect(throws: ImageError.deadlineExceeded) {
+            try ImageDecoder.decode(png, stopCheck: ImageStopCheck(deadline: .now + .seconds(1)))
+        }
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
+        let decoding = DispatchSemaphore(value: 0)
+        captioner.loop.beforeEncodePiece = { _, piece in if piece == "decode" { decoding.signal() } }
+        let completedAt = Instants()
+        let done = Completions(count: 1)
+        let handle = try captioner.submit(CaptionJob(image: png, prompts: [Self.parameters(beams: 1, newTokens: 3)])) {
+            completedAt.append(.now)
+            done.set(0, $0)
+        }
+        decoding.wait()
+        let decodeStart = ContinuousClock.now
+        Thread.sleep(forTimeInterval: 0.2)
+        let cancelledAt = ContinuousClock.now
+        captioner.cancel(handle)
+        let result = done.waitForAll()[0]
+        let answered = try #require(completedAt.values.first) - cancelledAt
+        #expect(throws: CaptionJobError.cancelled) { try result.get() }
+        #expect(answered < .milliseconds(500), "the cancel waited for the decode: \(answered)")
+        print("measured: cancel \(cancelledAt - decodeStart) into the decode answered in \(answered)")
+        captioner.loop.beforeEncodePiece = nil
+        // The loop is free for the next caption.
+        #expect(try captioner.caption(image: try Fixtures.imageBytes("rocket.png"), parameters: Self.parameters(beams: 1, newTokens: 3))
+            .candidates.count == 1)
+    }
+
+    /// `submit` does not read the image (it may run on the daemon's event loop): the feature-cache
+    /// key, a SHA-256 of up to 32 MiB, is hashed in the job's look-up piece, on the loop's thread,
+    /// after `submit` has returned.
+    @Test func theCacheKeyIsHashedInTheLookUpPieceNotBySubmit() throws {
+        let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"), configuration: .init(featureCacheBytes: 1 << 20))
+        let cache = try #require(captioner.featureCache)
+        let events = Recorder(), threads = Recorder()
+        let returned = DispatchSemaphore(value: 0)
+        captioner.loop.beforeEncodePiece = { _, piece in
+            if piece == "lookup" {
+                returned.wait()  // the order below is then the work's, not a race's
+                threads.append("\(pthread_self())")
+            }
+            events.append(piece)
+        }
+        captioner.loop.afterCacheKey = { _ in
+            events.append("key")
+            threads.append("\(pthread_self())")
+        }
+        let image = [UInt8](repeating: 0x5A, count: 32 << 20)  // the largest image the daemon takes
+        let done = Completions(count: 1)
+        _ = try captioner.submit(CaptionJob(image: image, prompts: [Self.parameters(beams: 1, newTokens: 3)])) { done.set(0, $0) }
+        events.append("submit returned")
+        let submitter = "\(pthread_self())"
+        returned.signal()
+        let result = done.waitForAll()[0]
+        #expect(throws: ImageError.unknownFormat) { try result.get() }
+        #expect(events.values == ["submit returned", "lookup", "key", "decode"])
+        let (lookUp, key) = (threads.values.first, threads.values.last)
+        #expect(threads.values.count == 2 && key == lookUp && key != submitter, "hashed on the loop's thread")
+        let stats = cache.statistics
+        #expect(stats.misses == 1 && stats.hits == 0, "the look-up used the key: \(stats)")
+    }
+
     /// A job whose deadline passes mid-generation ends DEADLINE_EXCEEDED.
     @Test func aDeadlineEndsTheJobWhereverItIs() throws {
         let captioner = try Captioner(folder: Fixtures.modelFolder("tiny-a"))
@@ -233,6 +303,14 @@ final class Completions: @unchecked Sendable {
             return values.map { $0! }
         }
     }
+}
+
+/// Instants recorded from completions.
+final class Instants: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [ContinuousClock.Instant] = []
+    func append(_ instant: ContinuousClock.Instant) { lock.withLock { stored.append(instant) } }
+    var values: [ContinuousClock.Instant] { lock.withLock { stored } }
 }
 
 /// Strings recorded from the loop's hooks.

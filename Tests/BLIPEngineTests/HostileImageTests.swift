@@ -41,9 +41,29 @@ import Testing
         let png = HostileImages.zeroPNG(width: 1, height: 40_000_000)
         let start = ContinuousClock.now
         #expect(throws: ImageError.deadlineExceeded) {
-            try ImageDecoder.decode(png, deadline: ImageDeadline(.now + .milliseconds(200)))
+            try ImageDecoder.decode(png, stopCheck: ImageStopCheck(deadline: .now + .milliseconds(200)))
         }
         #expect(ContinuousClock.now - start < .milliseconds(1200))
+    }
+
+    /// A raised cancellation stops a PNG decode within one slice of rows, and wins over a passed
+    /// deadline (the caller asked for it); a resize stops on it too.
+    @Test func aPNGDecodeAndAResizeStopOnACancellation() throws {
+        let png = HostileImages.zeroPNG(width: 1, height: 40_000_000)
+        let cancelled = CancellationFlag()
+        cancelled.raise()
+        let start = ContinuousClock.now
+        #expect(throws: ImageError.cancelled) { try ImageDecoder.decode(png, stopCheck: ImageStopCheck(cancellation: cancelled)) }
+        #expect(throws: ImageError.cancelled) {
+            try ImageDecoder.decode(png, stopCheck: ImageStopCheck(deadline: .now - .seconds(1), cancellation: cancelled))
+        }
+        #expect(ContinuousClock.now - start < .milliseconds(1000))
+        let image = RGBImage(width: 64, height: 64, pixels: [UInt8](repeating: 7, count: 64 * 64 * 3))
+        #expect(throws: ImageError.cancelled) {
+            try BicubicResize.resize(image, width: 16, height: 16, stopCheck: ImageStopCheck(cancellation: cancelled))
+        }
+        #expect(try BicubicResize.resize(image, width: 16, height: 16, stopCheck: ImageStopCheck(cancellation: CancellationFlag()))
+            == BicubicResize.resize(image, width: 16, height: 16), "an unraised flag changes nothing")
     }
 
     /// Weights computed in blocks of outputs give the same image as all at once, in both passes and
@@ -52,9 +72,9 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         for (w, h, ow, oh) in [(7, 2000, 5, 9), (1500, 3, 11, 4), (300, 200, 13, 17), (40, 30, 80, 70)] {
             let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) })
-            let whole = try BicubicResize.resize(image, width: ow, height: oh, deadline: .none, blockBytes: 1 << 30)
+            let whole = try BicubicResize.resize(image, width: ow, height: oh, stopCheck: .none, blockBytes: 1 << 30)
             for blockBytes in [1, 64, 4096] {
-                let blocks = try BicubicResize.resize(image, width: ow, height: oh, deadline: .none, blockBytes: blockBytes)
+                let blocks = try BicubicResize.resize(image, width: ow, height: oh, stopCheck: .none, blockBytes: blockBytes)
                 #expect(blocks == whole, "\(w)x\(h) -> \(ow)x\(oh) in blocks of \(blockBytes) bytes")
             }
         }

@@ -1,13 +1,14 @@
 extension DecodeLoop {
     /// Where a job's encode stands: the pieces the loop runs one per iteration.
     enum EncodeStage {
-        /// Look the image up in the feature cache.
+        /// Hash the image and look it up in the feature cache.
         case lookup
-        /// Decode the file (the deadline is checked inside, every few thousand PNG rows).
+        /// Decode the file (the deadline and a cancel are checked inside, every few thousand PNG rows).
         case decode
         /// Apply the EXIF orientation found while decoding.
         case orient(RGBImage, Int)
-        /// Resize to the model's input size (the deadline is checked after every block of outputs).
+        /// Resize to the model's input size (the deadline and a cancel are checked after every
+        /// block of outputs).
         case resize(RGBImage)
         /// Rescale and normalise into the model's pixel values.
         case normalize(RGBImage)
@@ -49,19 +50,24 @@ extension DecodeLoop {
 
     /// A submitted job, owned by the loop's thread once taken in.
     final class Job: @unchecked Sendable {
-        // @unchecked: after `submit` only the loop's thread touches it (and one lane at a time).
+        // @unchecked: after `submit` only the loop's thread touches it (and one lane at a time),
+        // except `cancellation`, which is thread-safe.
         let id: UInt64
         let image: [UInt8]
         let format: ImageFormat?
         let applyEXIFOrientation: Bool
         let prompts: [PreparedPrompt]
         let deadline: ContinuousClock.Instant?
-        let cacheKey: FeatureCache.Key?
+        /// Raised by ``DecodeLoop/cancel(_:)`` on the canceller's thread; polled inside image work.
+        let cancellation = CancellationFlag()
         let completion: @Sendable (Result<CaptionJobResult, any Error>) -> Void
         let onText: (@Sendable (Int, String) -> Void)?
         let submitted = ContinuousClock.now
 
         var stage = EncodeStage.lookup
+        /// The image's feature-cache key: made in the look-up (when there is a cache), kept to
+        /// store the features under once encoded.
+        var cacheKey: FeatureCache.Key?
         var vision: VisionState?
         var pixels: FloatBuffer?
         var failure: (any Error)?
@@ -71,7 +77,7 @@ extension DecodeLoop {
         var isFinished = false
 
         init(id: UInt64, image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
-             deadline: ContinuousClock.Instant?, cacheKey: FeatureCache.Key?,
+             deadline: ContinuousClock.Instant?,
              onText: (@Sendable (Int, String) -> Void)?,
              completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) {
             self.id = id
@@ -80,14 +86,28 @@ extension DecodeLoop {
             self.applyEXIFOrientation = applyEXIFOrientation
             self.prompts = prompts
             self.deadline = deadline
-            self.cacheKey = cacheKey
             self.completion = completion
             self.onText = onText
             captions = Array(repeating: nil, count: prompts.count)
         }
 
+        /// Hashes the image into ``cacheKey`` and returns the features cached under it; `nil` for a
+        /// miss or when there is no cache.
+        private func cachedFeatures(engine: Engine, afterCacheKey: (@Sendable (UInt64) -> Void)?) -> FloatBuffer? {
+            guard let cache = engine.cache else { return nil }
+            let decoding = "\(format.map { "\($0)" } ?? "auto") exif=\(applyEXIFOrientation)"
+            let key = FeatureCache.Key(image: image, decoding: decoding, context: engine.cacheContext)
+            cacheKey = key
+            afterCacheKey?(id)
+            return cache.lookup(key)
+        }
+
+        /// What stops this job's image decode and resize in the middle: its deadline, its cancel.
+        var stopCheck: ImageStopCheck { ImageStopCheck(deadline: deadline, cancellation: cancellation) }
+
         /// Runs the current stage and moves to the next; a failure is left in ``failure``.
-        func advanceEncode(engine: Engine, clock: ContinuousClock) {
+        /// `afterCacheKey` is ``DecodeLoop/afterCacheKey``.
+        func advanceEncode(engine: Engine, clock: ContinuousClock, afterCacheKey: (@Sendable (UInt64) -> Void)?) {
             let start = clock.now
             if case .lookup = stage { timings.queueWait = (start - submitted).seconds }
             let model = engine.model
@@ -95,17 +115,16 @@ extension DecodeLoop {
             do {
                 switch stage {
                 case .lookup:
-                    if let key = cacheKey, let features = engine.cache?.lookup(key) {
+                    if let features = cachedFeatures(engine: engine, afterCacheKey: afterCacheKey) {
                         timings.featureCacheHit = true
                         stage = .project(features)
                     } else {
                         stage = .decode
                     }
                 case .decode:
-                    let deadline = ImageDeadline(self.deadline)
                     let (decoded, orientation) = try ImageDecoder.decodeUnoriented(
                         image, format: format, applyEXIFOrientation: applyEXIFOrientation,
-                        limits: engine.imageLimits, deadline: deadline)
+                        limits: engine.imageLimits, stopCheck: stopCheck)
                     stage = orientation.map { .orient(decoded, $0) } ?? .resize(decoded)
                     timings.decode += (clock.now - start).seconds
                 case .orient(let decoded, let orientation):
@@ -113,7 +132,7 @@ extension DecodeLoop {
                     timings.decode += (clock.now - start).seconds
                 case .resize(let decoded):
                     let s = model.preprocessor.imageSize
-                    stage = .normalize(try BicubicResize.resize(decoded, width: s, height: s, deadline: ImageDeadline(self.deadline)))
+                    stage = .normalize(try BicubicResize.resize(decoded, width: s, height: s, stopCheck: stopCheck))
                     timings.decode += (clock.now - start).seconds
                 case .normalize(let resized):
                     let s = model.preprocessor.imageSize
@@ -145,6 +164,8 @@ extension DecodeLoop {
                 }
             } catch ImageError.deadlineExceeded {
                 failure = CaptionJobError.deadlineExceeded
+            } catch ImageError.cancelled {
+                failure = CaptionJobError.cancelled
             } catch {
                 failure = error
             }

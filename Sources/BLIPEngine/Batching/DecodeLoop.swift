@@ -7,7 +7,8 @@ import Foundation
 /// 1. takes in new jobs and cancellations, and retires jobs that were cancelled or whose deadline
 ///    passed (wherever they are: waiting, encoding or generating);
 /// 2. admits waiting jobs while their prompts fit `maxBatch` (a job alone always runs);
-/// 3. runs one bounded piece of encode work for the oldest encoding jobs — a feature-cache look-up,
+/// 3. runs one bounded piece of encode work for the oldest encoding jobs — a feature-cache look-up
+///    (which hashes the image here, not on the submitter's thread),
 ///    the image decode, the EXIF rotation, the resize, the normalisation, the patch embedding,
 ///    *one* vision layer, or the post-layernorm
 ///    and cross-attention projection — side by side in lanes when several images wait
@@ -19,7 +20,8 @@ import Foundation
 ///    hangs stops it, and nothing that waits counts as progress (``isMakingProgress(within:)``).
 ///
 /// So a cancelled or expired job frees the CPU within one piece of encode work (one vision layer)
-/// or one decode step, and concurrent prompts share each weight read.
+/// or one decode step — within a slice of rows while its image is decoded or resized, where
+/// one piece can take seconds (``ImageStopCheck``) — and concurrent prompts share each weight read.
 ///
 /// Completion callbacks run on the loop's thread, exactly once per submitted job: keep them short
 /// (hand the result to another queue).
@@ -91,6 +93,9 @@ public final class DecodeLoop: @unchecked Sendable {
     private struct Shared {
         var inbox: [Job] = []
         var cancellations: [(UInt64, CaptionJobError)] = []
+        /// The cancellation flag of every job submitted and not yet completed, so that `cancel`
+        /// reaches an image decode that is running now (the queue above is read between pieces).
+        var cancellationFlags: [UInt64: CancellationFlag] = [:]
         var nextID: UInt64 = 1
         var running = false
         /// Jobs submitted and not yet completed.
@@ -115,6 +120,9 @@ public final class DecodeLoop: @unchecked Sendable {
     /// "decode", "orient", "resize", "normalize", "embed", "layer N", "finish", "project"): lets a
     /// test act mid-encode.
     nonisolated(unsafe) var beforeEncodePiece: (@Sendable (UInt64, String) -> Void)?
+    /// Called on the thread that just hashed a job's image for the feature cache, with the job's id:
+    /// lets a test see that the hash is made in the look-up piece, not by the submitter.
+    nonisolated(unsafe) var afterCacheKey: (@Sendable (UInt64) -> Void)?
 
     init(engine: Engine, configuration: Configuration) {
         self.engine = engine
@@ -125,19 +133,21 @@ public final class DecodeLoop: @unchecked Sendable {
 
     /// Queues a job. `completion` is called once, on the loop's thread, with the captions or the
     /// reason there are none (`ImageError`, `CaptionJobError`, `DecoderSessionError`).
+    ///
+    /// Cheap, whatever the image: the submitter may be an event loop. Nothing here reads the
+    /// image's bytes (the feature-cache key is hashed in the job's look-up, on the loop's thread).
     func submit(image: [UInt8], format: ImageFormat?, applyEXIFOrientation: Bool, prompts: [PreparedPrompt],
                 deadline: ContinuousClock.Instant?, onText: (@Sendable (Int, String) -> Void)? = nil,
                 completion: @escaping @Sendable (Result<CaptionJobResult, any Error>) -> Void) -> CaptionJobHandle {
-        let decoding = "\(format.map { "\($0)" } ?? "auto") exif=\(applyEXIFOrientation)"
-        let key = engine.cache.map { _ in FeatureCache.Key(image: image, decoding: decoding, context: engine.cacheContext) }
         lock.lock()
         defer { lock.unlock() }
         let id = shared.nextID
         shared.nextID += 1
         let job = Job(id: id, image: image, format: format, applyEXIFOrientation: applyEXIFOrientation, prompts: prompts,
-                      deadline: deadline, cacheKey: key, onText: onText, completion: completion)
+                      deadline: deadline, onText: onText, completion: completion)
         if shared.outstanding == 0 { shared.lastProgress = .now }  // idle until now: not stalled
         shared.outstanding += 1
+        shared.cancellationFlags[id] = job.cancellation
         shared.inbox.append(job)
         if !shared.running {
             shared.running = true
@@ -152,9 +162,13 @@ public final class DecodeLoop: @unchecked Sendable {
     }
 
     /// Ends the job: its completion gets ``CaptionJobError/cancelled`` within one piece of encode
-    /// work or one decoder step. Unknown or finished jobs are ignored.
+    /// work or one decoder step, or within a slice of rows of an image decode or resize that is
+    /// running now. Unknown or finished jobs are ignored.
     public func cancel(_ handle: CaptionJobHandle) {
         lock.lock()
+        // The flag stops image work in flight, from this thread; the queue ends the job wherever
+        // else it is, at the loop's next iteration.
+        shared.cancellationFlags[handle.id]?.raise()
         shared.cancellations.append((handle.id, .cancelled))
         lock.signal()
         lock.unlock()
@@ -268,13 +282,14 @@ public final class DecodeLoop: @unchecked Sendable {
         if let hook = beforeEncodePiece {
             for job in jobs { hook(job.id, job.stage.name) }
         }
+        let afterCacheKey = afterCacheKey
         if jobs.count == 1 {
-            jobs[0].advanceEncode(engine: engine, clock: clock)
+            jobs[0].advanceEncode(engine: engine, clock: clock, afterCacheKey: afterCacheKey)
         } else {
             let box = UncheckedSendable((jobs, engine, clock))
             DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
                 let (jobs, engine, clock) = box.value
-                Parallel.withWorkers(threadsPerLane) { jobs[i].advanceEncode(engine: engine, clock: clock) }
+                Parallel.withWorkers(threadsPerLane) { jobs[i].advanceEncode(engine: engine, clock: clock, afterCacheKey: afterCacheKey) }
             }
         }
         for job in jobs {
@@ -372,6 +387,7 @@ public final class DecodeLoop: @unchecked Sendable {
         job.completion(result)
         lock.lock()
         shared.outstanding -= 1
+        shared.cancellationFlags[job.id] = nil
         lock.unlock()
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Vision features of recently encoded images, so that another prompt for the same image (in a
@@ -14,18 +15,22 @@ public final class FeatureCache: @unchecked Sendable {
     public struct Key: Hashable, Sendable {
         let digest: [UInt8]
 
+        /// Hashes the whole image (up to 32 MiB: tens of milliseconds), so it is made on the engine
+        /// loop's thread, in the job's look-up, never on the submitter's (the daemon's event loop).
         /// - Parameters:
         ///   - image: the request's image bytes.
         ///   - decoding: how they are decoded (format, raw size, EXIF switch), as text.
         ///   - context: the preprocessing config and the model's identity, as text.
         init(image: [UInt8], decoding: String, context: String) {
+            // SHA-256: a cached image's features are only ever served for the very same bytes
+            // (a 256-bit digest; no collision is known).
             var hasher = SHA256()
             for part in [context, decoding] {
-                hasher.update(Array(part.utf8))
-                hasher.update([0])  // a separator no UTF-8 text contains
+                hasher.update(data: Array(part.utf8))
+                hasher.update(data: [0])  // a separator no UTF-8 text contains
             }
-            hasher.update(image)
-            digest = hasher.finalize()
+            image.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            digest = Array(hasher.finalize())
         }
     }
 

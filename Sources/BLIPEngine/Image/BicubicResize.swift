@@ -15,18 +15,19 @@
 public enum BicubicResize {
     /// Resizes `image` to `width`×`height` (aspect ratio not preserved).
     public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
-        // No deadline: nothing can throw.
-        (try? resize(image, width: width, height: height, deadline: .none))!
+        // Nothing to stop on: nothing can throw.
+        (try? resize(image, width: width, height: height, stopCheck: .none))!
     }
 
-    /// Resizes `image` to `width`×`height`, checking `deadline` after every block of outputs.
-    /// - Throws: ``ImageError/deadlineExceeded``.
-    public static func resize(_ image: RGBImage, width: Int, height: Int, deadline: ImageDeadline) throws(ImageError) -> RGBImage {
-        try resize(image, width: width, height: height, deadline: deadline, blockBytes: Coefficients.blockBytes)
+    /// Resizes `image` to `width`×`height`, checking `stopCheck` (deadline, cancellation) after
+    /// every block of outputs.
+    /// - Throws: ``ImageError/deadlineExceeded`` or ``ImageError/cancelled``.
+    public static func resize(_ image: RGBImage, width: Int, height: Int, stopCheck: ImageStopCheck) throws(ImageError) -> RGBImage {
+        try resize(image, width: width, height: height, stopCheck: stopCheck, blockBytes: Coefficients.blockBytes)
     }
 
     /// `blockBytes`: the weights computed at once (tests use tiny blocks to show they change nothing).
-    static func resize(_ image: RGBImage, width: Int, height: Int, deadline: ImageDeadline,
+    static func resize(_ image: RGBImage, width: Int, height: Int, stopCheck: ImageStopCheck,
                        blockBytes: Int) throws(ImageError) -> RGBImage {
         precondition(width > 0 && height > 0, "resize target must be positive")
         if image.width == width && image.height == height { return image }
@@ -43,23 +44,23 @@ public enum BicubicResize {
         let horizontalFirst = !(heightDrop > 0 && heightDrop > 2 * widthDrop)
 
         if !horizontalFirst {
-            var current = try resampleVertical(image, rowOffset: 0, coefficients: vertical, deadline: deadline)
+            var current = try resampleVertical(image, rowOffset: 0, coefficients: vertical, stopCheck: stopCheck)
             if needHorizontal {
                 let horizontal = Coefficients(inSize: image.width, outSize: width, blockBytes: blockBytes)
-                current = try resampleHorizontal(current, rows: 0..<height, coefficients: horizontal, deadline: deadline)
+                current = try resampleHorizontal(current, rows: 0..<height, coefficients: horizontal, stopCheck: stopCheck)
             }
             return current
         }
         guard needHorizontal else {
-            return try resampleVertical(image, rowOffset: 0, coefficients: vertical, deadline: deadline)
+            return try resampleVertical(image, rowOffset: 0, coefficients: vertical, stopCheck: stopCheck)
         }
         // Only the source rows the vertical pass will read are resampled horizontally.
         let firstRow = vertical.bounds[0]
         let lastRow = vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1]
         let horizontal = Coefficients(inSize: image.width, outSize: width, blockBytes: blockBytes)
-        let current = try resampleHorizontal(image, rows: firstRow..<lastRow, coefficients: horizontal, deadline: deadline)
+        let current = try resampleHorizontal(image, rows: firstRow..<lastRow, coefficients: horizontal, stopCheck: stopCheck)
         guard needVertical else { return current }
-        return try resampleVertical(current, rowOffset: firstRow, coefficients: vertical, deadline: deadline)
+        return try resampleVertical(current, rowOffset: firstRow, coefficients: vertical, stopCheck: stopCheck)
     }
 
     /// Per-output-pixel filter windows: output `i` reads inputs `bounds[2i] ..< bounds[2i] + bounds[2i+1]`;
@@ -148,7 +149,7 @@ public enum BicubicResize {
     }
 
     static func resampleHorizontal(_ image: RGBImage, rows: Range<Int>, coefficients c: Coefficients,
-                                   deadline: ImageDeadline) throws(ImageError) -> RGBImage {
+                                   stopCheck: ImageStopCheck) throws(ImageError) -> RGBImage {
         let outW = c.outSize
         let inStride = image.width * 3
         var out = [UInt8](repeating: 0, count: outW * rows.count * 3)
@@ -185,14 +186,14 @@ public enum BicubicResize {
                     }
                 }
             }
-            try deadline.check()
+            try stopCheck.check()
         }
         return RGBImage(width: outW, height: rows.count, pixels: out)
     }
 
     /// `rowOffset` is the source row that `image`'s row 0 corresponds to.
     static func resampleVertical(_ image: RGBImage, rowOffset: Int, coefficients c: Coefficients,
-                                 deadline: ImageDeadline) throws(ImageError) -> RGBImage {
+                                 stopCheck: ImageStopCheck) throws(ImageError) -> RGBImage {
         let outH = c.outSize
         let rowLength = image.width * 3
         var out = [UInt8](repeating: 0, count: rowLength * outH)
@@ -223,7 +224,7 @@ public enum BicubicResize {
                     }
                 }
             }
-            try deadline.check()
+            try stopCheck.check()
         }
         return RGBImage(width: image.width, height: outH, pixels: out)
     }

@@ -9,24 +9,26 @@ public enum ImageDecoder {
     ///   - applyEXIFOrientation: rotate/flip by the EXIF orientation tag (JPEG `APP1`, PNG `eXIf`).
     ///     transformers itself ignores it; photos from phones usually need it.
     ///   - limits: input size, pixel-count and scan bounds, checked before pixel memory is allocated.
-    ///   - deadline: checked while PNG rows are decoded and between decoding and the EXIF rotation.
-    /// - Throws: ``ImageError`` naming what is wrong with the input.
+    ///   - stopCheck: the deadline and cancellation, checked while PNG rows are decoded and between
+    ///     decoding and the EXIF rotation.
+    /// - Throws: ``ImageError`` naming what is wrong with the input, or why the work stopped
+    ///   (``ImageError/deadlineExceeded``, ``ImageError/cancelled``).
     public static func decode(_ bytes: [UInt8], format: ImageFormat? = nil,
                               applyEXIFOrientation: Bool = true,
                               limits: ImageLimits = .default,
-                              deadline: ImageDeadline = .none) throws(ImageError) -> RGBImage {
+                              stopCheck: ImageStopCheck = .none) throws(ImageError) -> RGBImage {
         let (image, orientation) = try decodeUnoriented(bytes, format: format, applyEXIFOrientation: applyEXIFOrientation,
-                                                        limits: limits, deadline: deadline)
+                                                        limits: limits, stopCheck: stopCheck)
         guard let o = orientation else { return image }
-        try deadline.check()
+        try stopCheck.check()
         return EXIFOrientation.apply(o, to: image)
     }
 
     /// The decoded image and, when `applyEXIFOrientation`, the EXIF orientation still to apply
-    /// (``oriented(_:by:)``): two pieces of work, so the engine loop can check deadlines between them.
+    /// (``oriented(_:by:)``): two pieces of work, so the engine loop can check deadlines and cancels between them.
     public static func decodeUnoriented(_ bytes: [UInt8], format: ImageFormat? = nil, applyEXIFOrientation: Bool = true,
                                         limits: ImageLimits = .default,
-                                        deadline: ImageDeadline = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
+                                        stopCheck: ImageStopCheck = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
         guard !bytes.isEmpty else { throw .empty }
         guard bytes.count <= limits.maxBytes else {
             throw .tooManyBytes(count: bytes.count, limit: limits.maxBytes)
@@ -40,7 +42,7 @@ public enum ImageDecoder {
             image = try JPEGDecoder.decode(bytes, limits: limits)
             orientation = applyEXIFOrientation ? EXIFOrientation.fromJPEG(bytes) : nil
         case .png:
-            let (decoded, exif) = try PNGDecoder.decode(bytes, limits: limits, deadline: deadline)
+            let (decoded, exif) = try PNGDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             image = decoded
             orientation = applyEXIFOrientation ? exif : nil
         case let .rawRGB8(width, height):

@@ -19,6 +19,8 @@ public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
     case tooManyScans(count: Int, limit: Int)
     /// The call's deadline passed while the image was being decoded or resized.
     case deadlineExceeded
+    /// The call was cancelled while the image was being decoded or resized (``ImageStopCheck``).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -40,6 +42,8 @@ public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
             return "progressive JPEG has \(count) scans, more than the limit of \(limit): re-encode it (baseline, or a standard progressive script of about 10 scans)"
         case .deadlineExceeded:
             return "the deadline passed while the image was being decoded: allow more time or send a smaller image"
+        case .cancelled:
+            return "the caption was cancelled while its image was being decoded"
         }
     }
 }

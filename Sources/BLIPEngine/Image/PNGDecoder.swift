@@ -11,7 +11,7 @@ import CSPNG
 ///   16-bit RGB `tRNS` triple with the high bytes, so in those cases it rarely matches anything.
 enum PNGDecoder {
     static func decode(_ bytes: [UInt8], limits: ImageLimits,
-                       deadline: ImageDeadline = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
+                       stopCheck: ImageStopCheck = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
         let ctx = try SPNGContext()
         return try bytes.withUnsafeBufferPointer { (buf) throws(ImageError) in
             try ctx.check(spng_set_png_buffer(ctx.ctx, buf.baseAddress, buf.count))
@@ -42,7 +42,7 @@ enum PNGDecoder {
             if bitDepth == 16 {
                 var row = [UInt16](repeating: 0, count: w * 4)
                 let trns = ctx.transparency()
-                try ctx.decodeRows(into: &row, format: SPNG_FMT_RGBA16, flags: 0, rowBytes: w * 8, deadline: deadline) { y, pass, s in
+                try ctx.decodeRows(into: &row, format: SPNG_FMT_RGBA16, flags: 0, rowBytes: w * 8, stopCheck: stopCheck) { y, pass, s in
                     rgb.withUnsafeMutableBufferPointer { d in
                         flatten16(s, colorType: colorType, trns: trns, into: d.baseAddress! + 3 * w * y,
                                   columns: Self.columns(width: w, pass: interlaced ? pass : nil))
@@ -53,7 +53,7 @@ enum PNGDecoder {
                 let flags = colorType == 3 ? Int32(SPNG_DECODE_TRNS.rawValue) : 0
                 var row = [UInt8](repeating: 0, count: w * 4)
                 let trns = ctx.transparency()
-                try ctx.decodeRows(into: &row, format: SPNG_FMT_RGBA8, flags: flags, rowBytes: w * 4, deadline: deadline) { y, pass, s in
+                try ctx.decodeRows(into: &row, format: SPNG_FMT_RGBA8, flags: flags, rowBytes: w * 4, stopCheck: stopCheck) { y, pass, s in
                     rgb.withUnsafeMutableBufferPointer { d in
                         flatten8(s, colorType: colorType, bitDepth: bitDepth, trns: trns, into: d.baseAddress! + 3 * w * y,
                                  columns: Self.columns(width: w, pass: interlaced ? pass : nil))
@@ -163,10 +163,10 @@ final class SPNGContext {
 
     /// Decodes the image one scanline at a time into `row` (`rowBytes`, one full-width row of
     /// `format`), calling `body(imageRow, pass, row)` after each; an interlaced image comes as its
-    /// seven Adam7 passes, each scanline filling only that pass's columns of `row`. The deadline is
-    /// checked every 4096 scanlines.
+    /// seven Adam7 passes, each scanline filling only that pass's columns of `row`. `stopCheck`
+    /// (deadline, cancellation) is checked every 4096 scanlines.
     func decodeRows<T: FixedWidthInteger>(into row: inout [T], format: spng_format, flags: Int32, rowBytes: Int,
-                                          deadline: ImageDeadline,
+                                          stopCheck: ImageStopCheck,
                                           _ body: (Int, Int, UnsafePointer<T>) -> Void) throws(ImageError) {
         try check(spng_decode_image(ctx, nil, 0, Int32(format.rawValue), flags | Int32(SPNG_DECODE_PROGRESSIVE.rawValue)))
         var scanlines = 0
@@ -178,7 +178,7 @@ final class SPNGContext {
             row.withUnsafeBufferPointer { body(Int(info.row_num), Int(info.pass), $0.baseAddress!) }
             if rc == Int32(SPNG_EOI.rawValue) { return }
             scanlines += 1
-            if scanlines & 4095 == 0 { try deadline.check() }
+            if scanlines & 4095 == 0 { try stopCheck.check() }
         }
     }
 

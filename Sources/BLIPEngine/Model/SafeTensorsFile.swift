@@ -1,4 +1,5 @@
 import CMemory
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -120,7 +121,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let parsed = try Self.parseHeader(Data(UnsafeRawBufferPointer(rebasing: header[8...])), dataLength: size - 8 - headerLength, path: path)
         entries = parsed.entries
         metadata = parsed.metadata
-        headerDigest = SHA256.digest(UnsafeRawBufferPointer(header)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        headerDigest = SHA256.hash(data: UnsafeRawBufferPointer(header)).prefix(8).map { String(format: "%02x", $0) }.joined()
 
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
             throw .unreadableFile(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")

@@ -1,4 +1,5 @@
 import BLIPProtocol
+import Dispatch
 import Glibc
 import NIOCore
 
@@ -28,6 +29,9 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     /// Bytes of this connection's half-received frames, reserved from the server's budget.
     private var heldBytes = 0
     private var inFlight: [UInt64: Call] = [:]
+    /// Caption requests being decoded off the loop (``decodeElsewhere(_:received:)``), by call
+    /// id: whether the client cancelled them meanwhile.
+    private var decoding: [UInt64: Bool] = [:]
     /// The peer shut its write side: answer what is in flight, then close.
     private var inputClosed = false
     private var closing: Bool { gate.isClosing }
@@ -101,7 +105,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         inputClosed = true
         if decoder.hasPartialFrame {
             close("peer closed the connection mid-frame")
-        } else if inFlight.isEmpty {
+        } else if inFlight.isEmpty && decoding.isEmpty {
             close("peer closed the connection")
         } else {
             server.log("conn \(id): peer shut its write side; answering \(inFlight.count) call(s) in flight, then closing")
@@ -155,7 +159,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     private func dispatch(_ envelope: Envelope, received: ContinuousClock.Instant) {
-        if inFlight[envelope.callID] != nil {
+        if inFlight[envelope.callID] != nil || decoding[envelope.callID] != nil {
             reply(to: envelope, .failure(RPCError(code: .alreadyExists, message: "call id \(envelope.callID) is already in flight on this connection; use a new id (the earlier call continues)")))
             return
         }
@@ -173,11 +177,41 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
                 _ = try InfoRequest(decoding: envelope.payload)
                 reply(to: envelope, .success(server.info().encoded()))
             case .caption:
-                let request = try CaptionRequest(decoding: envelope.payload)
-                enqueue(request, envelope: envelope, received: received)
+                if envelope.payload.count >= Self.decodeElsewhereBytes {
+                    decodeElsewhere(envelope, received: received)
+                } else {
+                    enqueue(try CaptionRequest(decoding: envelope.payload), envelope: envelope, received: received)
+                }
             }
         } catch {
             reply(to: envelope, .failure(RPCError(mapping: error)))
+        }
+    }
+
+    /// Requests this large are decoded off the event loop (a 32 MiB image costs tens of
+    /// milliseconds to copy out of protobuf-c), so other connections are not kept waiting.
+    static let decodeElsewhereBytes = 256 << 10
+
+    /// Decodes a large Caption request on another thread, then enqueues it on the loop. Its id
+    /// counts as in flight meanwhile (a duplicate is refused; a cancel is answered CANCELLED once
+    /// it is decoded, without running it; a closed connection drops it).
+    private func decodeElsewhere(_ envelope: Envelope, received: ContinuousClock.Instant) {
+        decoding[envelope.callID] = false
+        DispatchQueue.global().async { [self] in
+            let decoded = Result { () throws(MessageDecodingError) in try CaptionRequest(decoding: envelope.payload) }
+            eventLoop.execute { [self] in
+                guard let cancelled = decoding.removeValue(forKey: envelope.callID), !closing else { return }
+                let last = inputClosed && inFlight.isEmpty && decoding.isEmpty ? "peer closed the connection; every call answered" : nil
+                switch decoded {
+                case .success where cancelled:
+                    reply(to: envelope, .failure(RPCError(code: .cancelled, message: "call \(envelope.callID) was cancelled by the client")), thenClose: last)
+                case .success(let request):
+                    enqueue(request, envelope: envelope, received: received)
+                case .failure(let error):
+                    reply(to: envelope, .failure(RPCError(mapping: error)), thenClose: last)
+                }
+                reportToGate()
+            }
         }
     }
 
@@ -197,6 +231,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     private func cancel(_ callID: UInt64) {
         // An unknown id is a call that already finished (its response is on its way): ignore.
         inFlight[callID]?.cancel()
+        if decoding[callID] != nil { decoding[callID] = true }
     }
 
     // MARK: Writing
@@ -218,7 +253,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         // already sees it counted.
         let latency = ContinuousClock.now - call.received
         server.record(method: RPCMethod.caption.rawValue, code, latency: latency, response: try? outcome.get())
-        let done = inputClosed && inFlight.isEmpty
+        let done = inputClosed && inFlight.isEmpty && decoding.isEmpty
         send(envelope, thenClose: done ? "peer closed the connection; every call answered" : nil)
         let detail = outcome.failureMessage.map { ": \($0.bounded(512))" } ?? ""
         server.log("conn \(id) call \(call.id) Caption \(code.name) in \(elapsedText(latency))\(Self.captionSummary(call, outcome))\(detail)")
@@ -298,7 +333,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     /// Tells the gate what this connection holds: a half-received frame, calls in flight.
     private func reportToGate() {
-        gate.update(receiving: decoder.hasPartialFrame, callsInFlight: inFlight.count)
+        gate.update(receiving: decoder.hasPartialFrame, callsInFlight: inFlight.count + decoding.count)
     }
 }
 

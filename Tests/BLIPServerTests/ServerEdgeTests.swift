@@ -228,4 +228,20 @@ import Testing
         // The same body without the extra field is fine.
         #expect(try ChatCompletionRequest(json: Array(HTTPFaceTests.chat().utf8)).caption.image.format == .png)
     }
+
+    /// Large Caption requests are decoded off the event loop; they are answered as any other,
+    /// also after the client shuts its write side.
+    @Test func largeRequestsDecodedElsewhereAreAnswered() throws {
+        let server = try TestServer()
+        let client = try server.connect()
+        let image = [UInt8](repeating: 1, count: 1 << 20)
+        let big = CaptionRequest(image: .init(data: image), options: DecodingOptions(maxNewTokens: 1))
+        try client.send(.request(callID: 1, method: .caption, message: big))
+        try client.caption(2, steps: 1)
+        shutdown(client.fd, Int32(SHUT_WR))
+        let answers = try client.receive(count: 2)
+        #expect(try answers[1]?.caption().candidates.first?.text == "a picture of \(image.count) bytes")
+        #expect(answers[2]?.statusCode == .ok)
+        #expect(client.closedByPeer(within: 2))
+    }
 }

@@ -86,11 +86,21 @@ let package = Package(
         // The adapter from the wire to the engine: the service the daemon serves.
         .target(name: "BLIPCaptionService", dependencies: ["BLIPServer", "BLIPProtocol", "BLIPEngine"]),
 
-        // The daemon: one linear start-up function.
+        // The daemon's options and its one linear start-up function, over whichever service it is
+        // given: the engine (blip-captiond) or the tests' fake (blip-captiond-fake).
+        .target(
+            name: "BLIPDaemon",
+            dependencies: [
+                "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPCaptionService", "CPUFeatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // The daemon: the start-up over the engine.
         .executableTarget(
             name: "blip-captiond",
             dependencies: [
-                "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPCaptionService", "CPUFeatures",
+                "BLIPDaemon", "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPCaptionService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -112,8 +122,12 @@ let package = Package(
                           swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
 
         // What the test targets share: a temporary directory, a raw frame client, the launcher of
-        // the built daemon. The protocol only: never the engine or the server.
-        .target(name: "BLIPTestSupport", dependencies: ["BLIPProtocol", "BLIPSocket"], path: "Tests/BLIPTestSupport"),
+        // the built daemon, the fixtures' paths and the one fake engine. Never the engine itself.
+        .target(name: "BLIPTestSupport", dependencies: ["BLIPProtocol", "BLIPSocket", "BLIPServer"], path: "Tests/BLIPTestSupport"),
+        // The daemon's start-up over the fake engine, for end-to-end tests; not a product, never packaged.
+        .executableTarget(name: "blip-captiond-fake", dependencies: [
+            "BLIPDaemon", "BLIPTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/FakeDaemon"),
 
         .testTarget(name: "BLIPProtocolTests", dependencies: ["BLIPProtocol"]),
         .testTarget(name: "BLIPServerTests", dependencies: ["BLIPServer", "BLIPProtocol", "BLIPTestSupport"]),

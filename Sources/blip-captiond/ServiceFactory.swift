@@ -1,11 +1,12 @@
 import BLIPCaptionService
+import BLIPDaemon
 import BLIPEngine
 import BLIPServer
 import Foundation
 
 /// Creates the captioning service the daemon serves, from the parsed options
 /// (`options.modelDirectory` is `--model`, else `$BLIP_MODEL`, else `nil`: the Hugging Face cache).
-func makeService(_ options: BlipCaptiond) throws -> any CaptionService {
+@Sendable func makeService(_ options: DaemonOptions) throws -> any CaptionService {
     let folder = try ModelFolder.locate(explicit: options.modelDirectory)
     let captioner = try Captioner(
         folder: folder,

@@ -51,7 +51,7 @@ extension PythonExampleTests {
                    "needs python3 with protobuf and grpcio-tools (or protoc), and the built blip-captiond"))
     func anOversizedImageIsReportedAndTheNextOneReconnects() async throws {
         let directory = TemporaryDirectory()
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock",
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--socket", directory.path + "/blip.sock",
                                                       "--max-image-bytes", "4096", "--max-frame-bytes", "266240"], in: directory, wait: .serving)
         let big = directory.path + "/big.jpg", small = directory.path + "/small.jpg", after = directory.path + "/after.jpg"
         try Data([0xFF, 0xD8] + [UInt8](repeating: 0, count: 4 << 20)).write(to: URL(fileURLWithPath: big))

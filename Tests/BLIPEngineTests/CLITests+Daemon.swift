@@ -3,8 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
-/// `blip-caption info` and `health` against the built daemon (the tiny model, or the hidden
-/// `--test-fake-service`), and against sockets that never answer.
+/// `blip-caption info` and `health` against the built daemon (the tiny model, or `blip-captiond-fake`), and against sockets that never answer.
 extension CLITests {
     static let daemonBuilt = FileManager.default.isExecutableFile(atPath: binary.path)
         && FileManager.default.isExecutableFile(atPath: PackagePaths.daemon)
@@ -92,7 +91,7 @@ extension CLITests {
     @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
     func stoppedDaemonTimesOut() throws {
         let directory = TemporaryDirectory()
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock"], in: directory, wait: .serving)
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--socket", directory.path + "/blip.sock"], in: directory, wait: .serving)
         #expect(try run(["health", "--timeout", "1", "--socket", daemon.socketPath]).stdout == "SERVING\n")
 
         kill(daemon.pid, SIGSTOP)

@@ -9,7 +9,7 @@ extension CLITests {
     @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
     func aFullQueueIsRetriedUnlessRetriesIsZero() throws {
         let directory = TemporaryDirectory()
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock", "--queue-depth", "1"],
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--socket", directory.path + "/blip.sock", "--queue-depth", "1"],
                                        in: directory, wait: .serving)
         let images = ["rocket.png", "astronaut_q90_420.jpg"].map { Fixtures.root.appendingPathComponent("images/\($0)").path }
         let common = ["caption", "--socket", daemon.socketPath, "--concurrency", "2", "--max-new-tokens", "60", "--json"]

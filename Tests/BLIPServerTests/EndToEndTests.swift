@@ -5,17 +5,18 @@ import BLIPServer
 import Glibc
 import Testing
 
-/// The built `blip-captiond` binary, socket-activated by `systemd-socket-activate`, with the test
-/// owning the sd_notify datagram socket. Uses the binary's `--test-fake-service` hook (no model).
+/// The daemon's start-up as built — `blip-captiond-fake`, the same start-up over the fake engine (no
+/// model), and `blip-captiond` where a model matters — socket-activated by `systemd-socket-activate`,
+/// with the test owning the sd_notify datagram socket.
 @Suite struct EndToEndTests {
-    /// The daemon SwiftPM built next to this test bundle (or in .build/debug).
-    static let binary = PackagePaths.daemon
+    /// The fake-engine daemon SwiftPM built next to this test bundle (or in .build/debug).
+    static let binary = PackagePaths.fakeDaemon
     static let activate = DaemonProcess.socketActivate
     static let available = FileManager.default.isExecutableFile(atPath: binary)
         && FileManager.default.isExecutableFile(atPath: activate)
 
     /// Starts `systemd-socket-activate -l socket --fdname=blip-captiond` around the daemon's
-    /// `--test-fake-service`, or with `sockets`: one `-l directory/file` each, their names passed
+    /// `blip-captiond-fake`, or with `sockets`: one `-l directory/file` each, their names passed
     /// as `--fdname=a:b` (the descriptors are 3, 4, … in that order). The daemon's stderr is in
     /// the returned process's `log`.
     static func activated(_ directory: TemporaryDirectory, arguments: [String], watchdogUsec: Int = 400_000,
@@ -23,7 +24,7 @@ import Testing
         try DaemonProcess.socketActivated(
             in: directory, sockets: sockets,
             variables: [("NOTIFY_SOCKET", directory.path + "/notify.sock"), ("WATCHDOG_USEC", "\(watchdogUsec)")],
-            arguments: ["--test-fake-service"] + arguments)
+            executable: binary, arguments: arguments)
     }
 
     @Test(.enabled(if: available, "needs the built blip-captiond (swift build) and systemd-socket-activate"))
@@ -146,7 +147,7 @@ import Testing
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
         var environment = DaemonProcess.isolatedEnvironment
         environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock",
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--socket", directory.path + "/blip.sock",
                                                       "--http-listen", "127.0.0.1:\(port)"],
                                        in: directory, environment: environment, wait: .started)
         #expect(try daemon.waitForExit(timeout: 30) == 1)
@@ -163,7 +164,7 @@ import Testing
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
         // fd 3 is a regular file, not a listening socket.
         let daemon = try DaemonProcess(
-            rawArguments: ["--test-fake-service"], in: directory,
+            executable: Self.binary, rawArguments: [], in: directory,
             shellPrefix: "export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=blip-captiond NOTIFY_SOCKET=\(directory.path)/notify.sock; exec 3</dev/null")
         #expect(try daemon.waitForExit(timeout: 30) != 0)
         let log = daemon.log

@@ -21,7 +21,7 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built blip-captiond"))
     func aFrameLimitTooSmallForTheImageLimitIsRefusedAtStart() throws {
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--max-image-bytes", "\(40 << 20)", "--max-frame-bytes", "\(33 << 20)"])
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--max-image-bytes", "\(40 << 20)", "--max-frame-bytes", "\(33 << 20)"])
         #expect(try daemon.waitForExit(timeout: 30) == 64)
         let log = daemon.log
         #expect(log.contains("cannot carry an image of --max-image-bytes"), "\(log)")

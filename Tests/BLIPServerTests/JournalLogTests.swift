@@ -35,7 +35,7 @@ import Testing
         let directory = TemporaryDirectory()
         // --allow-uid 4242: the readiness probe (this process, another uid) is let in to
         // connect and logged as a peer whose requests will be refused.
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock", "--allow-uid", "4242"],
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--socket", directory.path + "/blip.sock", "--allow-uid", "4242"],
                                        in: directory, shellPrefix: Self.journalPrefix, wait: .accepting)
         #expect(Self.environment(of: daemon.pid, "JOURNAL_STREAM") == (try Self.deviceAndInode(daemon.logPath)),
                 "the daemon's JOURNAL_STREAM names its stderr file")
@@ -73,7 +73,7 @@ import Testing
         let directory = TemporaryDirectory()
         var environment = DaemonProcess.isolatedEnvironment
         environment["JOURNAL_STREAM"] = journalStream
-        let daemon = try DaemonProcess(rawArguments: ["--test-fake-service", "--socket", directory.path + "/blip.sock"],
+        let daemon = try DaemonProcess(executable: PackagePaths.fakeDaemon, rawArguments: ["--socket", directory.path + "/blip.sock"],
                                        in: directory, environment: environment, wait: .serving)
         #expect(try daemon.stop() == 0)
         let lines = Self.lines(daemon.log)

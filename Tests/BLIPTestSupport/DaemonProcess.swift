@@ -107,19 +107,21 @@ public final class DaemonProcess {
     ///   - directory: The folder the socket files are made in.
     ///   - sockets: Files and their `FileDescriptorName=`s.
     ///   - variables: Environment variables the daemon gets, in order (e.g. `NOTIFY_SOCKET`).
+    ///   - executable: The daemon: the built `blip-captiond` by default, or ``PackagePaths/fakeDaemon``.
     ///   - arguments: The daemon's arguments.
     /// - Throws: ``TestFailure`` when the daemon binary or the activator is missing.
     public static func socketActivated(in directory: TemporaryDirectory,
                                        sockets: [(file: String, fdname: String)] = [("blip.sock", "blip-captiond")],
                                        variables: [(name: String, value: String)] = [],
+                                       executable: String = PackagePaths.daemon,
                                        arguments: [String]) throws -> DaemonProcess {
-        guard FileManager.default.isExecutableFile(atPath: PackagePaths.daemon) else {
-            throw TestFailure(description: "\(PackagePaths.daemon) is missing: run `swift build --build-tests` first")
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw TestFailure(description: "\(executable) is missing: run `swift build --build-tests` first")
         }
         var activatorArguments: [String] = sockets.flatMap { ["-l", directory.path + "/" + $0.file] }
         activatorArguments.append("--fdname=" + sockets.map(\.fdname).joined(separator: ":"))
         for variable in variables { activatorArguments += ["-E", "\(variable.name)=\(variable.value)"] }
-        activatorArguments.append(PackagePaths.daemon)
+        activatorArguments.append(executable)
         let daemon = try DaemonProcess(executable: socketActivate, rawArguments: activatorArguments + arguments, in: directory)
         let deadline = Date(timeIntervalSinceNow: 5)
         while !sockets.allSatisfy({ FileManager.default.fileExists(atPath: directory.path + "/" + $0.file) }), Date() < deadline {

@@ -22,4 +22,7 @@ public enum PackagePaths {
 
     /// The built `blip-captiond`.
     public static let daemon = builtProduct("blip-captiond")
+
+    /// The built `blip-captiond-fake`: the daemon's start-up over ``FakeService`` (no model).
+    public static let fakeDaemon = builtProduct("blip-captiond-fake")
 }

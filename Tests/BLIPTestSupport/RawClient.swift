@@ -168,8 +168,8 @@ public final class RawClient {
         try call(RPCMethod.caption.rawValue, payload: request.encoded(), timeout: timeout)
     }
 
-    /// Sends a Caption call for a fake service (the in-process `FakeService`, or the daemon's
-    /// `--test-fake-service`), which takes a fake decoding step per new token; does not wait.
+    /// Sends a Caption call for a fake service (``FakeService``, in process or in
+    /// `blip-captiond-fake`), which takes a fake decoding step per new token; does not wait.
     /// - Parameters:
     ///   - id: The call id.
     ///   - steps: Fake decoding steps (`max_new_tokens`).

@@ -2,7 +2,8 @@ import BLIPProtocol
 import BLIPServer
 import Foundation
 
-/// A service that "decodes" `options.maxNewTokens` steps (default 3), sleeping `stepTime` in
+/// The one fake engine of the tests (in-process servers, and the `blip-captiond-fake` executable):
+/// a service that "decodes" `options.maxNewTokens` steps (default 3), sleeping `stepTime` in
 /// each, on up to `concurrency` calls at once (an engine of its own: the server holds no thread
 /// for it). Like the real engine loop it answers a cancelled call CANCELLED and an expired one
 /// DEADLINE_EXCEEDED promptly, whether it is waiting (then it never starts) or running (checked
@@ -10,27 +11,27 @@ import Foundation
 /// request. Prompt "wedge" sleeps `wedgeTime` without any progress (a hung engine); prompt
 /// "refuse" is refused at submission (INVALID_ARGUMENT), as bad parameters are. With one beam it
 /// streams its caption word by word to `onText`.
-final class FakeService: CaptionService {
-    let stepTime: Duration
-    let wedgeTime: Duration
-    let modelID: String
+public final class FakeService: CaptionService {
+    public let stepTime: Duration
+    public let wedgeTime: Duration
+    public let modelID: String
 
-    enum Phase: Sendable { case waiting, running, done }
+    public enum Phase: Sendable { case waiting, running, done }
 
-    struct Record: Sendable {
-        var started = 0
-        var stoppedByCheckpoint: [StatusCode] = []
-        var completed = 0
-        var cancelled: Set<UInt64> = []
-        var phases: [UInt64: Phase] = [:]
-        var nextTicket: UInt64 = 1
-        var busy = 0
-        var lastProgress = ContinuousClock.now
+    public struct Record: Sendable {
+        public var started = 0
+        public var stoppedByCheckpoint: [StatusCode] = []
+        public var completed = 0
+        public var cancelled: Set<UInt64> = []
+        public var phases: [UInt64: Phase] = [:]
+        public var nextTicket: UInt64 = 1
+        public var busy = 0
+        public var lastProgress = ContinuousClock.now
     }
-    let record = LockedState(Record())
+    public let record = LockedState(Record())
     private let workers: OperationQueue
 
-    init(stepTime: Duration = .milliseconds(5), wedgeTime: Duration = .milliseconds(600), modelID: String = "fake/blip",
+    public init(stepTime: Duration = .milliseconds(5), wedgeTime: Duration = .milliseconds(600), modelID: String = "fake/blip",
          concurrency: Int = 1) {
         self.stepTime = stepTime
         self.wedgeTime = wedgeTime
@@ -39,7 +40,7 @@ final class FakeService: CaptionService {
         workers.maxConcurrentOperationCount = concurrency
     }
 
-    func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
+    public func submit(_ request: CaptionRequest, deadline: ContinuousClock.Instant?,
                 onText: (@Sendable (Int, String) -> Void)?,
                 completion: @escaping @Sendable (Result<CaptionResponse, any Error>) -> Void) throws -> CaptionTicket {
         if request.prompt == "refuse" { throw RPCError(code: .invalidArgument, message: "refused by the fake engine") }
@@ -113,13 +114,13 @@ final class FakeService: CaptionService {
         ))
     }
 
-    func load() -> EngineLoad {
+    public func load() -> EngineLoad {
         record.withLock { r in
             EngineLoad(waiting: r.phases.values.filter { $0 == .waiting }.count, running: r.phases.values.filter { $0 == .running }.count)
         }
     }
 
-    func cancel(_ ticket: CaptionTicket) {
+    public func cancel(_ ticket: CaptionTicket) {
         let waiting = record.withLock { r -> Bool in
             r.cancelled.insert(ticket.id)
             return r.phases[ticket.id] == .waiting
@@ -130,17 +131,17 @@ final class FakeService: CaptionService {
         }
     }
 
-    func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {
+    public func isMakingProgress(within window: Duration, now: ContinuousClock.Instant) -> Bool {
         record.withLock { $0.busy == 0 || now - $0.lastProgress < window }
     }
 
-    func describe() -> InfoResponse {
+    public func describe() -> InfoResponse {
         InfoResponse(modelID: modelID, engineVersion: "test", blasCore: "none", blasThreads: 1,
                      defaults: .documentedDefaults,
                      limits: .init(maxImageBytes: 1 << 20, maxPixels: 1 << 22, maxTokens: 64, maxBeams: 8))
     }
 
-    func warmUp() throws {}
+    public func warmUp() throws {}
 
     private func sleep(_ duration: Duration) {
         Thread.sleep(forTimeInterval: Double(duration.components.attoseconds) / 1e18 + Double(duration.components.seconds))

@@ -50,6 +50,7 @@ final class Acceptor: @unchecked Sendable {
                 try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                 try pipeline.addHandler(HTTPHandler(gate: gate, server: server, eventLoop: channel.eventLoop))
             case .rpc:
+                try pipeline.addHandler(RPCFrameHandler(gate: gate, server: server))
                 try pipeline.addHandler(Connection(gate: gate, server: server, eventLoop: channel.eventLoop))
             }
         }

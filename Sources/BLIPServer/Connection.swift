@@ -3,19 +3,20 @@ import Dispatch
 import Glibc
 import NIOCore
 
-/// The RPC handler of one client connection, behind its ``ConnectionGate``: frames in, immediate
-/// answers (Health, Info, refusals) and caption answers out. Everything here runs on the
+/// The RPC handler of one client connection, behind its ``ConnectionGate`` and its
+/// ``RPCFrameHandler``: frames in, immediate answers (Health, Info, refusals) and caption answers
+/// out. Everything here runs on the
 /// connection's event loop; the engine reaches it only through ``complete(_:_:)``, which hops onto
 /// the loop, so no engine thread ever touches a socket.
 ///
 /// The gate admits the peer, runs the connection's timers and stops reading a peer that does not
-/// take its answers; this handler reports what it holds (a partial frame, calls in flight), bounds
-/// its outgoing queue by frames (`maxQueuedFrames`, beside the gate's byte bound) and holds
-/// half-received frames within the server's byte budget (`IncomingBudget`).
+/// take its answers; the framing holds half-received frames within the server's byte budget; this
+/// handler reports its calls in flight and bounds its outgoing queue by frames (`maxQueuedFrames`,
+/// beside the gate's byte bound).
 final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     // @unchecked: every field is touched only on `eventLoop` (the entry points from other
     // threads, `complete` and `shutdown`, hop onto it).
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = RPCInbound
     typealias OutboundOut = ByteBuffer
 
     /// For log lines: `conn 3 call 17 …`.
@@ -25,9 +26,6 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     private let eventLoop: EventLoop
     private var channel: ChannelHandlerContext?
 
-    private var decoder: FrameDecoder
-    /// Bytes of this connection's half-received frames, reserved from the server's budget.
-    private var heldBytes = 0
     private var inFlight: [UInt64: Call] = [:]
     /// Caption requests being decoded off the loop (``decodeElsewhere(_:received:)``), by call
     /// id: whether the client cancelled them meanwhile.
@@ -42,7 +40,6 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         self.gate = gate
         self.server = server
         self.eventLoop = eventLoop
-        decoder = FrameDecoder(maxFrameBytes: server.configuration.maxFrameBytes)
     }
 
     private var configuration: ServerConfiguration { server.configuration }
@@ -73,27 +70,12 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        var buffer = unwrapInboundIn(data)
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard server.budget.reserve(bytes.count) else {
-            server.log("conn \(id): the incoming-frame budget (\(server.budget.limit) bytes, --max-buffered-bytes) is full, refusing")
-            sendConnectionError(RPCError(code: .resourceExhausted, message: "the daemon is holding its limit of \(server.budget.limit) bytes of partly received frames (--max-buffered-bytes); retry later or send smaller requests"),
-                                thenClose: "incoming-frame budget full")
-            return
+        switch unwrapInboundIn(data) {
+        case .frame(let frame):
+            handle(frame)
+        case .broken(let error, let reason):
+            sendConnectionError(error, thenClose: reason)
         }
-        heldBytes += bytes.count
-        decoder.append(bytes)
-        do {
-            while !closing, let frame = try decoder.nextFrame() {
-                handle(frame)
-            }
-        } catch {
-            let rpcError = RPCError(mapping: error)
-            sendConnectionError(rpcError, thenClose: "\(rpcError)".bounded(512))
-        }
-        let held = decoder.bufferedByteCount
-        server.budget.release(heldBytes - held)
-        heldBytes = held
         reportToGate()
     }
 
@@ -102,10 +84,8 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        inputClosed = true
-        if decoder.hasPartialFrame {
-            close("peer closed the connection mid-frame")
-        } else if inFlight.isEmpty && decoding.isEmpty {
+        inputClosed = true  // (mid-frame, the framing has closed the connection already)
+        if inFlight.isEmpty && decoding.isEmpty {
             close("peer closed the connection")
         } else {
             server.log("conn \(id): peer shut its write side; answering \(inFlight.count) call(s) in flight, then closing")
@@ -119,8 +99,6 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        server.budget.release(heldBytes)
-        heldBytes = 0
         // Every call still in flight is cancelled: the engine drops it within one piece of
         // work, and its answer goes nowhere.
         let calls = Array(inFlight.values)
@@ -333,7 +311,7 @@ final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
 
     /// Tells the gate what this connection holds: a half-received frame, calls in flight.
     private func reportToGate() {
-        gate.update(receiving: decoder.hasPartialFrame, callsInFlight: inFlight.count + decoding.count)
+        gate.report(callsInFlight: inFlight.count + decoding.count)
     }
 }
 

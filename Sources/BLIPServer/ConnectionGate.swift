@@ -68,11 +68,11 @@ final class ConnectionGate: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: What the protocol handler reports
 
-    /// The protocol handler's view after it handled what arrived or what it answered: whether a
-    /// request is partly received, and how many calls are in flight.
-    func update(receiving: Bool, callsInFlight: Int) {
-        self.receiving = receiving
-        self.callsInFlight = callsInFlight
+    /// The protocol's view after it handled what arrived or what it answered: whether a request
+    /// is partly received, and how many calls are in flight (`nil`: unchanged).
+    func report(receiving: Bool? = nil, callsInFlight: Int? = nil) {
+        if let receiving { self.receiving = receiving }
+        if let callsInFlight { self.callsInFlight = callsInFlight }
         rearm()
     }
 
@@ -152,8 +152,8 @@ final class ConnectionGate: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isClosing else { return }
-        // Bytes arrived: a request has begun. The protocol handler behind says otherwise (through
-        // `update`) once it has a whole one.
+        // Bytes arrived: a request has begun. The protocol's handlers say otherwise (through
+        // `report`) once they have a whole one.
         receiving = true
         context.fireChannelRead(data)
         rearm()

@@ -244,4 +244,16 @@ import Testing
         #expect(answers[2]?.statusCode == .ok)
         #expect(client.closedByPeer(within: 2))
     }
+
+    /// RFC 9112 §6.1: a request with both Content-Length and Transfer-Encoding is a framing error;
+    /// the server answers 400 and closes the connection (nothing after it is read as a request).
+    @Test func anHTTPFramingErrorClosesTheConnection() throws {
+        let (server, http) = try HTTPFaceTests.server()
+        defer { withExtendedLifetime(server) {} }
+        let client = try RawClient(path: http)
+        try client.sendRaw(Array("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
+        let answer = String(decoding: try client.readAll(timeout: 3), as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+        #expect(!answer.contains("200 OK"), "a request after the framing error was served: \(answer)")
+    }
 }

@@ -80,9 +80,16 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         server.log("conn \(gate.id): closed (\(gate.closeReason))\(pending == nil ? "" : ", its caption cancelled")")
     }
 
+    /// A framing error (RFC 9112: both Content-Length and Transfer-Encoding, a bad chunk, a head
+    /// that does not parse): NIO's protocol error handler has answered 400; nothing after it can be
+    /// read as a request, so the connection closes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        gate.close("HTTP framing error: \(error)".bounded(256))
+    }
+
     /// Tells the gate what this connection holds: a request partly received, a call in flight.
     private func reportToGate(receiving: Bool) {
-        gate.update(receiving: receiving, callsInFlight: pending != nil || parsing ? 1 : 0)
+        gate.report(receiving: receiving, callsInFlight: pending != nil || parsing ? 1 : 0)
     }
 
     private func releaseBody() {

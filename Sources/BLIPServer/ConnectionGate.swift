@@ -143,7 +143,8 @@ final class ConnectionGate: ChannelInboundHandler, @unchecked Sendable {
                 server.log("refused \(role == .http ? "an HTTP" : "a") connection: \(configuration.maxConnections) already open (--max-connections)")
             }
         }
-        if !overLimit {
+        // HTTP connections come and go with every probe and scrape: only their unusual ends are logged.
+        if !overLimit, role == .rpc || !permitted {
             server.log("conn \(id): open\(role == .http ? " (HTTP)" : "") (\(peer.map(String.init(describing:)) ?? "peer unknown"))\(permitted ? "" : ", not in --allow-uid/--allow-gid: its first request is refused and the connection closed")")
         }
         rearm()

@@ -44,7 +44,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     private var pending: Exchange?
     /// Answers written and not yet taken by the socket.
     private var answersUnwritten = 0
-    /// A whole request that waits for the previous answer to be taken (``answerWritten(_:keepAlive:)``).
+    /// A whole request that waits for the previous answer to be taken (``writeEnd(_:keepAlive:)``).
     private var deferred: HTTPRequestHead?
 
     private struct Exchange {
@@ -77,7 +77,11 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         releaseBody()
         pending?.call.cancel()
         channel = nil
-        server.log("conn \(gate.id): closed (\(gate.closeReason))\(pending == nil ? "" : ", its caption cancelled")")
+        // Probes and scrapes open and close connections all the time: an ordinary end is not logged.
+        let ordinary = gate.closeReason.hasPrefix("peer closed") || gate.closeReason.hasPrefix("answered")
+        if pending != nil || !ordinary {
+            server.log("conn \(gate.id): HTTP connection closed (\(gate.closeReason))\(pending == nil ? "" : ", its caption cancelled")")
+        }
     }
 
     /// A framing error (RFC 9112: both Content-Length and Transfer-Encoding, a bad chunk, a head
@@ -321,9 +325,7 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     private func endStream() {
         guard let channel else { return }
         writeEvent(text: "[DONE]")
-        let done = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        answerWritten(done.futureResult, keepAlive: head?.isKeepAlive ?? false)
+        writeEnd(channel, keepAlive: head?.isKeepAlive ?? false)
     }
 
     // MARK: Answers
@@ -371,27 +373,30 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         let version = head?.version ?? .http1_1
         channel.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
         channel.write(wrapOutboundOut(.body(.byteBuffer(channel.channel.allocator.buffer(bytes: bytes)))), promise: nil)
-        let done = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        answerWritten(done.futureResult, keepAlive: close == nil && (head?.isKeepAlive ?? false))
+        writeEnd(channel, keepAlive: close == nil && (head?.isKeepAlive ?? false))
     }
 
-    /// An answer's last part is queued: until the socket has taken it, the next pipelined request
+    /// Writes an answer's last part. Until the socket has taken it, the next pipelined request
     /// waits (``deferred``), so a client that sends requests and never reads its answers holds at
     /// most one answer beyond the kernel's buffer, is not read further (NIO's pipelining handler
-    /// reads no more while a request waits) and is dropped after `--send-grace-period`.
-    private func answerWritten(_ written: EventLoopFuture<Void>, keepAlive: Bool) {
+    /// reads no more while a request waits) and is dropped after `--send-grace-period`. The count
+    /// goes up before the write because NIO hands over the next pipelined request inside it; the
+    /// waiting request is then taken up in a task of its own, so a long pipeline never nests
+    /// one answer's write inside another's.
+    private func writeEnd(_ channel: ChannelHandlerContext, keepAlive: Bool) {
         answersUnwritten += 1
-        written.whenComplete { _ in
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        done.futureResult.whenComplete { _ in
             self.answersUnwritten -= 1
             guard self.answersUnwritten == 0 else { return }
             self.gate.peerCaughtUp()
             if let head = self.deferred {
                 self.deferred = nil
-                self.handleRequest(head)
+                self.eventLoop.execute { self.handleRequest(head) }
             }
         }
-        closeWhenWritten(written, keepAlive: keepAlive)
+        closeWhenWritten(done.futureResult, keepAlive: keepAlive)
     }
 
     /// Closes the connection once `written` completes, unless it is kept alive.

@@ -167,6 +167,19 @@ import Testing
         #expect(server.waitForExit(timeout: 5) == .idle)
     }
 
+    /// Before: a reloaded engine's cache counters, which start again at 0, were not counted until
+    /// they passed the old engine's.
+    @Test func featureCacheCountersKeepCountingAfterAReload() throws {
+        let (server, http) = try HTTPFaceTests.server()
+        server.service.featureCache.withLock { $0.hits = 5; $0.misses = 7 }
+        #expect(try Self.metric(http, "blip_captiond_feature_cache_hits_total") == "blip_captiond_feature_cache_hits_total 5")
+        let reloaded = FakeService(modelID: "fake/reloaded")
+        server.server.replaceService(reloaded)
+        reloaded.featureCache.withLock { $0.hits = 2; $0.misses = 1 }
+        #expect(try Self.metric(http, "blip_captiond_feature_cache_hits_total") == "blip_captiond_feature_cache_hits_total 7")
+        #expect(try Self.metric(http, "blip_captiond_feature_cache_misses_total") == "blip_captiond_feature_cache_misses_total 8")
+    }
+
     /// Before: the first model's `build_info` stayed beside the reloaded one's.
     @Test func metricsAfterAReloadDescribeTheServedModelOnly() throws {
         let (server, http) = try HTTPFaceTests.server()

@@ -135,10 +135,14 @@ public final class FakeService: CaptionService {
         record.withLock { $0.busy == 0 || now - $0.lastProgress < window }
     }
 
+    /// What Info reports as the feature cache's statistics (a test sets them).
+    public let featureCache = LockedState(InfoResponse.FeatureCacheStats())
+
     public func describe() -> InfoResponse {
         InfoResponse(modelID: modelID, engineVersion: "test", blasCore: "none", blasThreads: 1,
                      defaults: .documentedDefaults,
-                     limits: .init(maxImageBytes: 1 << 20, maxPixels: 1 << 22, maxTokens: 64, maxBeams: 8))
+                     limits: .init(maxImageBytes: 1 << 20, maxPixels: 1 << 22, maxTokens: 64, maxBeams: 8),
+                     featureCache: featureCache.withLock { $0 })
     }
 
     public func warmUp() throws {}

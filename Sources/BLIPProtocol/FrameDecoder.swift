@@ -78,6 +78,9 @@ public struct FrameDecoder: Sendable {
 
     /// Whether bytes of an unfinished frame are held: at end of stream this means the peer
     /// stopped mid-frame.
+    /// The length of the frame being received, once its prefix is in; `nil` between frames.
+    public var announcedLength: Int? { payloadLength }
+
     public var hasPartialFrame: Bool {
         failure == nil && (payloadLength != nil || !prefix.isEmpty || pending.count > 0)
     }

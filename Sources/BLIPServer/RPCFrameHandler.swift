@@ -28,6 +28,9 @@ final class RPCFrameHandler: ChannelInboundHandler, @unchecked Sendable {
     /// The stream broke: nothing more is read as frames.
     private var broken = false
 
+    /// The largest frame read from a peer the allow-lists refuse (to answer its call id).
+    static let refusedPeerFrameBytes = 64 << 10
+
     init(gate: ConnectionGate, server: ServerContext) {
         self.gate = gate
         self.server = server
@@ -57,6 +60,14 @@ final class RPCFrameHandler: ChannelInboundHandler, @unchecked Sendable {
             broken = true
             let rpcError = RPCError(mapping: error)
             context.fireChannelRead(wrapInboundOut(.broken(rpcError, reason: "\(rpcError)".bounded(512))))
+        }
+        // A peer the allow-lists refuse gets its first request answered PERMISSION_DENIED (with
+        // its call id); a frame too large to be a small request is not buffered to find that id.
+        if !broken, !gate.permitted, let length = decoder.announcedLength, length > Self.refusedPeerFrameBytes {
+            broken = true
+            context.fireChannelRead(wrapInboundOut(.broken(
+                RPCError(code: .permissionDenied, message: "this peer's uid/gid is not allowed to call blip-captiond; ask its administrator to add it to --allow-uid/--allow-gid"),
+                reason: "peer not in --allow-uid/--allow-gid")))
         }
         let held = decoder.bufferedByteCount
         budget.release(heldBytes - held)

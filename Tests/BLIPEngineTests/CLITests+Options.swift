@@ -54,15 +54,8 @@ extension CLITests {
     @Test(.enabled(if: CLITests.daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
     func versionIsTheReleaseVersionEverywhere() throws {
         #expect(try run(["--version"]).stdout == "blip-caption \(ReleaseVersion.current)\n")
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: PackagePaths.daemon)
-        daemon.arguments = ["--version"]
-        let out = Pipe()
-        daemon.standardOutput = out
-        try daemon.run()
-        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        daemon.waitUntilExit()
-        #expect(daemon.terminationStatus == 0 && printed == "blip-captiond \(ReleaseVersion.current)\n", "\(printed)")
+        let daemon = try ProcessOutput.run(PackagePaths.daemon, ["--version"])
+        #expect(daemon.status == 0 && daemon.stdout == "blip-captiond \(ReleaseVersion.current)\n", "\(daemon.stdout)")
         let changelog = try String(contentsOf: PackagePaths.root.appendingPathComponent("CHANGELOG.md"), encoding: .utf8)
         let newest = changelog.split(separator: "\n").first { $0.hasPrefix("## [") }
         #expect(newest?.hasPrefix("## [\(ReleaseVersion.current)]") == true, "CHANGELOG.md's newest entry: \(newest ?? "none")")

@@ -269,4 +269,16 @@ import Testing
         #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
         #expect(!answer.contains("200 OK"), "a request after the framing error was served: \(answer)")
     }
+
+    /// Before: a peer the allow-lists refuse had its whole first frame (up to --max-frame-bytes)
+    /// buffered before it was refused. Now a frame larger than a small request is refused from its
+    /// length prefix, and only small ones are read for their call id.
+    @Test func aRefusedPeersLargeFrameIsRefusedFromItsPrefix() throws {
+        let server = try TestServer { $0.allowedUIDs = [getuid() &+ 1] }
+        let peer = try server.connect()
+        try peer.sendRaw(RawClient.prefix(32 << 20) + [UInt8](repeating: 0, count: 128 << 10))
+        let answer = try #require(try peer.receive(timeout: 2))
+        #expect(answer.callID == 0 && answer.statusCode == .permissionDenied, "got \(answer.statusCode)")
+        #expect(try peer.receive() == nil, "a refused peer's connection must be closed")
+    }
 }

@@ -99,17 +99,9 @@ import Testing
         #expect(score <= 2.0, "\(line)")
     }
 
+    /// The exit status and everything printed (standard output, then standard error).
     private func run(_ executable: String, _ arguments: [String], in directory: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let output = try ProcessOutput.run(executable, arguments, directory: directory)
+        return (output.status, output.stdout + output.stderr)
     }
 }

@@ -1,0 +1,48 @@
+import BLIPProtocol
+import Foundation
+
+/// What a finished child process left: its exit status and everything it wrote.
+public struct ProcessOutput: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+
+    /// Runs `executable` to its end and collects its output. Both pipes are read at once, so a
+    /// child that fills one while the test reads the other never blocks.
+    /// - Parameters:
+    ///   - executable: The program's path.
+    ///   - arguments: Its arguments.
+    ///   - stdin: Bytes written to its standard input, which is then closed (`nil`: /dev/null).
+    ///   - environment: Its whole environment; `nil` inherits the test's.
+    ///   - directory: Its working directory; `nil` keeps the test's.
+    /// - Throws: When the program cannot be started.
+    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil,
+                           environment: [String: String]? = nil, directory: String? = nil) throws -> ProcessOutput {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try process.run()
+        let errorData = LockedState(Data())
+        let readingErrors = DispatchGroup()
+        readingErrors.enter()
+        DispatchQueue.global().async {
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            errorData.withLock { $0 = data }
+            readingErrors.leave()
+        }
+        if let stdin {
+            input.fileHandleForWriting.write(stdin)
+            try? input.fileHandleForWriting.close()
+        }
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        readingErrors.wait()
+        process.waitUntilExit()
+        return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
+    }
+}

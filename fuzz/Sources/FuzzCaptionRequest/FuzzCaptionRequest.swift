@@ -11,8 +11,9 @@ public func fuzzCaptionRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     let again = try? CaptionRequest(decoding: request.encoded())
     precondition(again != nil, "a decoded CaptionRequest does not decode after re-encoding")
     let o = request.options
-    // The daemon's own mapping from wire options to engine parameters.
-    let p = EngineCaptionService.parameters(request.options, prompt: request.prompt)
+    // The daemon's own mapping from wire options to engine parameters (a double no Float can
+    // hold is refused there, as the daemon refuses it).
+    guard let p = try? EngineCaptionService.parameters(request.options, prompt: request.prompt) else { return 0 }
     let limits = GenerationLimits()
     guard let valid = try? p.validated(maxPositions: 512, limits: limits) else { return 0 }
     precondition((1...limits.maxBeams).contains(valid.numBeams))

@@ -5,17 +5,16 @@ import NIOCore
 
 /// The RPC handler of one client connection, behind its ``ConnectionGate`` and its
 /// ``RPCFrameHandler``: frames in, immediate answers (Health, Info, refusals) and caption answers
-/// out. Everything here runs on the
-/// connection's event loop; the engine reaches it only through ``complete(_:_:)``, which hops onto
-/// the loop, so no engine thread ever touches a socket.
+/// out. Everything here runs on the connection's event loop; the engine reaches it only through
+/// ``complete(_:_:)``, which hops onto the loop, so no engine thread ever touches a socket.
 ///
 /// The gate admits the peer, runs the connection's timers and stops reading a peer that does not
 /// take its answers; the framing holds half-received frames within the server's byte budget; this
 /// handler reports its calls in flight and bounds its outgoing queue by frames (`maxQueuedFrames`,
 /// beside the gate's byte bound).
 final class Connection: ChannelInboundHandler, CallOwner, @unchecked Sendable {
-    // @unchecked: every field is touched only on `eventLoop` (the entry points from other
-    // threads, `complete` and `shutdown`, hop onto it).
+    // @unchecked: every field is touched only on `eventLoop` (`complete`, the entry point from
+    // other threads, hops onto it).
     typealias InboundIn = RPCInbound
     typealias OutboundOut = ByteBuffer
 

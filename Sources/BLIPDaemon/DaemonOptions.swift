@@ -9,7 +9,7 @@ import Glibc
 public struct DaemonOptions: ParsableArguments, Sendable {
     public init() {}
 
-    @Option(help: ArgumentHelp("The model folder (config.json, model.safetensors, vocab.txt). Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))
+    @Option(help: ArgumentHelp("The model folder (config.json, model.safetensors or its shards' model.safetensors.index.json, vocab.txt). Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))
     public var model: String?
 
     @Option(help: ArgumentHelp("Socket to bind when systemd passes none (LISTEN_FDS unset).", valueName: "path"))

@@ -25,21 +25,24 @@ public final class BlipModel: @unchecked Sendable {
         self.folder = folder
         config = try BlipConfig.load(from: folder.config)
         preprocessor = try PreprocessorConfig.load(folder: folder, visionImageSize: config.vision.imageSize)
-        guard FileManager.default.fileExists(atPath: folder.weights.path) else { throw .missingFile(folder.weights.path) }
-        let file = try SafeTensorsFile(url: folder.weights)
-        weights = WeightStore(file: file)
-        revision = Self.snapshotRevision(folder.url) ?? "sha256:" + file.headerDigest
+        var files: [SafeTensorsFile] = []
+        for url in try folder.weightFiles() { files.append(try SafeTensorsFile(url: url)) }
+        weights = try WeightStore(files: files)
+        // One file: its header's digest, as before shards were read; shards: the digest of theirs.
+        revision = Self.snapshotRevision(folder.url) ?? "sha256:" + (files.count == 1 ? files[0].headerDigest
+            : SafeTensorsFile.digest(Array(files.map(\.headerDigest).joined(separator: "\n").utf8)))
         vision = try VisionEncoder(weights, config: config.vision, gemm: visionGEMM)
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
                                precision: decoderWeights)
         self.decoderWeights = decoderWeights
-        let attributes = try? FileManager.default.attributesOfItem(atPath: folder.weights.path)
+        let descriptor = folder.weightsDescriptor
+        let attributes = try? FileManager.default.attributesOfItem(atPath: descriptor.path)
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
         let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         identity = "\(folder.url.standardizedFileURL.path) \(size) \(modified)"
         try weights.checkAllUsed()
-        weightsPath = folder.weights.path
-        weightsStamp = file.fileStamp
+        weightsPath = descriptor.path
+        weightsStamp = files.count == 1 ? files[0].fileStamp : (SafeTensorsFile.FileStamp.current(path: descriptor.path) ?? files[0].fileStamp)
     }
 
     /// Copies the weights out of the mapped file into memory this process owns, safe while
@@ -49,12 +52,17 @@ public final class BlipModel: @unchecked Sendable {
     /// - Returns: The bytes copied (0 when already owned).
     /// - Throws: `ModelError` when the file changed during the copy (load the model again).
     @discardableResult
-    public func ownWeights() throws(ModelError) -> Int { try weights.file.takeOwnership() }
+    public func ownWeights() throws(ModelError) -> Int {
+        var copied = 0
+        for file in weights.files { copied += try file.takeOwnership() }
+        return copied
+    }
 
     /// Whether ``ownWeights()`` has finished.
-    public var ownsWeights: Bool { weights.file.isOwned }
+    public var ownsWeights: Bool { weights.files.allSatisfy(\.isOwned) }
 
-    /// The weights file, and what it was (inode, size, mtime) when it was read: the model keeps
+    /// The weights file (a sharded checkpoint: its index), and what it was (inode, size, mtime)
+    /// when it was read: the model keeps
     /// what it read whatever happens to the file afterwards; a changed stamp means a reload
     /// (SIGHUP) would load something else.
     public let weightsPath: String

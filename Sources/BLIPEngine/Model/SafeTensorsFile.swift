@@ -65,6 +65,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// Upper bound for the JSON header; real BLIP headers are ~50 KB.
     public static let maxHeaderBytes = 100 << 20
+
+    /// The first 8 bytes of the SHA-256 of `bytes`, in hex: how a header (or headers) names a checkpoint.
+    public static func digest(_ bytes: some DataProtocol) -> String {
+        SHA256.hash(data: bytes).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
     /// Bytes read per `pread` (the header).
     static let readChunk = 64 << 20
     /// Bytes copied into owned memory per step of ``takeOwnership()``: what peak memory grows by.
@@ -121,7 +126,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let parsed = try Self.parseHeader(Data(UnsafeRawBufferPointer(rebasing: header[8...])), dataLength: size - 8 - headerLength, path: path)
         entries = parsed.entries
         metadata = parsed.metadata
-        headerDigest = SHA256.hash(data: UnsafeRawBufferPointer(header)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        headerDigest = Self.digest(UnsafeRawBufferPointer(header))
 
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
             throw .unreadableFile(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")

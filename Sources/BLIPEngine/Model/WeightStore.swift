@@ -1,29 +1,51 @@
 import Foundation
 
-/// The checkpoint's tensors as float32, looked up by their Hugging Face names.
+/// The checkpoint's tensors as float32, looked up by their Hugging Face names, from one
+/// safetensors file or the shards of one (a tensor may be in one file only).
 ///
 /// Float32 tensors point straight into the file's bytes, which `SafeTensorsFile` holds in memory
 /// the process owns; F16/BF16 tensors are converted once into buffers this store owns. Every lookup checks the shape the config implies and records the
 /// name, so `checkAllUsed()` can reject tensors the model does not know.
 final class WeightStore: @unchecked Sendable {
     // @unchecked: filled during loading on one thread, read-only afterwards.
-    let file: SafeTensorsFile
+    let files: [SafeTensorsFile]
+    /// Tensor name → its entry and the file holding it.
+    private let located: [String: (entry: SafeTensorsEntry, file: SafeTensorsFile)]
     private var converted: [UnsafeMutablePointer<Float>] = []
     private var reduced: [UnsafeMutablePointer<BFloat16>] = []
     private var used: Set<String> = []
 
-    init(file: SafeTensorsFile) { self.file = file }
+    /// - Throws: `ModelError.badSafeTensors` when two files hold a tensor of the same name.
+    init(files: [SafeTensorsFile]) throws(ModelError) {
+        self.files = files
+        var located: [String: (entry: SafeTensorsEntry, file: SafeTensorsFile)] = [:]
+        for file in files {
+            for (name, entry) in file.entries {
+                if let other = located[name]?.file {
+                    throw .badSafeTensors(file.url.path, "tensor \(name) is in \(other.url.lastPathComponent) too; the shards do not belong together")
+                }
+                located[name] = (entry, file)
+            }
+        }
+        self.located = located
+    }
 
     deinit {
         for p in converted { p.deallocate() }
         for p in reduced { p.deallocate() }
     }
 
-    func contains(_ name: String) -> Bool { file.entries[name] != nil }
+    func contains(_ name: String) -> Bool { located[name] != nil }
+
+    /// Gives back the mapped pages of `bytes` (``SafeTensorsFile/releasePages(_:)``), in whichever
+    /// file they lie.
+    func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        for file in files { file.releasePages(bytes) }
+    }
 
     /// The tensor `name`, which must have exactly `shape`.
     func tensor(_ name: String, shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
-        guard let entry = file.entries[name] else { throw .missingTensor(name) }
+        guard let (entry, file) = located[name] else { throw .missingTensor(name) }
         // PyTorch stores some vectors with leading 1s (class_embedding (1,1,H)); compare without them.
         guard entry.shape.drop(while: { $0 == 1 }) == shape.drop(while: { $0 == 1 }) else {
             throw .shapeMismatch(tensor: name, expected: shape, found: entry.shape)
@@ -91,7 +113,7 @@ final class WeightStore: @unchecked Sendable {
     /// Fails on the first tensor no lookup asked for. Buffers transformers never loads
     /// (`position_ids`, saved by old checkpoints) are ignored.
     func checkAllUsed() throws(ModelError) {
-        for name in file.entries.keys.sorted() where !used.contains(name) && !name.hasSuffix("position_ids") {
+        for name in located.keys.sorted() where !used.contains(name) && !name.hasSuffix("position_ids") {
             throw .unexpectedTensor(name)
         }
     }

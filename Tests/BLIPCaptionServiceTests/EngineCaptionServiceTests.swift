@@ -9,8 +9,7 @@ import Testing
 /// The one wire ↔ engine mapping: defaults, options, prompts, response shapes, and a call through
 /// a real engine.
 @Suite struct EngineCaptionServiceTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = PackagePaths.fixtures
 
     static func service(featureCacheBytes: Int = 0) throws -> EngineCaptionService {
         let folder = ModelFolder(url: fixtures.appendingPathComponent("models/tiny-a"))

@@ -1,11 +1,11 @@
+import BLIPTestSupport
 import Foundation
 import Testing
 @testable import BLIPEngine
 
 /// Paths of the committed fixtures (written by scripts/reference/make_fixtures.py) and small readers.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let root = PackagePaths.fixtures
 
     static func modelFolder(_ name: String) -> ModelFolder {
         ModelFolder(url: root.appendingPathComponent("models").appendingPathComponent(name))

@@ -1,10 +1,10 @@
+import BLIPTestSupport
 import Foundation
 @testable import BLIPEngine
 
 /// Test-only helpers: fixture paths, a tiny safetensors reader, and element-wise comparison.
 enum ImageFixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let root = PackagePaths.fixtures
     static let unit = root.appendingPathComponent("image-unit")
     static let images = root.appendingPathComponent("images")
     static let golden = root.appendingPathComponent("golden/images")

@@ -30,6 +30,9 @@ public final class FakeService: CaptionService {
     }
     public let record = LockedState(Record())
     private let workers: OperationQueue
+    /// Where waiting calls expire: a queue of its own (a new thread when it needs one), so a busy
+    /// global queue never delays an expiry.
+    private let deadlines = DispatchQueue(label: "fake-service-deadlines")
 
     public init(stepTime: Duration = .milliseconds(5), wedgeTime: Duration = .milliseconds(600), modelID: String = "fake/blip",
          concurrency: Int = 1) {
@@ -63,7 +66,7 @@ public final class FakeService: CaptionService {
         }
         if let deadline {
             let seconds = Double((deadline - .now).components.attoseconds) / 1e18 + Double((deadline - .now).components.seconds)
-            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
+            deadlines.asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
                 if record.withLock({ $0.phases[ticket.id] == .waiting }) {
                     finish(.failure(RPCError(code: .deadlineExceeded, message: "expired while waiting")))
                 }

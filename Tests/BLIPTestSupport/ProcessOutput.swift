@@ -28,14 +28,17 @@ public struct ProcessOutput: Sendable {
         process.standardError = err
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input
         try process.run()
+        // Standard error is read on a thread of its own, not Dispatch's global queue: the read lasts
+        // as long as the child, and the global queue is as wide as the machine (2 threads here),
+        // which the fake engine's timers and the server's off-loop work need.
         let errorData = LockedState(Data())
-        let readingErrors = DispatchGroup()
-        readingErrors.enter()
-        DispatchQueue.global().async {
+        let readingErrors = DispatchSemaphore(value: 0)
+        let reader = Thread {
             let data = err.fileHandleForReading.readDataToEndOfFile()
             errorData.withLock { $0 = data }
-            readingErrors.leave()
+            readingErrors.signal()
         }
+        reader.start()
         if let stdin {
             input.fileHandleForWriting.write(stdin)
             try? input.fileHandleForWriting.close()

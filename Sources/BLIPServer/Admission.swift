@@ -61,15 +61,17 @@ final class Admission: @unchecked Sendable {
         let submitted = ContinuousClock.now
         do {
             let ticket = try service.submit(call.request, deadline: call.deadline, onText: call.onText) { [self] result in
-                // Released before the answer goes out, so a client that has read it sees the
-                // depth without it.
-                release()
+                // Counted out before the answer goes out, so a client that has read it sees the
+                // depth without it; the drain is told only after, so the answer is on its way to
+                // the event loop before the drain closes the connections.
+                let idleNow = release()
                 call.finish(Self.answer(result, call: call, submitted: submitted))
+                for waiter in idleNow { waiter() }
             }
             call.started(on: service, ticket: ticket)
             return nil
         } catch {
-            release()
+            for waiter in release() { waiter() }
             return RPCError(mapping: error)
         }
     }
@@ -92,13 +94,14 @@ final class Admission: @unchecked Sendable {
         }
     }
 
-    private func release() {
+    /// Counts a call out; returns the idle waiters to run when it was the last.
+    private func release() -> [@Sendable () -> Void] {
         lock.lock()
+        defer { lock.unlock() }
         admitted -= 1
-        let waiters = admitted == 0 ? idleWaiters : []
-        if admitted == 0 { idleWaiters = [] }
-        lock.unlock()
-        for waiter in waiters { waiter() }
+        guard admitted == 0 else { return [] }
+        defer { idleWaiters = [] }
+        return idleWaiters
     }
 
     /// Calls admitted and not yet answered by the engine.

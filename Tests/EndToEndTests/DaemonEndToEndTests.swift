@@ -142,19 +142,24 @@ struct DaemonEndToEndTests {
 
     @Test(.enabled(if: built, "build the package first (swift build --build-tests)"))
     func deadlinesCancellationCrashAndRestart() async throws {
-        var daemon = try Self.daemon()
+        var daemon = try Self.daemon(arguments: ["--max-batch", "1"])
         let socket = daemon.socketPath
         let client = CaptionClient(socketPath: socket)
         let jpeg = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("images/astronaut_q90_420.jpg")))
 
         // Deadline: a short call queued behind slow ones expires (on the daemon or, at the latest, locally).
-        // Four blockers fill --max-batch (4): the short call waits. (With three it ran beside them and,
-        // its image's features cached and hashed in microseconds, could finish 20 tokens in 20 ms.)
-        let blockers = (0..<4).map { _ in Task { try await client.caption(image: jpeg, options: Self.slow, timeout: .seconds(60)) } }
-        try await Task.sleep(for: .milliseconds(50))
+        // The daemon runs one caption at a time (--max-batch 1) and a blocker takes ~0.2 s here, so
+        // ten of them hold it ~2 s. The short call is sent once the daemon holds a blocker: on a
+        // loaded machine (the whole suite at once) the tasks of this test may start or resume late,
+        // and a short call that arrives when the blockers are done runs at once and finishes in time.
+        let blockers = (0..<10).map { _ in Task { try await client.caption(image: jpeg, options: Self.slow, timeout: .seconds(60)) } }
+        let admitted = ContinuousClock.now + .seconds(10)
+        while try await client.info().counters.queueDepth < 1, ContinuousClock.now < admitted {
+            try await Task.sleep(for: .milliseconds(2))
+        }
         do {
             _ = try await client.caption(image: jpeg, options: DecodingOptions(numBeams: 1), timeout: .milliseconds(20))
-            Issue.record("a 20 ms call behind four slow ones finished in time")
+            Issue.record("a 20 ms call behind ten slow ones finished in time")
         } catch let error as CaptionClientError {
             #expect(error.code == .deadlineExceeded, "\(error)")
         }

@@ -45,7 +45,7 @@ public struct DaemonOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Seconds a connection with no call in flight and no half-sent frame stays open (0 = for ever).", valueName: "seconds"))
     public var idleTimeout: Double = 300
 
-    @Option(help: ArgumentHelp("Bytes of half-received frames all connections together may hold; a read past it is refused with RESOURCE_EXHAUSTED and its connection closed.", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Bytes of half-received frames and HTTP bodies all connections together may hold; a read past it is refused (RESOURCE_EXHAUSTED; HTTP 503) and its connection closed.", valueName: "bytes"))
     public var maxBufferedBytes = ServerConfiguration().maxBufferedBytes
 
     @Option(help: ArgumentHelp("Seconds a client may leave answers unread beyond its outgoing queue before it is disconnected and its calls cancelled.", valueName: "seconds"))
@@ -54,13 +54,13 @@ public struct DaemonOptions: ParsableArguments, Sendable {
     @Option(help: "Connections open at once; one more is refused with RESOURCE_EXHAUSTED.")
     public var maxConnections = ServerConfiguration().maxConnections
 
-    @Option(help: ArgumentHelp("Seconds a client may leave a frame half-sent before its connection is closed.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds a client may leave a request unfinished (a frame half-sent, an HTTP head or body) before its connection is closed.", valueName: "seconds"))
     public var partialFrameTimeout: Double = 30
 
     @Option(help: ArgumentHelp("Seconds calls in flight may run after SIGTERM before they are answered UNAVAILABLE.", valueName: "seconds"))
     public var gracePeriod: Double = 10
 
-    @Option(help: ArgumentHelp("Exit cleanly after this many seconds with no connection (systemd starts the daemon again on the next one).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Exit cleanly after this many seconds with no RPC connection, no HTTP request in progress and no call (systemd starts the daemon again on the next one).", valueName: "seconds"))
     public var idleExit: Double?
 
     @Option(name: .customLong("allow-uid"), help: ArgumentHelp("Only peers with this uid (SO_PEERCRED) may call; repeatable. Others get PERMISSION_DENIED.", valueName: "uid"))

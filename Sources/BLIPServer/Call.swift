@@ -55,9 +55,6 @@ final class Call: Sendable {
         engine.map { $0.service.cancel($0.ticket) }
     }
 
-    /// Whether the call's response has been decided (it may still be being written).
-    var isFinished: Bool { state.withLock { $0.finished } }
-
     /// Sends `outcome` as the call's one response (ignored if it already has one).
     func finish(_ outcome: Result<CaptionResponse, RPCError>) {
         let first = state.withLock { state -> Bool in

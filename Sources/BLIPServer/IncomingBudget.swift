@@ -1,9 +1,9 @@
 import BLIPProtocol
 
-/// The bytes of half-received frames that all connections together may hold
-/// (`ServerConfiguration.maxBufferedBytes`): without it, many clients each leaving a large frame
+/// The bytes of half-received RPC frames and HTTP bodies that all connections together may hold
+/// (`ServerConfiguration.maxBufferedBytes`): without it, many clients each leaving a large request
 /// half-sent would add up to gigabytes. A connection whose next read would pass the budget is
-/// refused (`RESOURCE_EXHAUSTED`, call id 0) and closed.
+/// refused (RPC: `RESOURCE_EXHAUSTED`, call id 0; HTTP: 503) and closed.
 final class IncomingBudget: Sendable {
     let limit: Int
     private let used = LockedState(0)

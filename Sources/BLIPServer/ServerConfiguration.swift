@@ -10,15 +10,16 @@ public struct ServerConfiguration: Sendable {
     /// Connections open at once (peers refused by the allow-lists do not count); one more is
     /// answered `RESOURCE_EXHAUSTED` (call id 0) and closed. Each costs a descriptor. Default 256.
     public var maxConnections: Int = 256
-    /// How long a peer may leave a frame half-sent before the connection is closed (a stalled or
-    /// malicious client must not hold a connection forever). Idle connections between frames are
-    /// not affected. Default 30 s.
+    /// How long a peer may leave a request unfinished (a frame half-sent, an HTTP head or body not
+    /// yet whole; restarted by every read) before the connection is closed (a stalled or malicious
+    /// client must not hold a connection forever). Idle connections between requests are not
+    /// affected. Default 30 s.
     public var partialFrameTimeout: Duration = .seconds(30)
     /// Connections with no call in flight and no half-sent frame are closed after this long;
     /// `nil` keeps them. Default 5 minutes.
     public var idleTimeout: Duration? = .seconds(300)
-    /// Bytes of half-received frames all connections together may hold; a read that would pass
-    /// it is refused (`RESOURCE_EXHAUSTED`, call id 0) and its connection closed. Default 256 MiB
+    /// Bytes of half-received frames and HTTP bodies all connections together may hold; a read that
+    /// would pass it is refused (`RESOURCE_EXHAUSTED`, call id 0; HTTP 503) and its connection closed. Default 256 MiB
     /// (eight largest frames at once).
     public var maxBufferedBytes: Int = 256 << 20
     /// Responses queued for one connection beyond the socket (bytes: the high-water mark at which
@@ -39,7 +40,8 @@ public struct ServerConfiguration: Sendable {
     /// How long calls in flight may run after a shutdown request before they are answered
     /// `UNAVAILABLE`. Default 10 s.
     public var gracePeriod: Duration = .seconds(10)
-    /// Exit after this long with no connection and no work; `nil` never exits for idleness.
+    /// Exit after this long with no RPC connection, no HTTP request in progress and no work; `nil`
+    /// never exits for idleness.
     public var idleExit: Duration?
     /// Peers whose uid is listed may call; `nil` (and `allowedGIDs` `nil`) lets everyone in.
     /// With both lists set, a peer matching either is allowed.

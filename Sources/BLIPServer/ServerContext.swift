@@ -87,9 +87,6 @@ final class ServerContext: Sendable {
         }
     }
 
-    /// RPC connections open now.
-    var rpcConnectionCount: Int { connectionCounts.rpc }
-
     func closed(_ connection: ConnectionGate, counted: Bool) {
         state.withLock { state in
             state.connections[connection.id] = nil

@@ -46,10 +46,14 @@ let package = Package(
         // The C library's calls Swift cannot make (variadic ones: mremap).
         .systemLibrary(name: "CMemory"),
 
+        // The decoding options' one table (names, types, ranges, defaults, help), which the wire, the
+        // engine, the CLI and the OpenAI face all read. No dependencies.
+        .target(name: "BLIPOptions"),
+
         // protoc-c output for proto/blip/v1 (regenerate with scripts/generate-proto.sh; never edit).
         .target(name: "BlipProtoC", dependencies: ["CProtobufC"]),
         // Framing, envelope, status codes and messages of the wire protocol. No sockets.
-        .target(name: "BLIPProtocol", dependencies: ["BlipProtoC", "CProtobufC"]),
+        .target(name: "BLIPProtocol", dependencies: ["BLIPOptions", "BlipProtoC", "CProtobufC"]),
 
         // Unix socket addresses and errno text, the same for the client and the daemon.
         .target(name: "BLIPSocket"),
@@ -67,7 +71,7 @@ let package = Package(
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures",
+            dependencies: ["BLIPOptions", "COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CMemory", "CPUFeatures",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
             swiftSettings: [.unsafeFlags(engineFlags)]
@@ -140,7 +144,7 @@ let package = Package(
         .testTarget(name: "BLIPCaptionServiceTests", dependencies: ["BLIPCaptionService", "BLIPServer", "BLIPProtocol", "BLIPEngine", "BLIPTestSupport"]),
         .testTarget(
             name: "BLIPEngineTests",
-            dependencies: ["BLIPEngine", "CPUFeatures", "BLIPTestSupport"]
+            dependencies: ["BLIPEngine", "BLIPProtocol", "CPUFeatures", "BLIPTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -129,43 +129,19 @@ public struct EngineCaptionService: CaptionService {
                                   generatedTokens: UInt32(clamping: c.generatedTokens))
     }
 
-    /// Wire options → engine parameters: the one mapping (the daemon and `blip-caption --local`).
-    /// Unset stays the engine's default (``engineDefaults``); an empty prompt is unconditional.
-    /// The double options are checked at the precision they arrive in before they become Floats
+    /// Wire options → engine parameters: the one mapping (the daemon and `blip-caption --local`),
+    /// option by option as the table names them. Unset stays the engine's default (the table's,
+    /// ``DecodingOptions/documentedDefaults``); an empty prompt is unconditional. The double options
+    /// are checked at the precision they arrive in before they become Floats
     /// (``GenerationParameters/narrowed(_:parameter:)``).
     /// - Throws: `ParameterError` naming the option that no 32-bit float can hold.
     public static func parameters(_ o: DecodingOptions, prompt: String?) throws(ParameterError) -> GenerationParameters {
         var p = GenerationParameters()
         p.prompt = prompt.flatMap { $0.isEmpty ? nil : $0 }
-        p.doSample = o.doSample ?? false
-        p.numBeams = o.numBeams.map { Int($0) } ?? GenerationParameters.defaultNumBeams(doSample: p.doSample)
-        p.maxNewTokens = o.maxNewTokens.map { Int($0) }
-        p.minNewTokens = o.minNewTokens.map { Int($0) }
-        p.maxLength = o.maxLength.map { Int($0) }
-        p.minLength = o.minLength.map { Int($0) }
-        if let v = o.lengthPenalty { p.lengthPenalty = try GenerationParameters.narrowed(v, parameter: "length_penalty") }
-        if let v = o.repetitionPenalty { p.repetitionPenalty = try GenerationParameters.narrowed(v, parameter: "repetition_penalty") }
-        if let v = o.noRepeatNgramSize { p.noRepeatNgramSize = Int(v) }
-        if let v = o.numReturnSequences { p.numReturnSequences = Int(v) }
-        if let v = o.earlyStopping { p.earlyStopping = v }
-        if let v = o.temperature { p.temperature = try GenerationParameters.narrowed(v, parameter: "temperature") }
-        if let v = o.topK { p.topK = Int(v) }
-        if let v = o.topP { p.topP = try GenerationParameters.narrowed(v, parameter: "top_p") }
-        p.seed = o.seed
-        p.badWords = o.badWords
+        for option in DecodingOption.allCases {
+            if let value = o[option] { try p.set(option, to: value) }
+        }
         return p
-    }
-
-    /// The defaults the engine applies to unset options, as Info reports them: read from the
-    /// engine's own table (`GenerationParameters`), not restated.
-    public static var engineDefaults: DecodingOptions {
-        let p = GenerationParameters()
-        return DecodingOptions(
-            numBeams: UInt32(p.numBeams), maxLength: UInt32(GenerationParameters.defaultMaxLength),
-            minLength: UInt32(GenerationParameters.defaultMinLength), lengthPenalty: Double(p.lengthPenalty),
-            repetitionPenalty: Double(p.repetitionPenalty), noRepeatNgramSize: UInt32(p.noRepeatNgramSize),
-            numReturnSequences: UInt32(p.numReturnSequences), earlyStopping: p.earlyStopping, doSample: p.doSample,
-            temperature: Double(p.temperature), topK: UInt32(p.topK), topP: Double(p.topP))
     }
 
     // MARK: Info and warm-up
@@ -185,7 +161,7 @@ public struct EngineCaptionService: CaptionService {
                 vocabSize: UInt32(c.text.vocabSize)),
             engineVersion: Self.engineVersion,
             blasCore: BLASRuntime.coreName, blasThreads: UInt32(BLASRuntime.threads),
-            defaults: Self.engineDefaults,
+            defaults: .documentedDefaults,
             limits: InfoResponse.Limits(
                 maxImageBytes: UInt64(captioner.imageLimits.maxBytes), maxPixels: UInt64(captioner.imageLimits.maxPixels),
                 maxTokens: UInt32(c.text.maxPositionEmbeddings), maxBeams: UInt32(captioner.generationLimits.maxBeams),

@@ -67,13 +67,62 @@ public struct DecodingOptions: Sendable, Hashable {
         self.badWords = badWords
     }
 
-    /// The defaults docs/protocol.md promises (BLIP's COCO captioning setting: beam 3, total
-    /// length 5…20). ``seed`` stays unset: the server picks one per request.
-    public static let documentedDefaults = DecodingOptions(
-        numBeams: 3, maxLength: 20, minLength: 5, lengthPenalty: 1, repetitionPenalty: 1,
-        noRepeatNgramSize: 0, numReturnSequences: 1, earlyStopping: false, doSample: false,
-        temperature: 1, topK: 50, topP: 1
-    )
+    /// The defaults docs/protocol.md promises, read from the table (``DecodingOption``'s rows): BLIP's
+    /// COCO captioning setting, beam 3, total length 5…20. The options without a default
+    /// (``maxNewTokens``, ``minNewTokens``, ``seed``: the server picks a seed per request) stay unset.
+    public static let documentedDefaults: DecodingOptions = {
+        var options = DecodingOptions()
+        for option in DecodingOption.allCases {
+            if let value = option.row.defaultValue { options[option] = value }
+        }
+        return options
+    }()
+
+    /// The value of `option` (`nil`: unset; `bad_words` is unset when empty). Setting a value of
+    /// another kind than the row's, or a count outside `uint32`, is a programming error.
+    public subscript(option: DecodingOption) -> OptionValue? {
+        get {
+            switch option {
+            case .numBeams: numBeams.map { .count(Int($0)) }
+            case .maxNewTokens: maxNewTokens.map { .count(Int($0)) }
+            case .minNewTokens: minNewTokens.map { .count(Int($0)) }
+            case .maxLength: maxLength.map { .count(Int($0)) }
+            case .minLength: minLength.map { .count(Int($0)) }
+            case .lengthPenalty: lengthPenalty.map(OptionValue.real)
+            case .repetitionPenalty: repetitionPenalty.map(OptionValue.real)
+            case .noRepeatNgramSize: noRepeatNgramSize.map { .count(Int($0)) }
+            case .numReturnSequences: numReturnSequences.map { .count(Int($0)) }
+            case .earlyStopping: earlyStopping.map(OptionValue.flag)
+            case .doSample: doSample.map(OptionValue.flag)
+            case .temperature: temperature.map(OptionValue.real)
+            case .topK: topK.map { .count(Int($0)) }
+            case .topP: topP.map(OptionValue.real)
+            case .seed: seed.map(OptionValue.seed)
+            case .badWords: badWords.isEmpty ? nil : .words(badWords)
+            }
+        }
+        set {
+            func count() -> UInt32? { newValue.map { UInt32($0.count!) } }
+            switch option {
+            case .numBeams: numBeams = count()
+            case .maxNewTokens: maxNewTokens = count()
+            case .minNewTokens: minNewTokens = count()
+            case .maxLength: maxLength = count()
+            case .minLength: minLength = count()
+            case .lengthPenalty: lengthPenalty = newValue.map { $0.real! }
+            case .repetitionPenalty: repetitionPenalty = newValue.map { $0.real! }
+            case .noRepeatNgramSize: noRepeatNgramSize = count()
+            case .numReturnSequences: numReturnSequences = count()
+            case .earlyStopping: earlyStopping = newValue.map { $0.flag! }
+            case .doSample: doSample = newValue.map { $0.flag! }
+            case .temperature: temperature = newValue.map { $0.real! }
+            case .topK: topK = count()
+            case .topP: topP = newValue.map { $0.real! }
+            case .seed: seed = newValue.map { $0.seed! }
+            case .badWords: badWords = newValue.map { $0.words! } ?? []
+            }
+        }
+    }
 
     /// These options with every unset field taken from `defaults`, except that a set
     /// ``maxNewTokens`` (``minNewTokens``) keeps ``maxLength`` (``minLength``) unset, because
@@ -101,27 +150,22 @@ public struct DecodingOptions: Sendable, Hashable {
 }
 
 extension DecodingOptions {
-    /// Copies the options out of protobuf-c's struct; `NULL` (absent) means all unset.
+    /// The `DecodingOptions` message's fields as protoc-c compiled captioner.proto: name, number and
+    /// whether the table's kind for that name matches the field's type (for the test that holds
+    /// the table and the proto together).
+    public static var protoFields: [(name: String, number: UInt32, matchesRow: Bool)] {
+        DecodingOptionFields.protoFields.map { field in
+            (field.name, field.number, DecodingOption(rawValue: field.name).map(DecodingOptionFields.kindMatches) ?? false)
+        }
+    }
+
+    /// Copies the options out of protobuf-c's struct, field by field as the table names them
+    /// (``DecodingOptionFields``); `NULL` (absent) means all unset.
     init(_ c: UnsafeMutablePointer<Blip__V1__DecodingOptions>?) throws(MessageDecodingError) {
         self.init()
-        guard let c = c?.pointee else { return }
-        numBeams = ProtobufC.optional(c.has_num_beams, c.num_beams)
-        maxNewTokens = ProtobufC.optional(c.has_max_new_tokens, c.max_new_tokens)
-        minNewTokens = ProtobufC.optional(c.has_min_new_tokens, c.min_new_tokens)
-        maxLength = ProtobufC.optional(c.has_max_length, c.max_length)
-        minLength = ProtobufC.optional(c.has_min_length, c.min_length)
-        lengthPenalty = ProtobufC.optional(c.has_length_penalty, c.length_penalty)
-        repetitionPenalty = ProtobufC.optional(c.has_repetition_penalty, c.repetition_penalty)
-        noRepeatNgramSize = ProtobufC.optional(c.has_no_repeat_ngram_size, c.no_repeat_ngram_size)
-        numReturnSequences = ProtobufC.optional(c.has_num_return_sequences, c.num_return_sequences)
-        earlyStopping = ProtobufC.optional(c.has_early_stopping, c.early_stopping != 0)
-        doSample = ProtobufC.optional(c.has_do_sample, c.do_sample != 0)
-        temperature = ProtobufC.optional(c.has_temperature, c.temperature)
-        topK = ProtobufC.optional(c.has_top_k, c.top_k)
-        topP = ProtobufC.optional(c.has_top_p, c.top_p)
-        seed = ProtobufC.optional(c.has_seed, c.seed)
-        for i in 0..<c.n_bad_words {
-            badWords.append(try ProtobufC.string(c.bad_words[i], message: "DecodingOptions", field: "bad_words"))
+        guard let c else { return }
+        for option in DecodingOption.allCases {
+            self[option] = try DecodingOptionFields.read(option, from: UnsafeRawPointer(c))
         }
     }
 
@@ -131,23 +175,11 @@ extension DecodingOptions {
         guard self != DecodingOptions() else { return nil }
         var c = Blip__V1__DecodingOptions()
         blip__v1__decoding_options__init(&c)
-        if let numBeams { c.has_num_beams = 1; c.num_beams = numBeams }
-        if let maxNewTokens { c.has_max_new_tokens = 1; c.max_new_tokens = maxNewTokens }
-        if let minNewTokens { c.has_min_new_tokens = 1; c.min_new_tokens = minNewTokens }
-        if let maxLength { c.has_max_length = 1; c.max_length = maxLength }
-        if let minLength { c.has_min_length = 1; c.min_length = minLength }
-        if let lengthPenalty { c.has_length_penalty = 1; c.length_penalty = lengthPenalty }
-        if let repetitionPenalty { c.has_repetition_penalty = 1; c.repetition_penalty = repetitionPenalty }
-        if let noRepeatNgramSize { c.has_no_repeat_ngram_size = 1; c.no_repeat_ngram_size = noRepeatNgramSize }
-        if let numReturnSequences { c.has_num_return_sequences = 1; c.num_return_sequences = numReturnSequences }
-        if let earlyStopping { c.has_early_stopping = 1; c.early_stopping = earlyStopping.protobufC }
-        if let doSample { c.has_do_sample = 1; c.do_sample = doSample.protobufC }
-        if let temperature { c.has_temperature = 1; c.temperature = temperature }
-        if let topK { c.has_top_k = 1; c.top_k = topK }
-        if let topP { c.has_top_p = 1; c.top_p = topP }
-        if let seed { c.has_seed = 1; c.seed = seed }
-        c.n_bad_words = badWords.count
-        c.bad_words = arena.array(badWords.map { Optional(arena.cString($0)) })
+        withUnsafeMutableBytes(of: &c) { raw in
+            for option in DecodingOption.allCases {
+                if let value = self[option] { DecodingOptionFields.write(value, of: option, to: raw.baseAddress!, in: arena) }
+            }
+        }
         return arena.store(c)
     }
 }

@@ -16,4 +16,13 @@ enum CaptionBackend: Sendable {
         case .daemon(let client): try await client.caption(request, timeout: timeout)
         }
     }
+
+    /// The service's limits (Info), which the CLI checks its options against before any image.
+    /// - Throws: `CaptionClientError` when the daemon cannot answer.
+    func limits(timeout: Duration) async throws -> InfoResponse.Limits {
+        switch self {
+        case .local(let service): service.describe().limits
+        case .daemon(let client): try await client.info(timeout: timeout).limits
+        }
+    }
 }

@@ -36,7 +36,6 @@ struct CaptionCommand: AsyncParsableCommand {
     func run() async throws {
         let log = StandardError()
         for warning in decoding.ignoredOptionWarnings { log.write("blip-caption: warning: \(warning)") }
-        let inputs = try ImageInputs.expand(images)
         let backend: CaptionBackend
         if local {
             // Before any engine code runs: the engine is built for AVX2 + FMA (CPUFeatures).
@@ -58,6 +57,14 @@ struct CaptionCommand: AsyncParsableCommand {
         } else {
             backend = .daemon(CaptionClient(socketPath: socket, retryPolicy: retryPolicy))
         }
+        // The options against this daemon's limits, once, before any image is read or sent.
+        do {
+            try decoding.checked(against: try await backend.limits(timeout: .milliseconds(Int64(timeout * 1000))))
+        } catch let error as CaptionClientError {
+            log.write("blip-caption: \(error)")
+            throw ExitCode(2)
+        }
+        let inputs = try ImageInputs.expand(images)
         let output = CaptionOutput(json: json, reportsQueueWait: !local)
         let progress = Progress(total: inputs.count)
         let timeout = Duration.milliseconds(Int64(timeout * 1000))

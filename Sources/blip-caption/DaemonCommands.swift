@@ -69,7 +69,7 @@ struct InfoCommand: AsyncParsableCommand {
         }
         await client.close()
         if json {
-            FileHandle.standardOutput.write(try InfoJSON(info).encoded() + Data("\n".utf8))
+            FileHandle.standardOutput.write(InfoJSON.encoded(info) + Data("\n".utf8))
             return
         }
         let m = info.model, l = info.limits, c = info.counters, d = info.defaults, e = info.engine, f = info.featureCache

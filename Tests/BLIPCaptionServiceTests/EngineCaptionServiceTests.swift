@@ -23,7 +23,9 @@ import Testing
     /// Info's defaults come from the engine's table, and they are the ones the protocol documents
     /// (which clients resolve unset options against).
     @Test func theDefaultsAgreeEverywhere() throws {
-        #expect(EngineCaptionService.engineDefaults == DecodingOptions.documentedDefaults)
+        for option in DecodingOption.allCases where option != .maxLength && option != .minLength {
+            #expect(GenerationParameters().value(of: option) == option.row.defaultValue, "\(option)")
+        }
         let unset = try EngineCaptionService.parameters(DecodingOptions(), prompt: nil)
         let resolved = try EngineCaptionService.parameters(DecodingOptions().resolved(), prompt: nil)
         #expect(unset == GenerationParameters())

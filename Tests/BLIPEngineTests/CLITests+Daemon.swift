@@ -1,3 +1,4 @@
+import BLIPProtocol
 import BLIPTestSupport
 import Foundation
 import Glibc
@@ -8,18 +9,11 @@ extension CLITests {
     static let daemonBuilt = FileManager.default.isExecutableFile(atPath: binary.path)
         && FileManager.default.isExecutableFile(atPath: PackagePaths.daemon)
 
-    /// Every key of `InfoResponse`, by section, as `info --json` spells them (the proto's names).
-    static let infoKeys: [String: Set<String>] = [
-        "": ["model_id", "model", "engine_version", "blas_core", "blas_threads", "defaults", "limits", "counters", "feature_cache", "engine"],
-        "model": ["vision_hidden_size", "vision_layers", "image_size", "patch_size", "text_hidden_size", "text_layers", "vocab_size"],
-        "defaults": ["num_beams", "max_new_tokens", "min_new_tokens", "max_length", "min_length", "length_penalty", "repetition_penalty",
-                     "no_repeat_ngram_size", "num_return_sequences", "early_stopping", "do_sample", "temperature", "top_k", "top_p", "seed", "bad_words"],
-        "limits": ["max_frame_bytes", "max_image_bytes", "max_pixels", "max_tokens", "max_beams", "max_queue_depth", "max_prompts",
-                   "max_jpeg_scans", "max_text_bytes", "max_bad_words", "max_bad_word_tokens"],
-        "counters": ["uptime_us", "requests_by_status", "queue_depth", "latency_p50_us", "latency_p95_us", "latency_p99_us"],
-        "feature_cache": ["capacity_bytes", "bytes", "entries", "hits", "misses"],
-        "engine": ["max_batch", "threads", "encode_lanes", "threads_per_lane", "iterations", "batched_steps"],
-    ]
+    /// Every key of `InfoResponse`, by section, as the proto's descriptors name them (a field added
+    /// to captioner.proto appears here, and must appear in `info --json`). `requests_by_status` is a
+    /// list on the wire and an object keyed by status name in the JSON.
+    static let infoKeys: [String: Set<String>] = ProtoJSON.infoResponseFields
+        .filter { !$0.key.contains(".") }.mapValues(Set.init)
 
     /// The tiny model behind the real daemon: one JSON object with every field, and the values
     /// the daemon was started with and the text output shows.
@@ -42,6 +36,8 @@ extension CLITests {
         let defaults = try #require(info["defaults"] as? [String: Any]), counters = try #require(info["counters"] as? [String: Any])
         let cache = try #require(info["feature_cache"] as? [String: Any]), engine = try #require(info["engine"] as? [String: Any])
         #expect((info["model_id"] as? String)?.isEmpty == false)
+        #expect((info["model_revision"] as? String)?.isEmpty == false, "\(info)")
+        #expect(info["weights_precision"] as? String == "fp32", "\(info)")
         #expect((info["engine_version"] as? String)?.isEmpty == false)
         #expect((info["blas_core"] as? String)?.isEmpty == false)
         #expect((info["blas_threads"] as? Int ?? 0) >= 1)

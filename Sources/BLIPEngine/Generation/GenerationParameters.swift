@@ -1,3 +1,5 @@
+import BLIPOptions
+
 /// How to generate a caption. The defaults are the BLIP paper's COCO setting: beam search with 3 beams,
 /// at most 20 and at least 5 tokens in the whole sequence (`[DEC]` and prompt included).
 ///
@@ -9,85 +11,160 @@
 ///
 /// Coded with the Hugging Face names (`num_beams`, `max_new_tokens`, …); absent keys keep the defaults.
 public struct GenerationParameters: Sendable, Codable, Equatable {
-    /// Beams for beam search; 1 means greedy decoding (or plain sampling with `doSample`).
-    public var numBeams = 3
+    /// Beams for beam search; 1 means greedy decoding (or plain sampling with `doSample`). Unset, it
+    /// follows `doSample`: 3 to search, 1 to sample (``DecodingOption/defaultNumBeams(doSample:)``).
+    public var numBeams: Int {
+        get { beams ?? DecodingOption.defaultNumBeams(doSample: doSample) }
+        set { beams = newValue }
+    }
+    /// `numBeams` as set, or `nil` to follow `doSample`.
+    private var beams: Int? = nil
     /// Maximum generated tokens (final `[SEP]` included). Wins over `maxLength`.
     public var maxNewTokens: Int? = nil
     /// Minimum generated tokens before `[SEP]` may end the sequence. Wins over `minLength`.
     public var minNewTokens: Int? = nil
-    /// Maximum length of the whole sequence; 20 when neither `maxLength` nor `maxNewTokens` is given.
+    /// Maximum length of the whole sequence; ``defaultMaxLength`` when neither `maxLength` nor `maxNewTokens` is given.
     public var maxLength: Int? = nil
-    /// Minimum length of the whole sequence; 5 when neither `minLength` nor `minNewTokens` is given.
+    /// Minimum length of the whole sequence; ``defaultMinLength`` when neither `minLength` nor `minNewTokens` is given.
     public var minLength: Int? = nil
     /// Beam score = sum of log-probabilities / generated tokens ** lengthPenalty (> 0 favours long captions).
-    public var lengthPenalty: Float = 1
+    public var lengthPenalty = Float(Self.tableDefault(.lengthPenalty).real!)
     /// Beam search stops as soon as `numBeams` sequences are finished (otherwise it stops when no
     /// running beam can still beat the worst finished one, transformers' heuristic).
-    public var earlyStopping = false
+    public var earlyStopping = Self.tableDefault(.earlyStopping).flag!
     /// Sequences to return, best first (beam search: at most `numBeams`; sampling: independent samples).
-    public var numReturnSequences = 1
+    public var numReturnSequences = Self.tableDefault(.numReturnSequences).count!
     /// Sample the next token instead of taking the most likely one.
-    public var doSample = false
+    public var doSample = Self.tableDefault(.doSample).flag!
     /// Sampling temperature (> 0); logits are divided by it.
-    public var temperature: Float = 1
+    public var temperature = Float(Self.tableDefault(.temperature).real!)
     /// Sampling keeps only the `topK` most likely tokens (ties at the boundary are kept); 0 disables.
-    public var topK = 50
+    public var topK = Self.tableDefault(.topK).count!
     /// Sampling keeps the smallest set of most likely tokens whose probability reaches `topP` (nucleus); 1 disables.
-    public var topP: Float = 1
+    public var topP = Float(Self.tableDefault(.topP).real!)
     /// Seed for sampling; the same seed, parameters and model give the same output. `nil` picks a random seed.
     public var seed: UInt64? = nil
     /// Divides positive and multiplies negative scores of every token already in the sequence
     /// (`[DEC]` and prompt included); > 1 discourages repetition.
-    public var repetitionPenalty: Float = 1
+    public var repetitionPenalty = Float(Self.tableDefault(.repetitionPenalty).real!)
     /// Forbids repeating any n-gram of this size (prompt included); 0 disables.
-    public var noRepeatNgramSize = 0
+    public var noRepeatNgramSize = Self.tableDefault(.noRepeatNgramSize).count!
     /// Words that must not be generated; each is tokenized and its token sequence forbidden.
-    public var badWords: [String] = []
+    public var badWords = Self.tableDefault(.badWords).words!
     /// Text the caption must start with (BLIP's conditional captioning, e.g. "a picture of").
     public var prompt: String? = nil
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
-        case numBeams = "num_beams"
-        case maxNewTokens = "max_new_tokens"
-        case minNewTokens = "min_new_tokens"
-        case maxLength = "max_length"
-        case minLength = "min_length"
-        case lengthPenalty = "length_penalty"
-        case earlyStopping = "early_stopping"
-        case numReturnSequences = "num_return_sequences"
-        case doSample = "do_sample"
-        case temperature
-        case topK = "top_k"
-        case topP = "top_p"
-        case seed
-        case repetitionPenalty = "repetition_penalty"
-        case noRepeatNgramSize = "no_repeat_ngram_size"
-        case badWords = "bad_words"
-        case prompt
+    /// Equal when every option has the same value (an unset `numBeams` equals the one it follows) and the prompts match.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.prompt == b.prompt && DecodingOption.allCases.allSatisfy { a.value(of: $0) == b.value(of: $0) }
+    }
+
+    private static func tableDefault(_ option: DecodingOption) -> OptionValue { option.row.defaultValue! }
+
+    /// The value of `option` as set here; `nil` for a length bound or seed left unset.
+    public func value(of option: DecodingOption) -> OptionValue? {
+        switch option {
+        case .numBeams: .count(numBeams)
+        case .maxNewTokens: maxNewTokens.map(OptionValue.count)
+        case .minNewTokens: minNewTokens.map(OptionValue.count)
+        case .maxLength: maxLength.map(OptionValue.count)
+        case .minLength: minLength.map(OptionValue.count)
+        case .lengthPenalty: .real(Double(lengthPenalty))
+        case .repetitionPenalty: .real(Double(repetitionPenalty))
+        case .noRepeatNgramSize: .count(noRepeatNgramSize)
+        case .numReturnSequences: .count(numReturnSequences)
+        case .earlyStopping: .flag(earlyStopping)
+        case .doSample: .flag(doSample)
+        case .temperature: .real(Double(temperature))
+        case .topK: .count(topK)
+        case .topP: .real(Double(topP))
+        case .seed: seed.map(OptionValue.seed)
+        case .badWords: .words(badWords)
+        }
+    }
+
+    /// Sets `option`. Reals are narrowed to 32-bit floats by ``narrowed(_:parameter:)`` (which
+    /// refuses what a Float cannot hold); a value of the wrong kind is refused by name.
+    /// - Throws: `ParameterError` naming the option.
+    public mutating func set(_ option: DecodingOption, to value: OptionValue) throws(ParameterError) {
+        func real(_ v: OptionValue) throws(ParameterError) -> Float {
+            guard let d = v.real else { throw ParameterError(parameter: option.rawValue, allowed: "a number", value: "\(v)") }
+            return try Self.narrowed(d, parameter: option.rawValue)
+        }
+        func count(_ v: OptionValue) throws(ParameterError) -> Int {
+            guard let c = v.count else { throw ParameterError(parameter: option.rawValue, allowed: "an integer", value: "\(v)") }
+            return c
+        }
+        func flag(_ v: OptionValue) throws(ParameterError) -> Bool {
+            guard let f = v.flag else { throw ParameterError(parameter: option.rawValue, allowed: "true or false", value: "\(v)") }
+            return f
+        }
+        switch option {
+        case .numBeams: numBeams = try count(value)
+        case .maxNewTokens: maxNewTokens = try count(value)
+        case .minNewTokens: minNewTokens = try count(value)
+        case .maxLength: maxLength = try count(value)
+        case .minLength: minLength = try count(value)
+        case .lengthPenalty: lengthPenalty = try real(value)
+        case .repetitionPenalty: repetitionPenalty = try real(value)
+        case .noRepeatNgramSize: noRepeatNgramSize = try count(value)
+        case .numReturnSequences: numReturnSequences = try count(value)
+        case .earlyStopping: earlyStopping = try flag(value)
+        case .doSample: doSample = try flag(value)
+        case .temperature: temperature = try real(value)
+        case .topK: topK = try count(value)
+        case .topP: topP = try real(value)
+        case .seed:
+            guard let s = value.seed else { throw ParameterError(parameter: option.rawValue, allowed: "an unsigned 64-bit integer", value: "\(value)") }
+            seed = s
+        case .badWords:
+            guard let w = value.words else { throw ParameterError(parameter: option.rawValue, allowed: "a list of words", value: "\(value)") }
+            badWords = w
+        }
+    }
+
+    // Coded with the options' field names (`num_beams`, …) and `prompt`; absent keys keep the defaults.
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+        static let prompt = Key(stringValue: "prompt")
     }
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = GenerationParameters()
-        numBeams = try c.decodeIfPresent(Int.self, forKey: .numBeams) ?? defaults.numBeams
-        maxNewTokens = try c.decodeIfPresent(Int.self, forKey: .maxNewTokens)
-        minNewTokens = try c.decodeIfPresent(Int.self, forKey: .minNewTokens)
-        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
-        minLength = try c.decodeIfPresent(Int.self, forKey: .minLength)
-        lengthPenalty = try c.decodeIfPresent(Float.self, forKey: .lengthPenalty) ?? defaults.lengthPenalty
-        earlyStopping = try c.decodeIfPresent(Bool.self, forKey: .earlyStopping) ?? defaults.earlyStopping
-        numReturnSequences = try c.decodeIfPresent(Int.self, forKey: .numReturnSequences) ?? defaults.numReturnSequences
-        doSample = try c.decodeIfPresent(Bool.self, forKey: .doSample) ?? defaults.doSample
-        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? defaults.temperature
-        topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? defaults.topK
-        topP = try c.decodeIfPresent(Float.self, forKey: .topP) ?? defaults.topP
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
-        repetitionPenalty = try c.decodeIfPresent(Float.self, forKey: .repetitionPenalty) ?? defaults.repetitionPenalty
-        noRepeatNgramSize = try c.decodeIfPresent(Int.self, forKey: .noRepeatNgramSize) ?? defaults.noRepeatNgramSize
-        badWords = try c.decodeIfPresent([String].self, forKey: .badWords) ?? defaults.badWords
+        let c = try decoder.container(keyedBy: Key.self)
+        for option in DecodingOption.allCases {
+            let key = Key(stringValue: option.rawValue)
+            guard c.contains(key), try !c.decodeNil(forKey: key) else { continue }
+            let value: OptionValue = switch option.row.kind {
+            case .count: .count(try c.decode(Int.self, forKey: key))
+            case .real: .real(Double(try c.decode(Float.self, forKey: key)))
+            case .flag: .flag(try c.decode(Bool.self, forKey: key))
+            case .seed: .seed(try c.decode(UInt64.self, forKey: key))
+            case .words: .words(try c.decode([String].self, forKey: key))
+            }
+            try set(option, to: value)
+        }
         prompt = try c.decodeIfPresent(String.self, forKey: .prompt)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for option in DecodingOption.allCases where option != .numBeams || beams != nil {
+            let key = Key(stringValue: option.rawValue)
+            switch value(of: option) {
+            case .count(let v)?: try c.encode(v, forKey: key)
+            case .real(let v)?: try c.encode(Float(v), forKey: key)
+            case .flag(let v)?: try c.encode(v, forKey: key)
+            case .seed(let v)?: try c.encode(v, forKey: key)
+            case .words(let v)?: try c.encode(v, forKey: key)
+            case nil: break
+            }
+        }
+        try c.encodeIfPresent(prompt, forKey: .prompt)
     }
 
     /// Greedy decoding (one beam, no sampling): transformers allows only one returned sequence.
@@ -107,8 +184,10 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
         func check(_ ok: Bool, _ parameter: String, _ allowed: String, _ value: Any) throws(ParameterError) {
             if !ok { throw ParameterError(parameter: parameter, allowed: allowed, value: "\(value)") }
         }
-        let maxBeams = max(1, limits.maxBeams)
-        try check((1...maxBeams).contains(numBeams), "num_beams", "in 1...\(maxBeams)", numBeams)
+        let optionLimits = OptionLimits(maxBeams: limits.maxBeams, maxTokens: maxPositions,
+                                        maxBadWords: limits.maxBadWords, maxTextBytes: limits.maxTextBytes)
+        try DecodingOption.numBeams.check(.count(numBeams), limits: optionLimits)
+        // The rules between options, which the table's per-option ranges cannot state.
         if isGreedy {
             // transformers: "Greedy methods (do_sample != True) without beam search do not support
             // `num_return_sequences` different than 1".
@@ -122,44 +201,8 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
             try check((1...most).contains(numReturnSequences), "num_return_sequences", "in 1...\(most) when sampling",
                       numReturnSequences)
         }
-        // The shortest prefix is [DEC] alone, so at most maxPositions - 1 tokens can be generated.
-        let positions = max(2, maxPositions)
-        if let maxNewTokens {
-            try check((1...positions - 1).contains(maxNewTokens), "max_new_tokens", "in 1...\(positions - 1)", maxNewTokens)
-        }
-        if let maxLength {
-            try check((2...positions).contains(maxLength), "max_length",
-                      "in 2...\(positions) (the whole sequence, [DEC] and prompt included)", maxLength)
-        }
-        if let minNewTokens {
-            try check((0...positions - 1).contains(minNewTokens), "min_new_tokens", "in 0...\(positions - 1)", minNewTokens)
-        }
-        if let minLength {
-            try check((0...positions).contains(minLength), "min_length", "in 0...\(positions)", minLength)
-        }
-        try check(lengthPenalty.isFinite, "length_penalty", "a finite number", lengthPenalty)
-        try check(temperature.isFinite && temperature > 0, "temperature", "a finite number > 0", temperature)
-        try check(topK >= 0, "top_k", ">= 0 (0 disables top-k)", topK)
-        try check(topP > 0 && topP <= 1, "top_p", "in (0, 1] (1 disables top-p)", topP)
-        try check(repetitionPenalty.isFinite && repetitionPenalty > 0, "repetition_penalty",
-                  "a finite number > 0 (1 disables it)", repetitionPenalty)
-        // Subnormal floats are refused too: a subnormal temperature divides every logit into ±∞ or
-        // NaN, and none of these has a meaningful value that small.
-        let smallest = "at least \(Float.leastNormalMagnitude) (the smallest normal 32-bit float)"
-        try check(lengthPenalty == 0 || lengthPenalty.isNormal, "length_penalty", "0 or " + smallest + " in magnitude", lengthPenalty)
-        try check(temperature.isNormal, "temperature", smallest, temperature)
-        try check(topP.isNormal, "top_p", smallest, topP)
-        try check(repetitionPenalty.isNormal, "repetition_penalty", smallest, repetitionPenalty)
-        try check((0...positions).contains(noRepeatNgramSize), "no_repeat_ngram_size",
-                  "in 0...\(positions) (0 disables it)", noRepeatNgramSize)
-        try check(badWords.count <= limits.maxBadWords, "bad_words", "at most \(limits.maxBadWords) words",
-                  "\(badWords.count) words")
-        // Bytes first (O(1) for native strings): nothing below looks at more than the limit.
-        for word in badWords {
-            let bytes = word.utf8.count
-            try check(bytes <= limits.maxTextBytes, "bad_words",
-                      "words of at most \(limits.maxTextBytes) UTF-8 bytes", "a word of \(bytes) bytes")
-            try check(!word.allSatisfy(\.isWhitespace), "bad_words", "non-empty words", "\"\(word)\"")
+        for option in DecodingOption.allCases where option != .numBeams && option != .numReturnSequences {
+            if let value = value(of: option) { try option.check(value, limits: optionLimits) }
         }
         if let prompt {
             let bytes = prompt.utf8.count
@@ -191,9 +234,9 @@ extension GenerationParameters {
     }
 
     /// The longest whole sequence when neither `maxLength` nor `maxNewTokens` is given (the COCO setting).
-    public static let defaultMaxLength = 20
+    public static let defaultMaxLength = tableDefault(.maxLength).count!
     /// The shortest whole sequence when neither `minLength` nor `minNewTokens` is given (the COCO setting).
-    public static let defaultMinLength = 5
+    public static let defaultMinLength = tableDefault(.minLength).count!
 
     /// The bounds on the whole sequence (`[DEC]` and prompt included) for a prefix of
     /// `prefixLength` tokens: the new-token forms win over the total ones, as in transformers;
@@ -203,7 +246,4 @@ extension GenerationParameters {
          minNewTokens.map { prefixLength + $0 } ?? minLength ?? Self.defaultMinLength)
     }
 
-    /// `num_beams` when the caller leaves it unset: the COCO setting's 3 beams for search, 1 for
-    /// sampling (3 would silently turn sampling into beam sampling).
-    public static func defaultNumBeams(doSample: Bool) -> Int { doSample ? 1 : 3 }
 }

@@ -34,6 +34,7 @@ struct HealthCommand: AsyncParsableCommand {
     @OptionGroup var socket: SocketOption
     @OptionGroup var timeout: QuickCallTimeout
     @Option(help: "Service name to ask about (empty = the whole daemon).") var service = ""
+    @Flag(help: "Print {\"status\": \"SERVING\"} (the grpc.health.v1 name) instead of the bare name.") var json = false
 
     static let names: [HealthCheckResponse.ServingStatus: String] = [
         .unknown: "UNKNOWN", .serving: "SERVING", .notServing: "NOT_SERVING", .serviceUnknown: "SERVICE_UNKNOWN",
@@ -43,7 +44,8 @@ struct HealthCommand: AsyncParsableCommand {
         let client = CaptionClient(socketPath: socket.socket)
         do {
             let status = try await client.health(service: service, timeout: timeout.duration)
-            print(Self.names[status] ?? "UNKNOWN")
+            let name = Self.names[status] ?? "UNKNOWN"
+            print(json ? JSONValue.object([("status", .string(name))]).text : name)
             await client.close()
             if status != .serving { throw ExitCode(1) }
         } catch let error as CaptionClientError {

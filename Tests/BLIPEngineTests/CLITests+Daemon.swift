@@ -113,3 +113,43 @@ extension CLITests {
         }
     }
 }
+
+/// The CLI's checks against a daemon's limits, and global options on either side of the subcommand.
+extension CLITests {
+    /// `--num-beams 9` passes the table's own range but not the daemon's `--max-beams` (8): one
+    /// message naming the flag and the daemon's bound, exit 64, and no caption call reaches the
+    /// daemon (its counters show only the Info call).
+    @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
+    func optionsBeyondTheDaemonsLimitsAreRefusedOnceBeforeAnyImage() throws {
+        let daemon = try DaemonProcess(arguments: [])
+        let images = Fixtures.root.appendingPathComponent("images").path
+        let r = try run(["caption", "--socket", daemon.socketPath, "--num-beams", "9", images])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.components(separatedBy: "must be").count == 2, "one message: \(r.stderr)")
+        #expect(r.stderr.contains("--num-beams must be in 1...8 on this daemon (its Info limits), got 9"), "\(r.stderr)")
+        let info = try run(["info", "--json", "--socket", daemon.socketPath])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
+        let byStatus = try #require((object["counters"] as? [String: Any])?["requests_by_status"] as? [String: Any])
+        #expect(byStatus["INVALID_ARGUMENT"] == nil, "nothing was sent: \(byStatus)")
+        let sent = byStatus.values.compactMap { $0 as? Int }.reduce(0, +)
+        #expect(sent == 2, "the readiness probe's health call and the CLI's Info call only: \(byStatus)")
+    }
+
+    /// `--socket`, `--timeout` and `--json` before the subcommand, and a mistyped subcommand named as one.
+    @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
+    func globalOptionsComeBeforeOrAfterTheSubcommand() throws {
+        let daemon = try DaemonProcess(arguments: [])
+        let before = try run(["--socket", daemon.socketPath, "--timeout", "5", "health"])
+        #expect(before.status == 0 && before.stdout == "SERVING\n", "\(before.stderr)")
+        let json = try run(["--json", "--socket=\(daemon.socketPath)", "health"])
+        #expect(json.status == 0 && json.stdout == "{\"status\":\"SERVING\"}\n", "\(json.stdout) \(json.stderr)")
+        let info = try run(["--socket", daemon.socketPath, "--json", "info"])
+        #expect(info.status == 0 && info.stdout.hasPrefix("{"), "\(info.stderr)")
+        let typo = try run(["--socket", daemon.socketPath, "helth"])
+        #expect(typo.status == 64, "\(typo.stderr)")
+        #expect(typo.stderr.contains("unknown command 'helth'; did you mean 'health'?"), "\(typo.stderr)")
+        let missing = try run(["nonexistent.jpg", "--socket", daemon.socketPath])
+        #expect(missing.status != 64 && !missing.stderr.contains("unknown command"), "a path is an image: \(missing.stderr)")
+    }
+}

@@ -29,7 +29,7 @@ public enum OptionBound: Sendable {
 
     public enum Limit: Sendable { case maxBeams, maxTokens }
 
-    func resolved(_ limits: OptionLimits) -> Int? {
+    public func resolved(_ limits: OptionLimits) -> Int? {
         switch self {
         case .value(let v): v
         case .limit(.maxBeams, let minus): limits.maxBeams.map { max(1, $0) - minus }

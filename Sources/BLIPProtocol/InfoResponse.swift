@@ -369,3 +369,12 @@ extension InfoResponse.EngineSchedule {
         return c
     }
 }
+
+extension InfoResponse.Limits {
+    /// The limits the option table's ranges depend on; a limit the daemon leaves at 0 (unset) is unknown.
+    public var optionLimits: OptionLimits {
+        func known(_ value: UInt32) -> Int? { value == 0 ? nil : Int(value) }
+        return OptionLimits(maxBeams: known(maxBeams), maxTokens: known(maxTokens), maxBadWords: known(maxBadWords),
+                            maxTextBytes: known(maxTextBytes))
+    }
+}

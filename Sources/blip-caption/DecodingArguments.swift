@@ -65,14 +65,14 @@ struct DecodingArguments: ParsableArguments {
     /// - Throws: `ValidationError` naming the flag: ArgumentParser prints it with the usage and
     ///   exits 64.
     func checked(against limits: InfoResponse.Limits?) throws {
-        let optionLimits = limits.map(Self.optionLimits) ?? .unbounded
+        let optionLimits = limits?.optionLimits ?? .unbounded
         do {
             for option in DecodingOption.allCases {
                 if let value = values[option] { try option.check(value, limits: optionLimits) }
             }
             for text in prompt.isEmpty ? [nil] : prompt.map(Optional.some) {
                 _ = try EngineCaptionService.parameters(wireOptions, prompt: text)
-                    .validated(maxPositions: limits.map { Int($0.maxTokens) } ?? Int(Int32.max),
+                    .validated(maxPositions: limits?.optionLimits.maxTokens ?? Int(Int32.max),
                                limits: limits.map(Self.generationLimits) ?? Self.anyDaemonLimits)
             }
         } catch {
@@ -80,13 +80,11 @@ struct DecodingArguments: ParsableArguments {
         }
     }
 
-    static func optionLimits(_ l: InfoResponse.Limits) -> OptionLimits {
-        OptionLimits(maxBeams: Int(l.maxBeams), maxTokens: Int(l.maxTokens), maxBadWords: Int(l.maxBadWords), maxTextBytes: Int(l.maxTextBytes))
-    }
-
+    /// The engine's limits from a daemon's Info; a limit left at 0 (unset) is no limit.
     static func generationLimits(_ l: InfoResponse.Limits) -> GenerationLimits {
-        GenerationLimits(maxBeams: Int(l.maxBeams), maxReturnSequences: Int(l.maxBeams), maxBadWords: Int(l.maxBadWords),
-                         maxTextBytes: Int(l.maxTextBytes), maxBadWordTokens: Int(l.maxBadWordTokens))
+        func known(_ value: UInt32) -> Int { value == 0 ? Int(Int32.max) : Int(value) }
+        return GenerationLimits(maxBeams: known(l.maxBeams), maxReturnSequences: known(l.maxBeams), maxBadWords: known(l.maxBadWords),
+                                maxTextBytes: known(l.maxTextBytes), maxBadWordTokens: known(l.maxBadWordTokens))
     }
 
     /// No service limits: a daemon may be configured with more beams or bad words than the

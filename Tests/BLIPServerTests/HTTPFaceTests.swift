@@ -15,9 +15,10 @@ import Testing
     }
 
     /// One HTTP/1.1 exchange with `Connection: close`.
-    static func request(_ path: String, _ method: String = "GET", _ url: String, body: String = "", token: String? = nil) throws -> Reply {
+    static func request(_ path: String, _ method: String = "GET", _ url: String, body: String = "", token: String? = nil,
+                        headers: String = "") throws -> Reply {
         let client = try RawClient(path: path)
-        var text = "\(method) \(url) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        var text = "\(method) \(url) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" + headers
         if let token { text += "Authorization: Bearer \(token)\r\n" }
         if !body.isEmpty { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         try client.sendRaw(Array((text + "\r\n" + body).utf8))

@@ -226,9 +226,9 @@ import Testing
 
     /// The chat body is decoded by type: a field of the wrong type is named, not ignored.
     @Test(arguments: [
-        (#", "max_tokens": "ten""#, "max_tokens must be an integer"),
-        (#", "temperature": true"#, "temperature must be a number"),
-        (#", "stream": "yes""#, "stream must be true or false"),
+        (#", "max_tokens": "ten""#, "Invalid type for 'max_tokens': expected an integer."),
+        (#", "temperature": true"#, "Invalid type for 'temperature': expected a number."),
+        (#", "stream": "yes""#, "Invalid type for 'stream': expected a boolean."),
         (#", "tools": []"#, "tools is not supported"),
     ])
     func chatFieldsOfTheWrongTypeAreNamed(extra: String, message: String) throws {

@@ -144,7 +144,7 @@ public final class FakeService: CaptionService {
     public func describe() -> InfoResponse {
         InfoResponse(modelID: modelID, engineVersion: "test", blasCore: "none", blasThreads: 1,
                      defaults: .documentedDefaults,
-                     limits: .init(maxImageBytes: 1 << 20, maxPixels: 1 << 22, maxTokens: 64, maxBeams: 8),
+                     limits: .init(maxImageBytes: 1 << 20, maxPixels: 1 << 22, maxTokens: 512, maxBeams: 8, maxTextBytes: 512, maxBadWords: 64),
                      featureCache: featureCache.withLock { $0 })
     }
 

@@ -9,21 +9,32 @@ struct ChatCompletionRequest {
     var model: String?
     var caption: CaptionRequest
     var stream: Bool
+    /// Texts that end a caption where they first appear (OpenAI's `stop`, at most 4).
+    var stop: [String]
+    /// `stream_options.include_usage`: a last chunk with the usage and no choices.
+    var includeUsage: Bool
 
     /// Parses and maps the body: typed decoding (``ChatCompletionBody``), so a body costs a small
     /// multiple of its bytes — no tree of objects — and a field of the wrong type is named.
     /// - Throws: ``ChatCompletionError`` naming what is missing or unsupported.
-    init(json body: [UInt8]) throws(ChatCompletionError) {
+    /// - Parameter limits: the service's limits, which the options are checked against (in OpenAI's terms).
+    init(json body: [UInt8], limits: OptionLimits = .unbounded) throws(ChatCompletionError) {
         let root: ChatCompletionBody
         do {
             root = try JSONDecoder().decode(ChatCompletionBody.self, from: Data(body))
         } catch let error as DecodingError {
-            throw .invalid(Self.describe(error))
+            throw Self.describe(error)
         } catch {
-            throw .invalid("the body is not a JSON object")
+            throw .invalid("We could not parse the JSON body of your request: it is not a JSON object.")
         }
         model = root.model
         stream = root.stream ?? false
+        stop = root.stop ?? []
+        guard stop.count <= 4 else {
+            throw ChatCompletionError(message: "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length \(stop.count) instead.",
+                                      param: "stop", code: "array_above_max_length")
+        }
+        includeUsage = root.includeUsage ?? false
         if let unsupported = root.unsupported {
             throw .unsupported("\(unsupported) is not supported: this model writes one caption of one image")
         }
@@ -56,47 +67,60 @@ struct ChatCompletionRequest {
         guard let imageURL else { throw .invalid("the last user message holds no image_url part: send the image as a data:image/jpeg;base64,… or data:image/png;base64,… URL") }
         let image = try Self.decodeDataURL(imageURL)
 
+        // OpenAI's fields → decoding options, each checked first against OpenAI's own range, then
+        // against the option's row under the service's limits, and reported in OpenAI's terms.
         var options = DecodingOptions()
+        func set(_ option: DecodingOption, _ name: String, _ value: OptionValue) throws(ChatCompletionError) {
+            try Self.check(option, name, value, limits: limits)
+            options[option] = value
+        }
         if let n = root.n {
-            guard n >= 1 else { throw .invalid("n must be at least 1") }
-            options.numReturnSequences = UInt32(clamping: n)
-            if n > 1 { options.numBeams = max(UInt32(clamping: n), DecodingOptions.documentedDefaults.numBeams ?? 3) }
+            try set(.numReturnSequences, "n", .count(n))
         }
         if let maxTokens = root.maxCompletionTokens ?? root.maxTokens {
-            guard maxTokens >= 1 else { throw .invalid("max_tokens must be at least 1") }
-            options.maxNewTokens = UInt32(clamping: maxTokens)
+            try set(.maxNewTokens, root.maxCompletionTokens != nil ? "max_completion_tokens" : "max_tokens", .count(maxTokens))
         }
-        if let temperature = root.temperature {
-            if temperature > 0 {
-                options.doSample = true
-                options.temperature = temperature
-                if root.n == nil { options.numBeams = 1 }
-            } else {
-                options.numBeams = 1
-                options.doSample = false
-            }
+        // temperature > 0 samples (n independent samples, one beam each); 0 or absent searches with
+        // the default beams, at least n of them.
+        if let temperature = root.temperature, temperature != 0 {
+            try set(.temperature, "temperature", .real(temperature))
+            options.doSample = true
+        } else if let n = root.n, n > 1 {
+            options.numBeams = UInt32(clamping: max(n, DecodingOption.defaultNumBeams(doSample: false)))
+        } else if root.temperature == 0 {
+            options.numBeams = 1
         }
-        if let topP = root.topP { options.topP = topP }
+        if let topP = root.topP { try set(.topP, "top_p", .real(topP)) }
         if let seed = root.seed { options.seed = UInt64(bitPattern: seed) }
         let prompt = texts.joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
         caption = CaptionRequest(image: image, prompt: prompt.isEmpty ? nil : prompt, options: options)
     }
 
-    /// "max_tokens must be an integer" for a field of the wrong type, and the like.
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
+    /// "Invalid type for 'max_tokens': expected an integer." for a field of the wrong type, with
+    /// `param` naming the field, as OpenAI answers.
+    static func describe(_ error: DecodingError) -> ChatCompletionError {
+        func path(_ context: DecodingError.Context) -> String? {
             let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            return keys.isEmpty ? "the body" : keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[").bounded(128)
+            return keys.isEmpty ? nil : keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[").bounded(128)
+        }
+        func expected(_ type: Any.Type) -> String {
+            type == String.self ? "a string" : type == Bool.self ? "a boolean" : type == Double.self ? "a number"
+                : type == Int.self || type == Int64.self ? "an integer" : type == [String].self ? "a string or an array of strings"
+                : type == [String: Bool].self ? "an object" : "\(type)"
         }
         switch error {
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            return "\(path(context)) must be \(type == String.self ? "a string" : type == Bool.self ? "true or false" : type == Double.self ? "a number" : type == Int.self || type == Int64.self ? "an integer" : "\(type)")"
+            guard let field = path(context) else { return .invalid("We could not parse the JSON body of your request: it is not a JSON object.") }
+            return ChatCompletionError(message: "Invalid type for '\(field)': expected \(expected(type)).", param: field, code: "invalid_type")
         case .keyNotFound(let key, let context):
-            return "\(path(context)) lacks \(key.stringValue.bounded(64))"
+            let field = (path(context).map { $0 + "." } ?? "") + key.stringValue.bounded(64)
+            return ChatCompletionError(message: "Missing required parameter: '\(field)'.", param: field, code: "missing_required_parameter")
         case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "the body is not JSON" : "\(path(context)) is not valid"
+            guard let field = path(context) else { return .invalid("We could not parse the JSON body of your request: it is not valid JSON.") }
+            // A number where an integer is expected (1.5, 1e30) reaches here: the field's type is wrong.
+            return ChatCompletionError(message: "Invalid type for '\(field)': expected an integer.", param: field, code: "invalid_type")
         @unknown default:
-            return "the body is not a valid chat-completions request"
+            return .invalid("the body is not a valid chat-completions request")
         }
     }
 
@@ -120,45 +144,95 @@ struct ChatCompletionRequest {
     }
 }
 
-/// Why a chat-completions request is refused, as OpenAI reports it: a 400 with an error body.
-enum ChatCompletionError: Error {
-    case invalid(String)
-    case unsupported(String)
+/// Why a chat-completions request is refused, as OpenAI reports it: a status (400 unless said)
+/// and an error body naming the field (`param`) and a machine-readable `code`.
+struct ChatCompletionError: Error {
+    var message: String
+    var param: String?
+    var code: String?
 
-    var message: String {
-        switch self {
-        case .invalid(let m), .unsupported(let m): m
+    static func invalid(_ message: String, param: String? = nil) -> Self { Self(message: message, param: param) }
+    static func unsupported(_ message: String, param: String? = nil) -> Self { Self(message: message, param: param, code: "unsupported_parameter") }
+}
+
+extension ChatCompletionRequest {
+    /// Checks OpenAI field `name`, which sets `option`, against OpenAI's range for it and then the
+    /// option's own range under `limits`; messages in OpenAI's words ("Invalid 'n': integer above
+    /// maximum value. Expected a value <= 8, but got 9 instead.").
+    static func check(_ option: DecodingOption, _ name: String, _ value: OptionValue,
+                      limits: OptionLimits) throws(ChatCompletionError) {
+        func bound(_ kind: String, above: Bool, _ limit: String, _ got: String) -> ChatCompletionError {
+            ChatCompletionError(message: "Invalid '\(name)': \(kind) \(above ? "above maximum" : "below minimum") value. Expected a value \(above ? "<=" : ">=") \(limit), but got \(got) instead.",
+                                param: name, code: "\(kind)_\(above ? "above_max" : "below_min")_value")
+        }
+        switch (option.row.openAI?.kind, value) {
+        case let (.integer(minimum)?, .count(v)) where v < minimum:
+            throw bound("integer", above: false, "\(minimum)", "\(v)")
+        case let (.number(minimum, maximum)?, .real(v)) where v < minimum || v > maximum:
+            throw bound("decimal", above: v > maximum, "\(Self.shown(v > maximum ? maximum : minimum))", Self.shown(v))
+        default: break
+        }
+        if case let .integers(lower, upper, _) = option.row.allowed, case let .count(v) = value {
+            if v < lower { throw bound("integer", above: false, "\(lower)", "\(v)") }
+            if let most = upper.resolved(limits), v > most {
+                throw bound("integer", above: true, "\(most)", "\(v)")
+            }
+        }
+        do { try option.check(value, limits: limits) } catch {
+            throw ChatCompletionError(message: "Invalid '\(name)': expected \(error.allowed), but got \(error.value) instead.", param: name,
+                                      code: "invalid_value")
         }
     }
+
+    static func shown(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? "\(Int64(value))" : "\(value)" }
 }
 
 /// The reply of `POST /v1/chat/completions`, and its streamed chunks.
 enum ChatCompletionReply {
-    /// The whole reply: one choice per candidate.
-    static func body(_ response: CaptionResponse, id: String, created: Int, model: String) -> [String: Any] {
-        let choices = response.candidates.enumerated().map { index, candidate -> [String: Any] in
-            ["index": index, "message": ["role": "assistant", "content": candidate.text],
-             "finish_reason": finishReason(candidate.finishReason), "logprobs": NSNull()]
-        }
+    /// A candidate's content and finish reason after `stop`: cut before the first stop sequence
+    /// (finish reason "stop"), or whole.
+    static func content(_ candidate: CaptionResponse.Candidate, stop: [String]) -> (text: String, finishReason: String) {
+        if let cut = StopSequences.cut(candidate.text, at: stop) { return (cut, "stop") }
+        return (candidate.text, finishReason(candidate.finishReason))
+    }
+
+    /// The usage of a reply: prompt tokens (`[DEC]` and the prompt) and generated tokens.
+    static func usage(_ response: CaptionResponse) -> [String: Any] {
         let completion = response.candidates.reduce(0) { $0 + Int($1.generatedTokens) }
         let prompt = response.candidates.first.map { $0.tokenIDs.count - Int($0.generatedTokens) } ?? 0
-        return ["id": id, "object": "chat.completion", "created": created, "model": model, "choices": choices,
-                "usage": ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]]
+        return ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]
+    }
+
+    /// The whole reply: one choice per candidate.
+    static func body(_ response: CaptionResponse, id: String, created: Int, model: String, stop: [String] = []) -> [String: Any] {
+        let choices = response.candidates.enumerated().map { index, candidate -> [String: Any] in
+            let (text, finish) = content(candidate, stop: stop)
+            return ["index": index, "message": ["role": "assistant", "content": text], "finish_reason": finish, "logprobs": NSNull()]
+        }
+        return ["id": id, "object": "chat.completion", "created": created, "model": model, "choices": choices, "usage": usage(response)]
     }
 
     /// The streamed reply of a caption that was not streamed as it was generated (beam search, or
-    /// several choices): per choice a role chunk, its whole content in one chunk and a finish chunk.
-    static func chunks(_ response: CaptionResponse, id: String, created: Int, model: String) -> [[String: Any]] {
+    /// several choices): per choice a role chunk, its whole content in one chunk and a finish chunk;
+    /// with `includeUsage`, a last chunk with the usage and no choices.
+    static func chunks(_ response: CaptionResponse, id: String, created: Int, model: String, stop: [String] = [],
+                       includeUsage: Bool = false) -> [[String: Any]] {
         var chunks: [[String: Any]] = []
         for (index, candidate) in response.candidates.enumerated() {
+            let (text, finish) = content(candidate, stop: stop)
             chunks.append(chunk(id: id, created: created, model: model, index: index, delta: ["role": "assistant", "content": ""]))
-            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: ["content": candidate.text]))
-            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: [:],
-                                finishReason: finishReason(candidate.finishReason)))
+            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: ["content": text]))
+            chunks.append(chunk(id: id, created: created, model: model, index: index, delta: [:], finishReason: finish))
         }
+        if includeUsage { chunks.append(usageChunk(response, id: id, created: created, model: model)) }
         return chunks
     }
 
+    /// `stream_options.include_usage`'s last chunk: no choices, the usage.
+    static func usageChunk(_ response: CaptionResponse, id: String, created: Int, model: String) -> [String: Any] {
+        ["id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [[String: Any]](),
+         "usage": usage(response)]
+    }
     /// One `chat.completion.chunk` event: a delta of choice `index`, or its finish (`finishReason`).
     static func chunk(id: String, created: Int, model: String, index: Int, delta: [String: Any],
                       finishReason: String? = nil) -> [String: Any] {

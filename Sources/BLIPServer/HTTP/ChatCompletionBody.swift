@@ -10,11 +10,16 @@ struct ChatCompletionBody: Decodable {
     var temperature: Double?
     var topP: Double?
     var seed: Int64?
+    /// `stop`: one text or up to 4.
+    var stop: [String]?
+    /// `stream_options.include_usage`.
+    var includeUsage: Bool?
     /// The first field present that asks for what BLIP cannot do (tools, audio, formats, logprobs).
     var unsupported: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, stream, messages, n, temperature, seed
+        case model, stream, messages, n, temperature, seed, stop
+        case streamOptions = "stream_options"
         case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens", topP = "top_p"
         case tools, toolChoice = "tool_choice", functions, functionCall = "function_call", audio
         case responseFormat = "response_format", logprobs
@@ -25,12 +30,24 @@ struct ChatCompletionBody: Decodable {
         model = try c.decodeIfPresent(String.self, forKey: .model)
         stream = try c.decodeIfPresent(Bool.self, forKey: .stream)
         messages = try c.decodeIfPresent([Message].self, forKey: .messages)
-        n = try c.decodeIfPresent(Int.self, forKey: .n)
-        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens)
-        maxCompletionTokens = try c.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
+        n = try Self.integer(c, .n)
+        maxTokens = try Self.integer(c, .maxTokens)
+        maxCompletionTokens = try Self.integer(c, .maxCompletionTokens)
         temperature = try c.decodeIfPresent(Double.self, forKey: .temperature)
         topP = try c.decodeIfPresent(Double.self, forKey: .topP)
-        seed = try c.decodeIfPresent(Int64.self, forKey: .seed)
+        seed = try Self.integer(c, .seed)
+        if c.contains(.stop), try !c.decodeNil(forKey: .stop) {
+            if let one = try? c.decode(String.self, forKey: .stop) {
+                stop = [one]
+            } else {
+                do { stop = try c.decode([String].self, forKey: .stop) } catch {
+                    throw DecodingError.typeMismatch([String].self, .init(codingPath: [CodingKeys.stop], debugDescription: "stop"))
+                }
+            }
+        }
+        if c.contains(.streamOptions), try !c.decodeNil(forKey: .streamOptions) {
+            includeUsage = try c.decode(StreamOptions.self, forKey: .streamOptions).includeUsage
+        }
         for key: CodingKeys in [.tools, .toolChoice, .functions, .functionCall, .audio, .responseFormat, .logprobs]
         where c.contains(key) {
             guard try !c.decodeNil(forKey: key) else { continue }
@@ -38,6 +55,19 @@ struct ChatCompletionBody: Decodable {
             unsupported = key.rawValue
             break
         }
+    }
+
+    /// An integer field; a number with a fraction or beyond the type is the wrong type, named by
+    /// its key (Foundation's own error for it carries no coding path).
+    static func integer<Integer: FixedWidthInteger & Decodable>(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Integer? {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        if let value = try? c.decode(Integer.self, forKey: key) { return value }
+        throw DecodingError.typeMismatch(Int.self, .init(codingPath: c.codingPath + [key], debugDescription: "not an integer"))
+    }
+
+    struct StreamOptions: Decodable {
+        var includeUsage: Bool?
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
     }
 
     struct Message: Decodable {

@@ -47,10 +47,17 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     /// A whole request that waits for the previous answer to be taken (``writeEnd(_:keepAlive:)``).
     private var deferred: HTTPRequestHead?
 
+    /// This request's id: its `X-Request-Id` (printable, at most 128 bytes) or one made here;
+    /// sent back on every answer and logged with the caption.
+    private var requestID = ""
+
     private struct Exchange {
         let call: Call
         let stream: Bool
         let model: String
+        let includeUsage: Bool
+        /// `stop` over the streamed text.
+        var stops: StopSequences
         let id = "chatcmpl-\(UInt64.random(in: 1 ... .max))"
         let created = Int(Date().timeIntervalSince1970)
         /// The 200 head and the role chunk of a streamed reply are out: the rest must be events.
@@ -106,11 +113,15 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
+            requestID = Self.requestID(head)
             releaseBody()
             refused = false
             if let refusal = refusal(head) {
                 refused = true
                 respond(status: refusal.status, json: Self.error(refusal.message, type: refusal.type, code: refusal.code), close: refusal.reason)
+            } else if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                // The client waits for this before sending the body (curl: 1 s for bodies over 1 MiB).
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
         case .body(var buffer):
             guard !refused else { return }
@@ -167,6 +178,24 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         return nil
     }
 
+    /// The client's `X-Request-Id` when it is printable ASCII of at most 128 bytes, else a new one.
+    static func requestID(_ head: HTTPRequestHead) -> String {
+        if let given = head.headers.first(name: "x-request-id"), !given.isEmpty, given.utf8.count <= 128,
+           given.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            return given
+        }
+        return "req_" + String(UInt64.random(in: 1 ... .max), radix: 16)
+    }
+
+    /// The names `model` may take: the model's id, its last path component and "blip" (a daemon
+    /// serves one model), as `/v1/models` lists them.
+    static func modelNames(id: String) -> [String] {
+        var names = [id]
+        if let last = id.split(separator: "/").last.map(String.init), !names.contains(last) { names.append(last) }
+        if !names.contains("blip") { names.append("blip") }
+        return names
+    }
+
     static func path(_ head: HTTPRequestHead) -> String {
         head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
     }
@@ -193,8 +222,10 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         case (.GET, "/metrics"):
             respond(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: server.metrics.exposition(server))
         case (.GET, "/v1/models"):
-            let id = server.admission.service.describe().modelID
-            respond(status: .ok, json: ["object": "list", "data": [["id": id, "object": "model", "created": server.startedUnix, "owned_by": "blip-captiond"]]])
+            let names = Self.modelNames(id: server.admission.service.describe().modelID)
+            respond(status: .ok, json: ["object": "list", "data": names.map {
+                ["id": $0, "object": "model", "created": server.startedUnix, "owned_by": "blip-captiond"] as [String: Any]
+            }])
         case (.POST, "/v1/chat/completions"):
             chatCompletion(head)
         case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/v1/models"), (_, "/v1/chat/completions"):
@@ -210,8 +241,9 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         let body = self.body
         self.body = []  // the parser's copy is the only one: freed as soon as it is parsed (its bytes stay counted until then)
         parsing = true
+        let optionLimits = server.admission.service.describe().limits.optionLimits
         DispatchQueue.global().async { [self] in
-            let parsed = Result { () throws(ChatCompletionError) in try ChatCompletionRequest(json: body) }
+            let parsed = Result { () throws(ChatCompletionError) in try ChatCompletionRequest(json: body, limits: optionLimits) }
             eventLoop.execute { [self] in
                 parsing = false
                 releaseBody()
@@ -230,11 +262,17 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             timeout = try self.timeout(head)
         } catch {
             server.record(method: RPCMethod.caption.rawValue, .invalidArgument, latency: nil)
-            respond(status: .badRequest, json: Self.error(error.message, type: "invalid_request_error"))
+            respond(status: .badRequest, json: Self.error(error.message, type: "invalid_request_error", param: error.param, code: error.code))
             return
         }
-        // The model name is echoed in every event: cut as every client string is.
-        let model = request.model?.bounded() ?? server.admission.service.describe().modelID
+        let modelID = server.admission.service.describe().modelID
+        if let asked = request.model, !Self.modelNames(id: modelID).contains(asked) {
+            server.record(method: RPCMethod.caption.rawValue, .notFound, latency: nil)
+            respond(status: .notFound, json: Self.error("The model `\(asked.bounded(64))` does not exist or you do not have access to it; this daemon serves \(Self.modelNames(id: modelID).map { "`\($0)`" }.joined(separator: ", ")) (GET /v1/models).",
+                                                        type: "invalid_request_error", param: "model", code: "model_not_found"))
+            return
+        }
+        let model = request.model ?? modelID
         // Text as it is generated (greedy decoding and sampling) goes out as events at once; the
         // engine's thread only hands it to the event loop.
         var onText: (@Sendable (Int, String) -> Void)?
@@ -243,7 +281,8 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
             onText = { [self] (_: Int, piece: String) in loop.execute { self.streamOnLoop(piece) } }
         }
         let call = Call(id: 0, request: request.caption, received: .now, timeout: timeout, owner: self, onText: onText)
-        pending = Exchange(call: call, stream: request.stream, model: model)
+        pending = Exchange(call: call, stream: request.stream, model: model, includeUsage: request.includeUsage,
+                           stops: StopSequences(request.stop))
         guard !server.isDraining else {
             call.finish(.failure(RPCError(code: .unavailable, message: "the server is shutting down; retry later")))
             return
@@ -256,12 +295,16 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
     }
 
     /// One piece of a streamed caption: the first sends the 200 head and the role chunk.
-    private func streamOnLoop(_ piece: String) {
+    private func streamOnLoop(_ piece: String, final: Bool = false) {
         guard var exchange = pending, exchange.stream, let channel else { return }
+        let piece = exchange.stops.take(piece, final: final)
+        pending = exchange
+        guard !piece.isEmpty else { return }
         if !exchange.streaming {
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "text/event-stream")
             headers.add(name: "cache-control", value: "no-cache")
+            headers.add(name: "x-request-id", value: requestID)
             channel.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: .ok, headers: headers))), promise: nil)
             writeEvent(ChatCompletionReply.chunk(id: exchange.id, created: exchange.created, model: exchange.model, index: 0,
                                                  delta: ["role": "assistant", "content": ""]))
@@ -288,29 +331,38 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         defer { reportToGate(receiving: false) }
         let latency = ContinuousClock.now - call.received
         let (id, created, model) = (exchange.id, exchange.created, exchange.model)
+        let stop = exchange.stops.stops
+        let code: StatusCode = switch outcome { case .success: .ok; case .failure(let error): error.code }
+        server.log("http \(requestID): caption \(code.name) in \(Int((latency / .milliseconds(1)).rounded())) ms")
         switch outcome {
         case .success(let response):
             server.record(method: RPCMethod.caption.rawValue, .ok, latency: latency, response: response)
             if exchange.streaming {
+                // What a possible stop sequence held back goes out now, unless it was one.
+                pending = exchange
+                streamOnLoop("", final: true)
+                pending = nil
                 for (index, candidate) in response.candidates.enumerated() {
-                    writeEvent(ChatCompletionReply.chunk(id: id, created: created, model: model, index: index, delta: [:],
-                                                         finishReason: ChatCompletionReply.finishReason(candidate.finishReason)))
+                    let finish = exchange.stops.stopped ? "stop" : ChatCompletionReply.content(candidate, stop: stop).finishReason
+                    writeEvent(ChatCompletionReply.chunk(id: id, created: created, model: model, index: index, delta: [:], finishReason: finish))
                 }
+                if exchange.includeUsage { writeEvent(ChatCompletionReply.usageChunk(response, id: id, created: created, model: model)) }
                 endStream()
             } else if exchange.stream {
                 var text = ""
-                for chunk in ChatCompletionReply.chunks(response, id: id, created: created, model: model) {
+                for chunk in ChatCompletionReply.chunks(response, id: id, created: created, model: model, stop: stop,
+                                                        includeUsage: exchange.includeUsage) {
                     text += "data: " + Self.jsonText(chunk) + "\n\n"
                 }
                 text += "data: [DONE]\n\n"
                 respond(status: .ok, contentType: "text/event-stream", bytes: Array(text.utf8))
             } else {
-                respond(status: .ok, json: ChatCompletionReply.body(response, id: id, created: created, model: model))
+                respond(status: .ok, json: ChatCompletionReply.body(response, id: id, created: created, model: model, stop: stop))
             }
         case .failure(let error):
             server.record(method: RPCMethod.caption.rawValue, error.code, latency: latency)
             let (status, type) = Self.httpStatus(error.code)
-            let body = Self.error(error.message, type: type, code: error.code.name)
+            let body = Self.error(error.message, type: type, param: Self.openAIParam(error), code: error.code.name)
             if exchange.streaming {
                 // The 200 is out: the failure is an error event, as OpenAI's API sends one.
                 writeEvent(body)
@@ -343,8 +395,16 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         }
     }
 
-    static func error(_ message: String, type: String, code: String? = nil) -> [String: Any] {
-        ["error": ["message": message, "type": type, "param": NSNull(), "code": code.map { $0 as Any } ?? NSNull()]]
+    static func error(_ message: String, type: String, param: String? = nil, code: String? = nil) -> [String: Any] {
+        ["error": ["message": message, "type": type, "param": param.map { $0 as Any } ?? NSNull(), "code": code.map { $0 as Any } ?? NSNull()]]
+    }
+
+    /// The OpenAI field an engine's INVALID_ARGUMENT is about, when its message starts with an
+    /// option that one sets ("max_new_tokens must be …" → `max_tokens`), else the option's own name.
+    static func openAIParam(_ error: RPCError) -> String? {
+        guard error.code == .invalidArgument,
+              let option = DecodingOption.allCases.first(where: { error.message.hasPrefix($0.rawValue + " ") }) else { return nil }
+        return option.row.openAI?.names.last ?? option.rawValue
     }
 
     static func jsonText(_ object: [String: Any]) -> String {
@@ -366,6 +426,11 @@ final class HTTPHandler: ChannelInboundHandler, CallOwner, @unchecked Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: "\(bytes.count)")
+        headers.add(name: "x-request-id", value: requestID)
+        if status == .tooManyRequests || status == .serviceUnavailable {
+            // Busy (the queue is full, too many connections) or draining: a client may retry soon.
+            headers.add(name: "retry-after", value: "1")
+        }
         if let close {
             headers.add(name: "connection", value: "close")
             gate.closing(close)

@@ -17,12 +17,13 @@ enum CaptionBackend: Sendable {
         }
     }
 
-    /// The service's limits (Info), which the CLI checks its options against before any image.
+    /// The service's Info: the limits the CLI checks its options against before any image, and
+    /// the schedule its default concurrency follows.
     /// - Throws: `CaptionClientError` when the daemon cannot answer.
-    func limits(timeout: Duration) async throws -> InfoResponse.Limits {
+    func info(timeout: Duration) async throws -> InfoResponse {
         switch self {
-        case .local(let service): service.describe().limits
-        case .daemon(let client): try await client.info(timeout: timeout).limits
+        case .local(let service): service.describe()
+        case .daemon(let client): try await client.info(timeout: timeout)
         }
     }
 }

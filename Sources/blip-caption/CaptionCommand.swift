@@ -16,16 +16,17 @@ struct CaptionCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --local: precision of the decoder's weights in decode steps (fp32 = identical to transformers; bf16 = faster, small logit error).", valueName: "fp32|bf16")) var weights: WeightPrecision = .float32
     @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
     @Option(help: "Seconds each image may take with the daemon, queueing included.") var timeout: Double = 120
-    @Option(help: "Images in flight at once with the daemon (output stays in input order).") var concurrency: Int = 2
+    @Option(help: "Images in flight at once (output and files stay in input order; default: enough to keep the daemon's encode lanes and decode batch busy, from its Info).") var concurrency: Int?
     @Option(help: ArgumentHelp("Times to try an image again when the daemon is busy (RESOURCE_EXHAUSTED) or restarting (UNAVAILABLE), with exponential back-off and jitter within --timeout; 0 = never.", valueName: "n"))
     var retries: Int = 3
     @Flag(help: "Print one JSON object per image and prompt (JSON Lines) instead of plain captions.") var json = false
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
+    @OptionGroup(title: "Captioning a dataset") var dataset: DatasetArguments
     @Argument(help: "Image files (JPEG, PNG), directories, or - for standard input.") var images: [String]
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image, directory or -") }
-        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if !(timeout > 0) { throw ValidationError("--timeout must be > 0 seconds") }
         if retries < 0 { throw ValidationError("--retries must be >= 0, got \(retries)") }
     }
@@ -58,21 +59,48 @@ struct CaptionCommand: AsyncParsableCommand {
             backend = .daemon(CaptionClient(socketPath: socket, retryPolicy: retryPolicy))
         }
         // The options against this daemon's limits, once, before any image is read or sent.
+        let info: InfoResponse
         do {
-            try decoding.checked(against: try await backend.limits(timeout: .milliseconds(Int64(timeout * 1000))))
+            info = try await backend.info(timeout: .milliseconds(Int64(timeout * 1000)))
+            try decoding.checked(against: info.limits)
         } catch let error as CaptionClientError {
             log.write("blip-caption: \(error)")
             throw ExitCode(2)
         }
-        let inputs = try ImageInputs.expand(images)
+        let shard = try dataset.shardSelection()
+        let inputs = try ImageInputs.expand(images).filter { shard?.contains($0.relativePath) ?? true }
+        let plan = try DatasetPlan(inputs: inputs, dataset: dataset, prompts: decoding.prompt, shard: shard)
+        let window = concurrency ?? Self.defaultConcurrency(info)
+        let summary = try await caption(plan.toCaption, backend: backend, window: window, plan: plan, log: log)
+        if inputs.count > 1 || dataset.writesFiles { log.write(summary.line(skipped: plan.skipped)) }
+        if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
+        if summary.fatal {
+            if inputs.count > 1 { log.write("blip-caption: stopped after the first failure: every image would fail the same way") }
+            throw ExitCode(2)
+        }
+        if summary.failed > 0 { throw ExitCode(1) }
+    }
+
+    /// Calls in flight by default: the daemon's encode lanes plus its decode batch, so both stay
+    /// busy, within its queue; 2 when it reports no schedule.
+    static func defaultConcurrency(_ info: InfoResponse) -> Int {
+        let busy = Int(info.engine.encodeLanes) + Int(info.engine.maxBatch)
+        guard busy > 0 else { return 2 }
+        let queue = Int(info.limits.maxQueueDepth)
+        return max(1, queue > 0 ? min(busy, queue) : busy)
+    }
+
+    /// Captions `inputs` with `window` calls in flight, writing results in input order; SIGINT or
+    /// SIGTERM stops sending (the calls in flight finish and are written; a second signal ends the process, ``Interruption``).
+    private func caption(_ inputs: [ImageInput], backend: CaptionBackend, window: Int, plan: DatasetPlan,
+                         log: StandardError) async throws -> RunSummary {
         let output = CaptionOutput(json: json, reportsQueueWait: !local)
         let progress = Progress(total: inputs.count)
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         let arguments = decoding
-        var failures = 0
-        var fatal: CaptionClientError?  // the daemon cannot be reached at all
-        // A window of requests in flight; results are printed in input order.
-        let window = local ? 1 : concurrency
+        var summary = RunSummary()
+        let interruption = Interruption()
+        defer { interruption.stop() }
         try await withThrowingTaskGroup(of: (Int, Result<CaptionResponse, any Error>).self) { group in
             var next = 0, printed = 0
             var finished: [Int: Result<CaptionResponse, any Error>] = [:]
@@ -90,30 +118,32 @@ struct CaptionCommand: AsyncParsableCommand {
                 finished[index] = result
                 while let r = finished.removeValue(forKey: printed) {
                     let name = inputs[printed].name
+                    var failure: String?
                     progress.printing {
                         switch r {
-                        case .success(let response): output.write(image: name, response: response, prompt: arguments.prompt.first)
+                        case .success(let response):
+                            output.write(image: name, response: response, prompt: arguments.prompt.first)
+                            do { try plan.record(inputs[printed], response: response, prompt: arguments.prompt.first) } catch {
+                                failure = "\(error)"
+                            }
                         case .failure(let error):
-                            failures += 1
-                            log.write("blip-caption: \(name): \(error)")
+                            failure = "\(error)"
                             output.write(image: name, error: "\(error)")
-                            if let e = error as? CaptionClientError, e.meansNoDaemonCanBeReached { fatal = e }
+                            if let e = error as? CaptionClientError, e.meansNoDaemonCanBeReached { summary.fatal = true }
                         }
+                        if let failure { log.write("blip-caption: \(name): \(failure)") }
                     }
+                    if failure == nil { summary.captioned += 1 } else { summary.failed += 1 }
                     printed += 1
                 }
+                summary.interruptedBy = interruption.signal
                 // Without a daemon every image would fail the same way: stop after the first.
-                if fatal == nil && next < inputs.count { launch() }
+                if !summary.fatal && summary.interruptedBy == nil && next < inputs.count { launch() }
             }
         }
-        if fatal != nil {
-            if inputs.count > 1 { log.write("blip-caption: stopped after the first failure: every image would fail the same way") }
-            throw ExitCode(2)
-        }
-        if failures > 0 {
-            log.write("blip-caption: \(failures) of \(inputs.count) images failed")
-            throw ExitCode(1)
-        }
+        progress.finish()
+        summary.elapsed = progress.elapsed
+        return summary
     }
 }
 

@@ -5,6 +5,9 @@ import Foundation
 struct ImageInput: Sendable {
     let name: String
     let path: String?  // nil = standard input
+    /// The path relative to the directory argument it was found under (the path as given for a
+    /// file argument): what `--shard` hashes, so a split does not depend on where the tree is mounted.
+    var relativePath: String = ""
 
     func read() throws -> [UInt8] {
         guard let path else { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
@@ -34,16 +37,16 @@ enum ImageInputs {
         var result: [ImageInput] = []
         var walked = Set<DirectoryIdentity>()
         for argument in arguments {
-            if argument == "-" { result.append(ImageInput(name: "-", path: nil)); continue }
+            if argument == "-" { result.append(ImageInput(name: "-", path: nil, relativePath: "-")); continue }
             guard let identity = DirectoryIdentity(path: argument) else {
-                result.append(ImageInput(name: argument, path: argument))
+                result.append(ImageInput(name: argument, path: argument, relativePath: argument))
                 continue
             }
             let prefix = argument.hasSuffix("/") ? argument : argument + "/"
             var files: [String] = []
             walk(prefix, identity, into: &files, walked: &walked)
             if files.isEmpty { throw ValidationError("\(argument) holds no .jpg, .jpeg or .png files (hidden ones are skipped)") }
-            result += files.map { ImageInput(name: $0, path: $0) }
+            result += files.map { ImageInput(name: $0, path: $0, relativePath: String($0.dropFirst(prefix.count))) }
         }
         return result
     }

@@ -27,6 +27,27 @@ extension CLITests {
         #expect(r.stdout.contains("2/2"))
     }
 
+    /// A narrow terminal gets a shorter bar or counts only, never a line that wraps; the summary
+    /// line replaces the bar at the end.
+    @Test(.enabled(if: built && FileManager.default.isExecutableFile(atPath: script), "needs blip-caption and util-linux script"),
+          arguments: [24, 60])
+    func progressFitsANarrowTerminal(columns: Int) throws {
+        let images = ["rocket.png", "astronaut_q90_420.jpg", "gray_moon.png"].map { Fixtures.root.appendingPathComponent("images/\($0)").path }
+        let command = "stty cols \(columns); " + ([Self.binary.path, "--local", "--model", Fixtures.modelFolder("tiny-a").url.path, "--max-new-tokens", "2"] + images)
+            .map { "'\($0)'" }.joined(separator: " ") + " >/dev/null"
+        let r = try run(script: ["-qefc", command, "/dev/null"])
+        #expect(r.status == 0, "\(r.stdout)")
+        let clear = "\r\u{1B}[K"
+        let bars = r.stdout.components(separatedBy: clear).dropFirst().map { $0.components(separatedBy: "\r\n")[0] }
+        #expect(bars.contains { $0.contains("3/3") }, "\(r.stdout.debugDescription)")
+        for bar in bars where bar.contains("/3") {
+            #expect(bar.count < columns, "\(bar.debugDescription) in \(columns) columns")
+        }
+        #expect(columns < 40 || bars.contains { $0.hasPrefix("[#") }, "a bar where there is room: \(bars)")
+        let end = try #require(r.stdout.range(of: clear, options: .backwards))
+        #expect(r.stdout[end.upperBound...].hasPrefix("blip-caption: captioned 3, skipped 0"), "\(r.stdout.debugDescription)")
+    }
+
     /// Not a terminal: no bar, no escape sequences.
     @Test(.enabled(if: built, "build blip-caption first (swift build)"))
     func noProgressOnAPipe() throws {

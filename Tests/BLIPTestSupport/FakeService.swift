@@ -10,7 +10,7 @@ import Foundation
 /// before each step); each finished step is progress. It echoes a caption built from the
 /// request. Prompt "wedge" sleeps `wedgeTime` without any progress (a hung engine); prompt
 /// "refuse" is refused at submission (INVALID_ARGUMENT), as bad parameters are. With one beam it
-/// streams its caption word by word to `onText`.
+/// streams its caption word by word to `onText`; with several `prompts` it answers one result each.
 public final class FakeService: CaptionService {
     public let stepTime: Duration
     public let wedgeTime: Duration
@@ -111,10 +111,17 @@ public final class FakeService: CaptionService {
             // One piece per word, as a streaming engine hands them out.
             for (index, word) in text.split(separator: " ").enumerated() { onText(0, (index == 0 ? "" : " ") + word) }
         }
-        return .success(CaptionResponse(
-            candidates: [.init(text: text, tokenIDs: [30522, 1037, 102], score: -1.5, finishReason: .eos)],
-            modelID: modelID
-        ))
+        func candidate(_ text: String) -> CaptionResponse.Candidate {
+            .init(text: text, tokenIDs: [30522, 1037, 102], score: -1.5, finishReason: .eos)
+        }
+        guard request.prompts.isEmpty else {
+            // Several prompts: one result each, in order, as the engine answers them.
+            let results = request.prompts.map { prompt in
+                CaptionResponse.PromptResult(prompt: prompt, candidates: [candidate("\(prompt.isEmpty ? "a picture" : prompt) of \(request.image.data.count) bytes")])
+            }
+            return .success(CaptionResponse(modelID: modelID, results: results))
+        }
+        return .success(CaptionResponse(candidates: [candidate(text)], modelID: modelID))
     }
 
     public func load() -> EngineLoad {

@@ -36,7 +36,8 @@ struct CaptionCommand: AsyncParsableCommand {
     func run() async throws {
         let log = StandardError()
         for warning in decoding.ignoredOptionWarnings { log.write("blip-caption: warning: \(warning)") }
-        let inputs = try ImageInputs.expand(images)
+        let expansion = try ImageInputs.expand(images)
+        let inputs = expansion.inputs
         let backend: CaptionBackend
         if local {
             // Before any engine code runs: the engine is built for AVX2 + FMA (CPUFeatures).
@@ -99,6 +100,7 @@ struct CaptionCommand: AsyncParsableCommand {
                 if fatal == nil && next < inputs.count { launch() }
             }
         }
+        if let skipped = expansion.skippedSummary { log.write("blip-caption: \(skipped)") }
         if fatal != nil {
             if inputs.count > 1 { log.write("blip-caption: stopped after the first failure: every image would fail the same way") }
             throw ExitCode(2)

@@ -49,7 +49,11 @@ public enum ImageDecoder {
             let (decoded, exif) = try PNGDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             image = decoded
             orientation = applyEXIFOrientation ? exif : nil
-        case .webp, .gif, .bmp, .tiff, .heif, .avif:
+        case .webp:
+            let (decoded, exif) = try WebPDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
+            image = decoded
+            orientation = applyEXIFOrientation ? exif : nil
+        case .gif, .bmp, .tiff, .heif, .avif:
             // Recognised; its decoder is not written yet.
             throw .unsupportedFormat(name: format.name)
         case let .rawRGB8(width, height):

@@ -53,7 +53,10 @@ public enum ImageDecoder {
             let (decoded, exif) = try WebPDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             image = decoded
             orientation = applyEXIFOrientation ? exif : nil
-        case .gif, .bmp, .tiff, .heif, .avif:
+        case .gif:
+            image = try GIFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
+            orientation = nil
+        case .bmp, .tiff, .heif, .avif:
             // Recognised; its decoder is not written yet.
             throw .unsupportedFormat(name: format.name)
         case let .rawRGB8(width, height):

@@ -56,7 +56,10 @@ public enum ImageDecoder {
         case .gif:
             image = try GIFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             orientation = nil
-        case .bmp, .tiff, .heif, .avif:
+        case .bmp:
+            image = try BMPDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
+            orientation = nil
+        case .tiff, .heif, .avif:
             // Recognised; its decoder is not written yet.
             throw .unsupportedFormat(name: format.name)
         case let .rawRGB8(width, height):

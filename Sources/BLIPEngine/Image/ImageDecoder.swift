@@ -59,7 +59,12 @@ public enum ImageDecoder {
         case .bmp:
             image = try BMPDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             orientation = nil
-        case .tiff, .heif, .avif:
+        case .tiff:
+            // Pillow applies a TIFF's Orientation tag when it loads the file, whatever the caller does.
+            let (decoded, tag) = try TIFFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
+            image = decoded
+            orientation = tag
+        case .heif, .avif:
             // Recognised; its decoder is not written yet.
             throw .unsupportedFormat(name: format.name)
         case let .rawRGB8(width, height):

@@ -45,6 +45,8 @@ let package = Package(
         .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4",
                        providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CHEIF", pkgConfig: "libheif",
+                       providers: [.apt(["libheif-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
@@ -73,7 +75,7 @@ let package = Package(
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF",
+            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF", "CHEIF",
                            "CMemory", "CPUFeatures",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.

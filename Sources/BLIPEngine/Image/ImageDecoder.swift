@@ -64,7 +64,10 @@ public enum ImageDecoder {
             let (decoded, tag) = try TIFFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             image = decoded
             orientation = tag
-        case .heif, .avif:
+        case .heif:
+            image = try HEIFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
+            orientation = nil
+        case .avif:
             // Recognised; its decoder is not written yet.
             throw .unsupportedFormat(name: format.name)
         case let .rawRGB8(width, height):

@@ -47,6 +47,8 @@ let package = Package(
                        providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CHEIF", pkgConfig: "libheif",
                        providers: [.apt(["libheif-dev"])]),
+        .systemLibrary(name: "CAVIF", pkgConfig: "libavif",
+                       providers: [.apt(["libavif-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
@@ -75,7 +77,7 @@ let package = Package(
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF", "CHEIF",
+            dependencies: ["COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF", "CHEIF", "CAVIF",
                            "CMemory", "CPUFeatures",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.

@@ -68,8 +68,9 @@ public enum ImageDecoder {
             image = try HEIFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
             orientation = nil
         case .avif:
-            // Recognised; its decoder is not written yet.
-            throw .unsupportedFormat(name: format.name)
+            let (decoded, transform) = try AVIFDecoder.decode(bytes, limits: limits, stopCheck: stopCheck)
+            image = decoded
+            orientation = applyEXIFOrientation ? transform : nil
         case let .rawRGB8(width, height):
             image = try decodeRaw(bytes, width: width, height: height, limits: limits)
             orientation = nil

@@ -11,8 +11,9 @@ import CWebP
 /// with the deadline checked between them, and the only image-sized buffers are the RGBA canvas
 /// (4 bytes per pixel) and the RGB result (3).
 enum WebPDecoder {
-    /// Bytes fed to the incremental decoder between deadline checks.
-    static let sliceBytes = 1 << 16
+    /// Bytes handed to the incremental decoder between deadline checks (a lossless decoder resumes
+    /// a row it could not finish, so small slices cost time: 1 MiB keeps that under a few percent).
+    static let sliceBytes = 1 << 20
 
     static func decode(_ bytes: [UInt8], limits: ImageLimits,
                        stopCheck: ImageStopCheck = .none) throws(ImageError) -> (RGBImage, orientation: Int?) {
@@ -60,7 +61,7 @@ enum WebPDecoder {
     }
 
     /// Decodes one frame's bitstream (`ALPH` + `VP8 `, or `VP8L`) as RGBA into `out` (`stride` bytes
-    /// a row), feeding it to the incremental decoder in slices of ``sliceBytes``.
+    /// a row), handing the incremental decoder ``sliceBytes`` more each time.
     private static func decodeFrame(_ fragment: WebPData, into out: UnsafeMutablePointer<UInt8>, stride: Int, size: Int,
                                     stopCheck: ImageStopCheck) throws(ImageError) {
         var buffer = WebPDecBuffer()
@@ -75,9 +76,9 @@ enum WebPDecoder {
         guard let start = fragment.bytes else { throw .corrupt(format: "WebP", detail: "empty frame") }
         var offset = 0
         while true {
-            let n = min(sliceBytes, fragment.size - offset)
-            let status = WebPIAppend(idec, start + offset, n)
-            offset += n
+            // WebPIUpdate reads the caller's buffer (WebPIAppend would copy the whole file again).
+            offset += min(sliceBytes, fragment.size - offset)
+            let status = WebPIUpdate(idec, start, offset)
             switch status {
             case VP8_STATUS_OK:
                 return

@@ -209,3 +209,25 @@ func imageDifference(_ got: RGBImage, _ want: RGBImage, tolerance: Int) -> Strin
     guard worst > tolerance else { return nil }
     return "max |Δ| = \(worst) > \(tolerance) at flat index \(at): got \(got.pixels[at]), expected \(want.pixels[at])"
 }
+
+/// Decode time of one large image, for the per-format figures: skipped unless
+/// `BLIP_IMAGE_BENCH` names a file. Peak RSS: run under `/usr/bin/time -v`, e.g.
+/// `BLIP_IMAGE_BENCH=12mp.webp /usr/bin/time -v swift test --skip-build --filter ImageDecodeBenchmark`.
+@Suite struct ImageDecodeBenchmark {
+    static let path = ProcessInfo.processInfo.environment["BLIP_IMAGE_BENCH"]
+
+    @Test(.enabled(if: path != nil, "set BLIP_IMAGE_BENCH to an image file"))
+    func decodeTime() throws {
+        let bytes = try ImageFixtures.bytes(URL(fileURLWithPath: try #require(Self.path)))
+        let limits = ImageLimits(maxBytes: 1 << 27, maxPixels: 40_000_000)
+        var best = Duration.seconds(1000)
+        var size = (0, 0)
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            let image = try ImageDecoder.decode(bytes, limits: limits)
+            best = min(best, ContinuousClock.now - start)
+            size = (image.width, image.height)
+        }
+        print("BENCH \(Self.path!) \(size.0)x\(size.1) \(bytes.count) bytes: best of 3 \(best)")
+    }
+}

@@ -21,7 +21,7 @@ struct CaptionCommand: AsyncParsableCommand {
     var retries: Int = 3
     @Flag(help: "Print one JSON object per image and prompt (JSON Lines) instead of plain captions.") var json = false
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
-    @Argument(help: "Image files (JPEG, PNG), directories, or - for standard input.") var images: [String]
+    @Argument(help: "Image files (\(ImageFormat.supportedNames.joined(separator: ", "))), directories (their files with those formats' extensions), or - for standard input.") var images: [String]
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image, directory or -") }

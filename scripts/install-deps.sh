@@ -2,7 +2,8 @@
 # Installs the Debian packages blip-captiond builds against, when any is missing.
 # Run as root (or with sudo available). Safe to run repeatedly.
 set -euo pipefail
-packages=(libopenblas-dev libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libspng-dev pkg-config)
+packages=(libopenblas-dev libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libspng-dev
+          libwebp-dev libgif-dev libtiff-dev libheif-dev libavif-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@
 #
 # The executables are built in release mode with Swift's runtime linked in (--static-swift-stdlib),
 # so they run without the Swift toolchain; the shared libraries they still need (OpenBLAS,
-# libjpeg-turbo, libspng, protobuf-c, libsystemd, libc, libstdc++) are Debian's and become the
+# libjpeg-turbo, libspng, libwebp, giflib, libtiff, libheif, libavif, protobuf-c, libsystemd, libc, libstdc++) are Debian's and become the
 # package's Depends (dpkg-shlibdeps). The version is the one in ReleaseVersion.swift, read back
 # from `blip-captiond --version`. Man pages come from ArgumentParser's own generate-manual tool
 # (built from the swift-argument-parser checkout), completions from --generate-completion-script.

@@ -22,7 +22,7 @@ struct CaptionCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object per image and prompt (JSON Lines) instead of plain captions.") var json = false
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
     @OptionGroup(title: "Captioning a dataset") var dataset: DatasetArguments
-    @Argument(help: "Image files (JPEG, PNG), directories, or - for standard input.") var images: [String]
+    @Argument(help: "Image files (\(ImageFormat.supportedNames.joined(separator: ", "))), directories (their files with those formats' extensions), or - for standard input.") var images: [String]
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image, directory or -") }
@@ -68,10 +68,12 @@ struct CaptionCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let shard = try dataset.shardSelection()
-        let inputs = try ImageInputs.expand(images).filter { shard?.contains($0.relativePath) ?? true }
+        let expansion = try ImageInputs.expand(images)
+        let inputs = expansion.inputs.filter { shard?.contains($0.relativePath) ?? true }
         let plan = try DatasetPlan(inputs: inputs, dataset: dataset, prompts: decoding.prompt, shard: shard)
         let window = concurrency ?? Self.defaultConcurrency(info)
         let summary = try await caption(plan.toCaption, backend: backend, window: window, plan: plan, log: log)
+        if let skipped = expansion.skippedSummary { log.write("blip-caption: \(skipped)") }
         if inputs.count > 1 || dataset.writesFiles { log.write(summary.line(skipped: plan.skipped)) }
         if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
         if summary.fatal {

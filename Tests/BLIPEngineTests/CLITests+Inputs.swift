@@ -30,6 +30,7 @@ extension CLITests {
         try fm.copyItem(atPath: jpg, toPath: photos + "/z.jpg")
         try fm.copyItem(atPath: jpg, toPath: photos + "/.hidden.jpg")
         try fm.copyItem(atPath: jpg, toPath: photos + "/.thumbnails/t.jpg")
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: photos + "/notes.txt"))
         try fm.createSymbolicLink(atPath: photos + "/link", withDestinationPath: "real")
         try fm.createSymbolicLink(atPath: photos + "/real/loop", withDestinationPath: "..")
         try fm.createSymbolicLink(atPath: directory.path + "/alias", withDestinationPath: "photos")
@@ -38,6 +39,8 @@ extension CLITests {
         #expect(r.status == 0, "\(r.stderr)")
         let base = directory.path + "/alias/"
         #expect(images == [base + "link/a.png", base + "z.jpg"], "\(images)")
+        // The last line says what the walk left out, and why.
+        #expect(r.stderr.contains("blip-caption: skipped 3 files in the directories given: 1 not an image by extension (.txt 1); 2 hidden (name starting with '.'); images are read by extension: .avif, .bmp,"), "\(r.stderr)")
 
         // A folder with nothing but hidden images is a usage error, which says why.
         let empty = directory.path + "/only-hidden"
@@ -45,7 +48,8 @@ extension CLITests {
         try fm.copyItem(atPath: jpg, toPath: empty + "/.x.jpg")
         let none = try run(["--local", "--model", Fixtures.modelFolder("tiny-a").url.path, empty])
         #expect(none.status == 64, "\(none.stderr)")
-        #expect(none.stderr.contains("holds no .jpg, .jpeg or .png files (hidden ones are skipped)"), "\(none.stderr)")
+        #expect(none.stderr.contains("holds no image files (.avif, .bmp, "), "\(none.stderr)")
+        #expect(none.stderr.contains("; hidden ones are skipped)"), "\(none.stderr)")
     }
 
     /// `--bad-words x IMAGE` used to take IMAGE as a second bad word ("Missing expected argument").

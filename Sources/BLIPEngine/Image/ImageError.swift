@@ -2,8 +2,11 @@
 public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
     /// No bytes at all.
     case empty
-    /// The bytes are neither JPEG nor PNG and no format was given.
+    /// The bytes start like none of the formats in ``ImageFormat/supportedNames`` nor any other
+    /// format ``ImageFormat/unsupportedName(_:)`` knows, and no format was given.
     case unknownFormat
+    /// The bytes are a recognised format this engine does not read (`name`: "SVG", "PDF", …).
+    case unsupportedFormat(name: String)
     /// The encoded input is larger than ``ImageLimits/maxBytes``.
     case tooManyBytes(count: Int, limit: Int)
     /// The header announces more pixels than ``ImageLimits/maxPixels``.
@@ -25,9 +28,11 @@ public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .empty:
-            return "image is empty: send the bytes of a JPEG or PNG file"
+            return "image is empty: send the bytes of an image file (\(Self.readableFormats))"
         case .unknownFormat:
-            return "image is neither JPEG nor PNG (unrecognised leading bytes): convert it to JPEG or PNG, or send raw RGB with its width and height"
+            return "image format not recognised (unknown leading bytes); this daemon reads \(Self.readableFormats): convert it to one of them, or send raw RGB with its width and height"
+        case let .unsupportedFormat(name):
+            return "image is \(name); this daemon reads \(Self.readableFormats)"
         case let .tooManyBytes(count, limit):
             return "image is \(count) bytes, more than the limit of \(limit): re-encode or downscale it"
         case let .tooManyPixels(width, height, limit):
@@ -46,4 +51,7 @@ public enum ImageError: Error, Sendable, CustomStringConvertible, Equatable {
             return "the caption was cancelled while its image was being decoded"
         }
     }
+
+    /// "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF".
+    private static var readableFormats: String { ImageFormat.supportedNames.joined(separator: ", ") }
 }

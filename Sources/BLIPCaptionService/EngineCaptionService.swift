@@ -178,7 +178,8 @@ public struct EngineCaptionService: CaptionService {
                 encodeLanes: UInt32(lanes.lanes), threadsPerLane: UInt32(lanes.threadsPerLane),
                 iterations: statistics.iterations, batchedSteps: statistics.batchedSteps),
             modelRevision: captioner.model.revision,
-            weightsPrecision: captioner.model.decoderWeights.rawValue)
+            weightsPrecision: captioner.model.decoderWeights.rawValue,
+            imageFormats: ImageFormat.supportedNames)
     }
 
     /// One caption through every stage before READY=1, so the first caller does not pay for page

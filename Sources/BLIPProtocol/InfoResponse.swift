@@ -159,14 +159,17 @@ public struct InfoResponse: Sendable, Hashable {
     public var modelRevision: String
     /// What decode steps read the decoder's matrices as: `fp32` or `bf16`.
     public var weightsPrecision: String
+    /// The image formats Caption reads, recognised by content (`JPEG`, `PNG`, `WebP`, …).
+    public var imageFormats: [String]
 
     public init(
         modelID: String = "", model: ModelSummary = ModelSummary(), engineVersion: String = "",
         blasCore: String = "", blasThreads: UInt32 = 0, defaults: DecodingOptions = DecodingOptions(),
         limits: Limits = Limits(), counters: Counters = Counters(),
         featureCache: FeatureCacheStats = FeatureCacheStats(), engine: EngineSchedule = EngineSchedule(),
-        modelRevision: String = "", weightsPrecision: String = ""
+        modelRevision: String = "", weightsPrecision: String = "", imageFormats: [String] = []
     ) {
+        self.imageFormats = imageFormats
         self.modelRevision = modelRevision
         self.weightsPrecision = weightsPrecision
         self.featureCache = featureCache
@@ -212,6 +215,8 @@ extension InfoResponse: WireMessage {
             if engine != EngineSchedule() { c.engine = arena.store(engine.cMessage) }
             c.model_revision = arena.optionalCString(modelRevision.isEmpty ? nil : modelRevision)
             c.weights_precision = arena.optionalCString(weightsPrecision.isEmpty ? nil : weightsPrecision)
+            c.n_image_formats = imageFormats.count
+            c.image_formats = arena.array(imageFormats.map { Optional(arena.cString($0)) })
             return ProtobufC.encode(
                 c,
                 packedSize: { blip__v1__info_response__get_packed_size($0) },
@@ -222,6 +227,10 @@ extension InfoResponse: WireMessage {
 
     private init(_ c: borrowing Blip__V1__InfoResponse) throws(MessageDecodingError) {
         let name = Self.messageName
+        var imageFormats: [String] = []
+        for i in 0..<c.n_image_formats {
+            imageFormats.append(try ProtobufC.string(c.image_formats[i], message: name, field: "image_formats"))
+        }
         self.init(
             modelID: try ProtobufC.string(c.model_id, message: name, field: "model_id"),
             model: c.model.map { ModelSummary($0.pointee) } ?? ModelSummary(),
@@ -234,7 +243,8 @@ extension InfoResponse: WireMessage {
             featureCache: c.feature_cache.map { FeatureCacheStats($0.pointee) } ?? FeatureCacheStats(),
             engine: c.engine.map { EngineSchedule($0.pointee) } ?? EngineSchedule(),
             modelRevision: try ProtobufC.string(c.model_revision, message: name, field: "model_revision"),
-            weightsPrecision: try ProtobufC.string(c.weights_precision, message: name, field: "weights_precision")
+            weightsPrecision: try ProtobufC.string(c.weights_precision, message: name, field: "weights_precision"),
+            imageFormats: imageFormats
         )
     }
 }

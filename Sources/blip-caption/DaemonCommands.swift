@@ -82,6 +82,7 @@ struct InfoCommand: AsyncParsableCommand {
         schedule:     \(schedule(e))
         cache:        image features \(featureCache(f))
         defaults:     num_beams \(d.numBeams.map(String.init) ?? "-"), max_length \(d.maxLength.map(String.init) ?? "-"), min_length \(d.minLength.map(String.init) ?? "-")
+        images:       \(info.imageFormats.isEmpty ? "not reported" : info.imageFormats.joined(separator: ", "))
         limits:       frame \(l.maxFrameBytes) B, image \(l.maxImageBytes) B, \(l.maxPixels) pixels, \(l.maxTokens) tokens, \(l.maxBeams) beams, \(l.maxPrompts) prompts, queue \(l.maxQueueDepth)
         uptime:       \(String(format: "%.1f", Double(c.uptimeMicroseconds) / 1e6)) s
         queue depth:  \(c.queueDepth)

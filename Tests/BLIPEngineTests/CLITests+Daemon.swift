@@ -38,6 +38,7 @@ extension CLITests {
         #expect((info["model_id"] as? String)?.isEmpty == false)
         #expect((info["model_revision"] as? String)?.isEmpty == false, "\(info)")
         #expect(info["weights_precision"] as? String == "fp32", "\(info)")
+        #expect(info["image_formats"] as? [String] == ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "HEIC", "AVIF"], "\(info)")
         #expect((info["engine_version"] as? String)?.isEmpty == false)
         #expect((info["blas_core"] as? String)?.isEmpty == false)
         #expect((info["blas_threads"] as? Int ?? 0) >= 1)

@@ -90,7 +90,8 @@ private let zeroOptions = DecodingOptions(
         counters: .init(uptimeMicroseconds: 123_456_789,
                         requestsByStatus: [.ok: 10, .invalidArgument: 2, .deadlineExceeded: 1],
                         queueDepth: 3, latencyP50Microseconds: 2_900_000,
-                        latencyP95Microseconds: 3_100_000, latencyP99Microseconds: 4_000_000)
+                        latencyP95Microseconds: 3_100_000, latencyP99Microseconds: 4_000_000),
+        modelRevision: "0123abcd", weightsPrecision: "bf16", imageFormats: ["JPEG", "PNG", "WebP"]
     )
     let decoded = try InfoResponse(decoding: full.encoded())
     #expect(decoded == full)

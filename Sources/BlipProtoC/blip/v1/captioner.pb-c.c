@@ -2052,7 +2052,7 @@ const ProtobufCMessageDescriptor blip__v1__counters__descriptor =
   (ProtobufCMessageInit) blip__v1__counters__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[12] =
+static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[13] =
 {
   {
     "model_id",
@@ -2198,6 +2198,18 @@ static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "image_formats",
+    13,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Blip__V1__InfoResponse, n_image_formats),
+    offsetof(Blip__V1__InfoResponse, image_formats),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   3,   /* field[3] = blas_core */
@@ -2207,6 +2219,7 @@ static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   9,   /* field[9] = engine */
   2,   /* field[2] = engine_version */
   8,   /* field[8] = feature_cache */
+  12,   /* field[12] = image_formats */
   6,   /* field[6] = limits */
   1,   /* field[1] = model */
   0,   /* field[0] = model_id */
@@ -2216,7 +2229,7 @@ static const unsigned blip__v1__info_response__field_indices_by_name[] = {
 static const ProtobufCIntRange blip__v1__info_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
 {
@@ -2226,7 +2239,7 @@ const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
   "Blip__V1__InfoResponse",
   "blip.v1",
   sizeof(Blip__V1__InfoResponse),
-  12,
+  13,
   blip__v1__info_response__field_descriptors,
   blip__v1__info_response__field_indices_by_name,
   1,  blip__v1__info_response__number_ranges,

@@ -36,7 +36,7 @@ typedef struct Blip__V1__InfoResponse Blip__V1__InfoResponse;
 
 typedef enum _Blip__V1__ImageFormat {
   /*
-   * JPEG or PNG, recognised by the file signature.
+   * Any format the server reads (InfoResponse.image_formats), recognised by its content.
    */
   BLIP__V1__IMAGE_FORMAT__IMAGE_FORMAT_AUTO = 0,
   BLIP__V1__IMAGE_FORMAT__IMAGE_FORMAT_JPEG = 1,
@@ -548,10 +548,16 @@ struct  Blip__V1__InfoResponse
    * What decode steps read the decoder's matrices as: "fp32" or "bf16".
    */
   char *weights_precision;
+  /*
+   * The image formats Caption reads (besides IMAGE_FORMAT_RAW_RGB8), recognised by their
+   * content: "JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "HEIC", "AVIF".
+   */
+  size_t n_image_formats;
+  char **image_formats;
 };
 #define BLIP__V1__INFO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__info_response__descriptor) \
-    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL }
 
 
 /* Blip__V1__Image methods */

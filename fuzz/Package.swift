@@ -5,7 +5,7 @@
 // libFuzzer supplies main().
 import PackageDescription
 
-let targets = ["FuzzFrame", "FuzzCaptionRequest", "FuzzJPEG", "FuzzPNG", "FuzzImage", "FuzzEXIF", "FuzzSafeTensors", "FuzzTokenizer"]
+let targets = ["FuzzFrame", "FuzzCaptionRequest", "FuzzJPEG", "FuzzPNG", "FuzzImage", "FuzzEXIF", "FuzzSafeTensors", "FuzzTokenizer", "FuzzCheckpoint"]
 
 let package = Package(
     name: "blip-fuzz",

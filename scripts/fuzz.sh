@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(FuzzFrame FuzzCaptionRequest FuzzJPEG FuzzPNG FuzzImage FuzzEXIF FuzzSafeTensors FuzzTokenizer)
+[ ${#targets[@]} -eq 0 ] && targets=(FuzzFrame FuzzCaptionRequest FuzzJPEG FuzzPNG FuzzImage FuzzEXIF FuzzSafeTensors FuzzTokenizer FuzzCheckpoint)
 
 echo "building ${targets[*]} (fuzzer + address sanitizer)…"
 # swiftc 6.3 drops the coverage instrumentation when -sanitize=fuzzer comes with -sanitize=address

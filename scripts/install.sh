@@ -18,7 +18,7 @@
 # Upgrading is running it again: the files are replaced and a running daemon is restarted on the
 # new binary (its socket stays open). An installed model stays: MODEL_DIR must then be the same
 # model, or --replace-model swaps it for MODEL_DIR. MODEL_DIR must hold a model (config.json,
-# model.safetensors, vocab.txt or tokenizer.json), else nothing is changed and the exit status is 1.
+# model.safetensors or pytorch_model.bin, vocab.txt or tokenizer.json), else nothing is changed and the exit status is 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 me="install.sh"
@@ -86,20 +86,29 @@ for b in "${executables[@]}"; do
     die ".build/release/$b needs the Swift toolchain's runtime at run time: rebuild with swift build -c release --static-swift-stdlib"
   fi
 done
-is_model() { [ -f "$1/config.json" ] && [ -f "$1/model.safetensors" ] && { [ -f "$1/vocab.txt" ] || [ -f "$1/tokenizer.json" ]; }; }
+# The weights file the daemon reads, in its order of preference (ModelFolder.weightCandidates).
+weights_of() {
+  for w in model.safetensors model.safetensors.index.json pytorch_model.bin pytorch_model.bin.index.json; do
+    [ -f "$1/$w" ] && { echo "$1/$w"; return 0; }
+  done
+  return 1
+}
+is_model() { [ -f "$1/config.json" ] && weights_of "$1" >/dev/null && { [ -f "$1/vocab.txt" ] || [ -f "$1/tokenizer.json" ]; }; }
 # Two folders hold the same model when their small files are identical and the weights have the
 # same size and header (comparing 1.9 GB byte by byte is not needed to tell models apart).
 same_model() {
   for f in config.json vocab.txt tokenizer.json preprocessor_config.json; do
     if [ -e "$1/$f" ] || [ -e "$2/$f" ]; then cmp -s "$1/$f" "$2/$f" || return 1; fi
   done
-  [ "$(stat -c %s "$1/model.safetensors")" = "$(stat -c %s "$2/model.safetensors")" ] || return 1
-  cmp -s -n 1048576 "$1/model.safetensors" "$2/model.safetensors"
+  local a b
+  a=$(weights_of "$1") && b=$(weights_of "$2") || return 1
+  [ "$(basename "$a")" = "$(basename "$b")" ] && [ "$(stat -c %s "$a")" = "$(stat -c %s "$b")" ] || return 1
+  cmp -s -n 1048576 "$a" "$b"
 }
 install_model=0
 if [ -n "$model_dir" ]; then
   [ -d "$model_dir" ] || die "$model_dir is not a folder; nothing was changed"
-  is_model "$model_dir" || die "$model_dir holds no model (needs config.json, model.safetensors, vocab.txt or tokenizer.json); nothing was changed"
+  is_model "$model_dir" || die "$model_dir holds no model (needs config.json, model.safetensors or pytorch_model.bin (or the index of their shards), vocab.txt or tokenizer.json); nothing was changed"
   if ! is_model "$state/model"; then
     install_model=1
   elif same_model "$model_dir" "$state/model"; then

@@ -53,7 +53,9 @@ public struct Daemon: Sendable {
         let loadStart = ContinuousClock.now
         var loaded: (any CaptionService)?
         do { loaded = try loadService() } catch { throw fail("loading the model failed", error) }
-        log("model loaded in \(milliseconds(since: loadStart)) ms (decoder weights \(options.weights.rawValue), \(BLASRuntime.threads) engine threads)")
+        // Which file was read (a folder may hold model.safetensors and pytorch_model.bin) and its revision.
+        let loadedFrom = (loaded as? EngineCaptionService).map { ": \($0.captioner.model.weightsPath), revision \($0.captioner.model.revision)" } ?? ""
+        log("model loaded in \(milliseconds(since: loadStart)) ms (decoder weights \(options.weights.rawValue), \(BLASRuntime.threads) engine threads)\(loadedFrom)")
         let fileWatch = ModelFileWatch { log($0, level: .warning) }
         fileWatch.watch((loaded as? EngineCaptionService)?.captioner.model)
 
@@ -187,7 +189,8 @@ extension Daemon {
             try (service as? EngineCaptionService)?.captioner.model.ownWeights()
             server.replaceService(service)
             fileWatch.watch((service as? EngineCaptionService)?.captioner.model)
-            log("reloaded and warmed up in \(milliseconds(since: start)) ms")
+            let model = (service as? EngineCaptionService)?.captioner.model
+            log("reloaded and warmed up in \(milliseconds(since: start)) ms\(model.map { ": \($0.weightsPath), revision \($0.revision)" } ?? "")")
             notifier.notify("READY=1\nSTATUS=" + server.statusLine)
         } catch {
             log("reload failed: \(error); still serving the previous model", level: .warning)

@@ -9,7 +9,7 @@ import Glibc
 public struct DaemonOptions: ParsableArguments, Sendable {
     public init() {}
 
-    @Option(help: ArgumentHelp("The model folder (config.json, model.safetensors or its shards' model.safetensors.index.json, vocab.txt). Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))
+    @Option(help: ArgumentHelp("The model folder: config.json, vocab.txt (or tokenizer.json) and the weights, read in this order of preference: model.safetensors, model.safetensors.index.json (shards), pytorch_model.bin (torch.save's zip format, its pickle read without running anything: a checkpoint asking for more than a state dict is refused), pytorch_model.bin.index.json. tf_model.h5, flax_model.msgpack and pre-1.6 torch files must be converted to safetensors first. Default: $BLIP_MODEL, else the engine's model discovery.", valueName: "dir"))
     public var model: String?
 
     @Option(help: ArgumentHelp("Socket to bind when systemd passes none (LISTEN_FDS unset).", valueName: "path"))

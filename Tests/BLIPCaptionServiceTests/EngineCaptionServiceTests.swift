@@ -159,11 +159,12 @@ import Testing
 }
 
 /// The model's identity in Info and in every response: a hub snapshot's revision, else the weights
-/// header's digest, and the decode weights' precision.
+/// header's digest, then the weights file read; and the decode weights' precision.
 @Test func infoAndResponsesNameTheCheckpointsRevision() async throws {
     let service = try EngineCaptionServiceTests.service()
     let info = service.describe()
-    #expect(info.modelRevision.hasPrefix("sha256:") && info.modelRevision.count == 7 + 16, "\(info.modelRevision)")
+    #expect(info.modelRevision.hasPrefix("sha256:") && info.modelRevision.hasSuffix(" (model.safetensors)")
+            && info.modelRevision.count == 7 + 16 + " (model.safetensors)".count, "\(info.modelRevision)")
     #expect(info.weightsPrecision == "fp32")
     let response = try await service.caption(
         CaptionRequest(image: .init(data: try EngineCaptionServiceTests.image("rocket.png")), options: DecodingOptions(numBeams: 1, maxNewTokens: 3)),

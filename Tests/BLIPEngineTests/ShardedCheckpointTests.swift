@@ -10,7 +10,11 @@ struct ShardedCheckpointTests {
     /// A copy of fixture model `name` whose `model.safetensors` is split into `count` shards (tensors
     /// in name order, consecutive runs), with the index transformers writes.
     static func sharded(_ name: String, into count: Int, edit: (inout [String: String]) -> Void = { _ in }) throws -> URL {
-        let source = Fixtures.modelFolder(name).url
+        try sharded(from: Fixtures.modelFolder(name).url, into: count, edit: edit)
+    }
+
+    /// The same for the model folder `source`.
+    static func sharded(from source: URL, into count: Int, edit: (inout [String: String]) -> Void = { _ in }) throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("blip-sharded-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file != "model.safetensors" {

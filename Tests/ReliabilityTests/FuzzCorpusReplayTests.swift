@@ -70,6 +70,24 @@ struct FuzzCorpusReplayTests {
         }
     }
 
+    /// FuzzCheckpoint's inputs: a mode byte (even: a data.pkl alone, odd: a whole pytorch_model.bin).
+    @Test func pytorchCheckpoints() throws {
+        var read = 0
+        for (name, bytes) in try Self.inputs("FuzzCheckpoint") where !bytes.isEmpty {
+            let body = Array(bytes.dropFirst())
+            if bytes[0] & 1 == 0 {
+                if (try? StateDictPickle(body, path: name)) != nil { read += 1 }
+                continue
+            }
+            guard let parsed = try? TorchCheckpoint.parse(ArrayByteSource(bytes: body, path: name), path: name) else { continue }
+            read += 1
+            for entry in parsed.entries.values {
+                #expect(entry.range.upperBound <= body.count && entry.range.count == entry.elementCount * entry.dtype.byteSize, "\(name): \(entry)")
+            }
+        }
+        #expect(read >= 3, "the seeds include valid checkpoints")
+    }
+
     @Test func tokenizerRoundTrip() throws {
         let tokenizer = try WordPieceTokenizer(vocabularyFile: PackagePaths.root.appendingPathComponent("Tests/Fixtures/vocab.txt"))
         let special = Set(tokenizer.specialIDs.all)

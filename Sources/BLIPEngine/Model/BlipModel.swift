@@ -15,7 +15,8 @@ public final class BlipModel: @unchecked Sendable {
     private let weights: WeightStore
 
     /// Loads and validates the folder: config.json (absent keys → transformers' defaults),
-    /// preprocessor_config.json (optional) and model.safetensors (every tensor checked by name,
+    /// preprocessor_config.json (optional) and the weights — model.safetensors, else its shards,
+    /// else pytorch_model.bin (read without executing its pickle), else its shards (every tensor checked by name,
     /// shape and dtype; unknown or missing tensors are errors). `decoderWeights: .bfloat16` gives the
     /// decoder's matrices bfloat16 copies that decode steps read (``WeightPrecision``). `visionGEMM`
     /// chooses the vision encoder's products (``VisionGEMM``; default: `BLIP_VISION_GEMM`, read here).
@@ -26,11 +27,16 @@ public final class BlipModel: @unchecked Sendable {
         config = try BlipConfig.load(from: folder.config)
         preprocessor = try PreprocessorConfig.load(folder: folder, visionImageSize: config.vision.imageSize)
         var files: [SafeTensorsFile] = []
-        for url in try folder.weightFiles() { files.append(try SafeTensorsFile(url: url)) }
+        let pytorch = folder.weightsArePyTorch
+        for url in try folder.weightFiles() {
+            files.append(pytorch ? try SafeTensorsFile(pytorchCheckpoint: url) : try SafeTensorsFile(url: url))
+        }
         weights = try WeightStore(files: files)
-        // One file: its header's digest, as before shards were read; shards: the digest of theirs.
-        revision = Self.snapshotRevision(folder.url) ?? "sha256:" + (files.count == 1 ? files[0].headerDigest
+        // One file: its header's digest (a .bin: its pickle's), as before shards were read; shards:
+        // the digest of theirs. Then the file read, so that which form of a repository was loaded shows.
+        let version = Self.snapshotRevision(folder.url) ?? "sha256:" + (files.count == 1 ? files[0].headerDigest
             : SafeTensorsFile.digest(Array(files.map(\.headerDigest).joined(separator: "\n").utf8)))
+        revision = "\(version) (\(folder.weightsDescriptor.lastPathComponent))"
         vision = try VisionEncoder(weights, config: config.vision, gemm: visionGEMM)
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
                                precision: decoderWeights)
@@ -68,9 +74,11 @@ public final class BlipModel: @unchecked Sendable {
     public let weightsPath: String
     public let weightsStamp: SafeTensorsFile.FileStamp
 
-    /// Which version of the checkpoint this is: the Hugging Face snapshot revision when the
-    /// folder is a hub-cache snapshot (`…/models--OWNER--NAME/snapshots/REVISION`), else
-    /// `sha256:` and the start of the weights header's digest.
+    /// Which version of the checkpoint this is and which of its files was read: the Hugging Face
+    /// snapshot revision when the folder is a hub-cache snapshot (`…/models--OWNER--NAME/snapshots/REVISION`),
+    /// else `sha256:` and the start of the weights header's digest (a `pytorch_model.bin`: its
+    /// pickle's), then the weights file in parentheses: `sha256:0123456789abcdef (model.safetensors)`,
+    /// `353689b… (pytorch_model.bin)`.
     public let revision: String
 
     static func snapshotRevision(_ url: URL) -> String? {

@@ -31,7 +31,9 @@ public struct SafeTensorsEntry: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// A `.safetensors` file with a fully validated header, its tensors used in place.
+/// A `.safetensors` file with a fully validated header, its tensors used in place. A `torch.save`
+/// checkpoint (`pytorch_model.bin`, ``init(pytorchCheckpoint:)``) is held the same way: its
+/// tensors are byte ranges of the file too (``TorchCheckpoint``).
 ///
 /// Layout: u64 little-endian header length N, N bytes of JSON (`{name: {dtype, shape, data_offsets}}`
 /// plus an optional `__metadata__`), then the data section.
@@ -98,7 +100,31 @@ public final class SafeTensorsFile: @unchecked Sendable {
         public var description: String { "inode \(inode), \(size) bytes, mtime \(modifiedNanoseconds / 1_000_000_000)" }
     }
 
-    public init(url: URL) throws(ModelError) {
+    /// What a format's reader finds in a file before it is mapped.
+    struct Parsed {
+        var entries: [String: SafeTensorsEntry]
+        var metadata: [String: String] = [:]
+        var headerDigest: String
+        /// Where the entries' ranges start in the file.
+        var dataOffset: Int
+    }
+
+    /// Opens and checks a `.safetensors` file.
+    public convenience init(url: URL) throws(ModelError) {
+        try self.init(url: url) { (file: FileByteSource) throws(ModelError) -> Parsed in try Self.parseSafeTensors(file) }
+    }
+
+    /// Opens and checks a `torch.save` zip checkpoint (`pytorch_model.bin`, ``TorchCheckpoint``):
+    /// its tensors are used in place like a safetensors file's.
+    public convenience init(pytorchCheckpoint url: URL) throws(ModelError) {
+        try self.init(url: url) { (file: FileByteSource) throws(ModelError) -> Parsed in
+            let parsed = try TorchCheckpoint.parse(file, path: file.path)
+            return Parsed(entries: parsed.entries, headerDigest: parsed.digest, dataOffset: 0)
+        }
+    }
+
+    /// Opens the file, lets `parse` read what it needs with `pread`, then maps it.
+    init(url: URL, parse: (FileByteSource) throws(ModelError) -> Parsed) throws(ModelError) {
         self.url = url
         let path = url.path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -110,6 +136,25 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else { throw .unreadableFile(path, String(cString: strerror(errno))) }
         let stamp = FileStamp(st)
         let size = stamp.size
+        let parsed = try parse(FileByteSource(fd: fd, count: size, path: path))
+        entries = parsed.entries
+        metadata = parsed.metadata
+        headerDigest = parsed.headerDigest
+
+        guard size > 0 else { throw .badSafeTensors(path, "the file is empty") }
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            throw .unreadableFile(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
+        }
+        mapping = mapped
+        mappingLength = size
+        dataOffset = parsed.dataOffset
+        fileStamp = stamp
+        openFile = dup(fd)
+    }
+
+    /// The safetensors header: u64 length, JSON; the data section follows.
+    static func parseSafeTensors(_ file: FileByteSource) throws(ModelError) -> Parsed {
+        let (fd, size, path) = (file.fd, file.count, file.path)
         guard size >= 8 else { throw .badSafeTensors(path, "file is \(size) bytes, shorter than the 8-byte header length") }
 
         let lengthBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
@@ -124,18 +169,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         defer { header.deallocate() }
         try Self.readFully(fd, into: header, at: 0, path: path)
         let parsed = try Self.parseHeader(Data(UnsafeRawBufferPointer(rebasing: header[8...])), dataLength: size - 8 - headerLength, path: path)
-        entries = parsed.entries
-        metadata = parsed.metadata
-        headerDigest = Self.digest(UnsafeRawBufferPointer(header))
-
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw .unreadableFile(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
-        }
-        mapping = mapped
-        mappingLength = size
-        dataOffset = 8 + headerLength
-        fileStamp = stamp
-        openFile = dup(fd)
+        return Parsed(entries: parsed.entries, metadata: parsed.metadata,
+                      headerDigest: Self.digest(UnsafeRawBufferPointer(header)), dataOffset: 8 + headerLength)
     }
 
     deinit {

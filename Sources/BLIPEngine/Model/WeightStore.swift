@@ -1,7 +1,8 @@
 import Foundation
 
 /// The checkpoint's tensors as float32, looked up by their Hugging Face names, from one
-/// safetensors file or the shards of one (a tensor may be in one file only).
+/// safetensors file or the shards of one (a tensor may be in one file only), or the same from a
+/// `pytorch_model.bin` (``TorchCheckpoint``): the rest of the engine never sees the file format.
 ///
 /// Float32 tensors point straight into the file's bytes, which `SafeTensorsFile` holds in memory
 /// the process owns; F16/BF16 tensors are converted once into buffers this store owns. Every lookup checks the shape the config implies and records the
@@ -39,7 +40,16 @@ final class WeightStore: @unchecked Sendable {
 
     /// Gives back the mapped pages of `bytes` (``SafeTensorsFile/releasePages(_:)``), in whichever
     /// file they lie.
+    /// Nothing is given back when another tensor's bytes overlap `bytes`: a PyTorch checkpoint's
+    /// tensors may share a storage (tied weights), and the other must stay readable.
     func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress else { return }
+        var overlapping = 0
+        for (entry, file) in located.values {
+            let other = file.bytes(of: entry)
+            if let s = other.baseAddress, s < start + bytes.count, start < s + other.count { overlapping += 1 }
+        }
+        guard overlapping <= 1 else { return }
         for file in files { file.releasePages(bytes) }
     }
 

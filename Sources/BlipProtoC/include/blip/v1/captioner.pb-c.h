@@ -312,8 +312,9 @@ struct  Blip__V1__CaptionResponse
   size_t n_results;
   Blip__V1__PromptResult **results;
   /*
-   * The checkpoint's version: the Hugging Face snapshot revision, or "sha256:" and the start
-   * of the weights header's digest.
+   * The checkpoint's version and the file it was read from: the Hugging Face snapshot revision,
+   * or "sha256:" and the start of the weights header's digest, then the weights file in
+   * parentheses, e.g. "353689b… (model.safetensors)".
    */
   char *model_revision;
 };

@@ -264,7 +264,7 @@ import Testing
         let info = try InfoResponse(decoding: response.payload)
         #expect(info.modelID == "fake/blip")
         #expect(info.limits == .init(maxFrameBytes: 123_456, maxImageBytes: 1 << 20, maxPixels: 1 << 22,
-                                     maxTokens: 64, maxBeams: 8, maxQueueDepth: 5))
+                                     maxTokens: 512, maxBeams: 8, maxQueueDepth: 5, maxTextBytes: 512, maxBadWords: 64))
         #expect(info.counters.requestsByStatus == [.ok: 3, .unimplemented: 1])
         #expect(info.counters.queueDepth == 0)
         #expect(info.counters.uptimeMicroseconds > 0)

@@ -61,3 +61,16 @@ extension CLITests {
         #expect(newest?.hasPrefix("## [\(ReleaseVersion.current)]") == true, "CHANGELOG.md's newest entry: \(newest ?? "none")")
     }
 }
+
+/// Every row of the option table is a flag of `caption`, with the row's help.
+extension CLITests {
+    @Test(.enabled(if: built, "build blip-caption first (swift build)"))
+    func everyOptionRowIsAFlag() throws {
+        let help = try run(["caption", "--help"]).stdout
+        for option in DecodingOption.allCases {
+            #expect(help.contains(option.flag), "\(option.flag) is missing from blip-caption caption --help")
+            let words = option.row.help.split(separator: " ").prefix(3).joined(separator: " ")
+            #expect(help.contains(words), "\(option.flag)'s help is not the row's: \(words)")
+        }
+    }
+}

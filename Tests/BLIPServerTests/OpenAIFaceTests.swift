@@ -157,3 +157,37 @@ import Testing
         #expect(rest.contains("HTTP/1.1 200 OK"), "\(rest)")
     }
 }
+
+/// The OpenAI mapping of the option table: every row that names an OpenAI field is accepted under
+/// each of its names with an in-range value and reaches the engine; the rows without one are the
+/// options docs/daemon.md lists as taking the daemon's defaults.
+@Suite struct OpenAIMappingTests {
+    @Test(arguments: DecodingOption.allCases.filter { $0.row.openAI != nil })
+    func everyMappedRowIsAccepted(_ option: DecodingOption) throws {
+        let (server, http) = try HTTPFaceTests.server()
+        defer { withExtendedLifetime(server) {} }
+        for name in option.row.openAI!.names {
+            let value = switch option.row.openAI!.kind {
+            case .integer(let minimum): "\(minimum)"
+            case .number(_, let maximum): "\(maximum / 2)"
+            case .seed: "7"
+            }
+            let reply = try OpenAIFaceTests.post(http, #", "\#(name)": \#(value)"#)
+            #expect(reply.status == 200, "\(name): \(reply.body)")
+        }
+    }
+
+    @Test func theUnmappedRowsAreDocumented() throws {
+        let docs = try String(contentsOf: PackagePaths.root.appendingPathComponent("docs/daemon.md"), encoding: .utf8)
+        let section = try #require(docs.range(of: "### `POST /v1/chat/completions`"))
+        let text = docs[section.upperBound...]
+        for option in DecodingOption.allCases {
+            if let names = option.row.openAI?.names {
+                for name in names { #expect(text.contains("`\(name)`"), "\(name) (\(option.rawValue)) is not in docs/daemon.md") }
+            }
+        }
+        let unmapped = DecodingOption.allCases.filter { $0.row.openAI == nil && $0 != .doSample }
+        #expect(unmapped.contains(.numBeams) && unmapped.contains(.badWords))
+        #expect(text.contains("The decoding options without an OpenAI field"), "docs/daemon.md says what the unmapped options do")
+    }
+}

@@ -224,6 +224,17 @@ struct DaemonEndToEndTests {
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(bench.stdout.contains("requests 6, concurrency 2, ok 6") && bench.stdout.contains("errors none"), "\(bench.stdout)")
         #expect(bench.stdout.contains("latency p50"))
+        // A distinct copy per request (a.jpg itself is in the feature cache by now: the copies miss it).
+        #expect(bench.stdout.contains("images: 6 distinct copies of") && bench.stdout.contains("feature cache hits 0 of 6\n"), "\(bench.stdout)")
+        let same = try run(cli, ["bench", "--socket", daemon.socketPath, "-n", "3", "--same-image", "--num-beams", "1",
+                                 dir.appendingPathComponent("sub/b.png").path])
+        #expect(same.status == 0, "\(same.stderr)")
+        // b.png was captioned above, so every repeat is answered from the cache, and the report says so.
+        #expect(same.stdout.contains("the same bytes every time (--same-image)") && same.stdout.contains("feature cache hits 3 of 3 (those calls skipped"),
+                "\(same.stdout)")
+        let copies = try run(cli, ["bench", "--socket", daemon.socketPath, "-n", "3", "--num-beams", "1", dir.appendingPathComponent("sub/b.png").path])
+        #expect(copies.status == 0 && copies.stdout.contains("images: 3 distinct copies of") && copies.stdout.contains("feature cache hits 0 of 3\n"),
+                "a PNG's copies decode (same pixels) and miss the cache: \(copies.stdout) \(copies.stderr)")
         #expect(try daemon.stop() == 0)
         let gone = try run(cli, ["health", "--socket", daemon.socketPath])
         #expect(gone.status == 2 && gone.stderr.contains("no daemon at \(daemon.socketPath)"), "\(gone.stderr)")

@@ -6,7 +6,9 @@
 # is not optional — so `kubectl apply -k` without the user's Secret serves nothing.
 # `kubectl apply --dry-run=client` is not used: it needs an API server to discover the types.
 #
-#   scripts/check-kubernetes.sh        (installs kubernetes-validate into .build/kubernetes-venv)
+#   scripts/check-kubernetes.sh        (installs kubernetes-validate into .build/kubernetes-venv;
+#                                       the kustomize build needs kubectl, skipped without it unless
+#                                       BLIP_TESTS_REQUIRE_TOOLS=1, as scripts/test.sh sets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "check-kubernetes: $*" >&2; exit 1; }
@@ -59,6 +61,9 @@ if git grep -nIiE 'replace-me-with|^\s*token:\s*\S' -- deploy docs README.md exa
   fail "a token is committed (above): make it with kubectl create secret instead"
 fi
 
+if ! command -v kubectl >/dev/null 2>&1 && [ "${BLIP_TESTS_REQUIRE_TOOLS:-0}" = 1 ]; then
+  fail "kubectl is not installed (scripts/install-deps.sh --test installs it)"
+fi
 if command -v kubectl >/dev/null 2>&1; then
   # Every manifest is in the kustomization, and it builds; it holds no Secret.
   built=$(kubectl kustomize deploy/kubernetes)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package and checks it the way an operator meets it (run as root, on a machine
-# where blip-captiond is not installed; CI runs it from scripts/test.sh):
+# where blip-captiond is not installed; .ci/run runs it after scripts/test.sh; it installs the tools
+# it needs with scripts/install-deps.sh --package):
 #   1. lintian reports no errors;
 #   2. the packaged executables print --version with the Swift toolchain hidden (a private mount
 #      namespace with a tmpfs over it), while a debug build, linked against the toolchain's
@@ -19,6 +20,7 @@ source scripts/lib/snapshot.sh
 say() { printf '== check-package: %s\n' "$*" >&2; }
 fail() { printf 'check-package: FAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "run as root (it installs and purges the package)"
+bash scripts/install-deps.sh --package >&2
 if dpkg-query -W -f='${Status}' blip-captiond 2>/dev/null | grep -q installed; then
   fail "blip-captiond is installed here already; this check installs and purges it: dpkg --purge blip-captiond first"
 fi

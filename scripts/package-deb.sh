@@ -11,14 +11,14 @@
 # (built from the swift-argument-parser checkout), completions from --generate-completion-script.
 # The package is assembled with dpkg-deb (no debhelper): packaging/deb holds the control
 # template, the maintainer scripts (written to dh_installsystemd's conventions) and the copyright.
-# Needs: the build dependencies (scripts/install-deps.sh), dpkg-dev, gzip. Set SKIP_BUILD=1 to
+# Needs: the build dependencies and dpkg-dev (scripts/install-deps.sh --package). Set SKIP_BUILD=1 to
 # package binaries already built with these flags, DEB_COMPRESSION=gzip for a faster, larger
 # package (xz by default: 33 MB in ~3 min on 2 cores; gzip: 49 MB in ~30 s; CI uses gzip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "package-deb: $*" >&2; }
 for tool in dpkg-deb dpkg-shlibdeps gzip strip; do
-  command -v "$tool" >/dev/null 2>&1 || { say "needs $tool: apt install dpkg-dev binutils gzip"; exit 1; }
+  command -v "$tool" >/dev/null 2>&1 || { say "needs $tool: scripts/install-deps.sh --package"; exit 1; }
 done
 
 products=(blip-captiond blip-caption)

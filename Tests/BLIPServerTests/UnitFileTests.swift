@@ -92,7 +92,7 @@ import Testing
     /// ExecStart= must name an existing executable for verify; the copy points it at /bin/true.
     /// The templates are verified as an instance (`blip-captiond@large.*`), which is how systemd
     /// loads them (specifiers expanded).
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze is not installed"),
+    @Test(.enabled(if: RequiredTool.systemdAnalyze.runs, "systemd-analyze is not installed"),
           arguments: [["blip-captiond.socket", "blip-captiond.service"], ["blip-captiond@large.socket", "blip-captiond@large.service"]])
     func unitsVerifyWithoutOutput(units: [String]) throws {
         let directory = TemporaryDirectory()

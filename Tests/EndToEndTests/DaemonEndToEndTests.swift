@@ -269,15 +269,8 @@ struct DaemonEndToEndTests {
         #expect(try open.stop() == 0)
     }
 
-    static let pythonReady: Bool = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import google.protobuf, grpc_tools"]
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return false }
-        p.waitUntilExit()
-        return p.terminationStatus == 0
-    }()
+    /// Skipped without python3's protobuf and grpcio-tools, failed without them under scripts/test.sh.
+    static let pythonReady = RequiredTool.pythonProtobuf.runs
 
     @Test(.enabled(if: built && pythonReady, "needs the built daemon and python3 with protobuf + grpcio-tools"))
     func pythonExampleCaptionsThroughTheDaemon() throws {

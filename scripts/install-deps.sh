@@ -23,13 +23,14 @@ toolchain=(binutils gcc git libcurl4-openssl-dev libedit-dev libicu-dev libncurs
            libsqlite3-dev libxml2-dev pkg-config tzdata uuid-dev libstdc++-12-dev ca-certificates)
 # The C libraries the targets link (Package.swift's system libraries) and protoc-c (check-proto.sh).
 build=(libopenblas-dev libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libspng-dev)
-# systemd-socket-activate, systemd-analyze and a user manager (daemon and unit tests); Prometheus
-# and curl (check-http-face.sh); kubectl (check-kubernetes.sh's kustomize build); python3 with venv
-# (the Python packages go into a venv scripts/test.sh makes, never the system's).
-test=(systemd prometheus curl kubernetes-client python3 python3-venv)
+# systemd-socket-activate, systemd-analyze and a user manager (daemon and unit tests), and procps,
+# whose /bin/kill the units' ExecReload= names (systemd-analyze verify checks that it exists);
+# Prometheus and curl (check-http-face.sh); kubectl (check-kubernetes.sh's kustomize build);
+# python3 with venv (the Python packages go into a venv scripts/test.sh makes, never the system's).
+test=(systemd procps prometheus curl kubernetes-client python3 python3-venv)
 # scripts/check-package.sh: dpkg-shlibdeps, lintian, the maintainer scripts' addgroup, groff for
 # the man pages, systemd-analyze, and python3 and curl for a local model hub.
-package=(dpkg-dev lintian adduser gzip groff-base systemd python3 curl)
+package=(dpkg-dev lintian adduser gzip groff-base systemd procps python3 curl)
 
 wanted=("${toolchain[@]}" "${build[@]}")
 for flag in "$@"; do

@@ -260,7 +260,12 @@ struct DaemonEndToEndTests {
         // A world-writable socket but --allow-uid 0: nobody connects and is refused per request.
         let open = try Self.daemon(arguments: ["--socket-mode", "0666", "--allow-uid", "0"])
         chmod(open.directory.path, 0o755)
-        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socketPath, "--json", image])
+        // nobody reads the image from beside the socket: the checkout may be where nobody cannot
+        // look (a clone in /root, mode 0700).
+        let readable = open.directory.path + "/pixel_1x1.png"
+        try FileManager.default.copyItem(atPath: Self.fixtures.appendingPathComponent("images/pixel_1x1.png").path, toPath: readable)
+        chmod(readable, 0o644)
+        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socketPath, "--json", readable])
         #expect(refused.status == 1 && refused.stdout.contains("PERMISSION_DENIED"), "\(refused.stdout) \(refused.stderr)")
         let info = try run(cli, ["info", "--socket", open.socketPath])
         #expect(info.stdout.contains("PERMISSION_DENIED 1") && !info.stdout.contains("OK 1\n"), "the refused request was not processed: \(info.stdout)")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The HTTP face against real clients: a real Prometheus (Debian's `prometheus`) scrapes the
-# daemon's /metrics, and the real `openai` Python client (from PyPI, in a venv this script makes
-# under .build/) calls /v1/chat/completions on the tiny-a model. Prints what each saw; exits
-# non-zero when something disagrees. Needs `swift build` first.
+# daemon's /metrics, and the real `openai` Python client (from PyPI, in scripts/test.sh's venv
+# .build/test-venv, made here when missing) calls /v1/chat/completions on the tiny-a model. Prints
+# what each saw; exits non-zero when something disagrees. Needs `swift build` first, and
+# prometheus and curl (scripts/install-deps.sh --test).
 #
 #   scripts/check-http-face.sh
 set -euo pipefail
@@ -13,10 +14,13 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-venv=.build/openai-venv
+for tool in prometheus promtool curl; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool is not installed (scripts/install-deps.sh --test installs it)"; exit 1; }
+done
+venv=.build/test-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q openai
+    "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/test-requirements.txt
 fi
 
 http_port=$(free_port)

@@ -5,8 +5,10 @@
 #   1. a bad MODEL_DIR fails and changes nothing;
 #   2. an installation with a model, run by hand as install.sh says when systemd is absent, with
 #      the Swift toolchain hidden, answers health;
-#   3. an upgrade keeps the model, refuses another one unless --replace-model, and replaces it then;
-#   4. --uninstall keeps the model and group; --uninstall --purge leaves nothing behind.
+#   3. an upgrade keeps the model and an edited settings file, refuses another model unless
+#      --replace-model, and replaces it then;
+#   4. --uninstall keeps the model, the settings and the group; --uninstall --purge leaves nothing
+#      behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/snapshot.sh
@@ -36,6 +38,8 @@ out=$(bash scripts/install.sh "$tiny_a" 2>&1) || fail "install.sh $tiny_a: $out"
 echo "$out" | sed 's/^/  /' >&2
 cmp -s "$tiny_a/config.json" "$state/model/config.json" || fail "the model was not installed in $state/model"
 getent group blip-caption >/dev/null || fail "no blip-caption group"
+conf=/etc/blip-captiond/blip-captiond.conf
+cmp -s systemd/blip-captiond.conf "$conf" || fail "$conf was not installed"
 if [ ! -d /run/systemd/system ]; then
   echo "$out" | grep -q "Run the daemon by hand" || fail "without systemd install.sh must say how to run the daemon"
 fi
@@ -57,7 +61,9 @@ kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true
 echo "  blip-caption health: $status" >&2
 
 say "upgrade: the same model, another model, --replace-model"
+echo 'BLIP_CAPTIOND_OPTIONS=--queue-depth 32' >> "$conf"
 out=$(bash scripts/install.sh "$tiny_a" 2>&1) || fail "re-installing with the same model: $out"
+grep -qx 'BLIP_CAPTIOND_OPTIONS=--queue-depth 32' "$conf" || fail "the upgrade replaced the edited $conf"
 echo "$out" | grep -q "(upgraded)" || fail "a second install.sh is not reported as an upgrade: $out"
 if out=$(bash scripts/install.sh "$tiny_b" 2>&1); then fail "install.sh with another model and no --replace-model exited 0: $out"; fi
 echo "  install.sh $tiny_b: $out" >&2
@@ -70,6 +76,7 @@ say "--uninstall, then --uninstall --purge"
 bash scripts/install.sh --uninstall >&2
 [ ! -e /usr/local/bin/blip-captiond ] || fail "--uninstall left the binaries"
 [ -f "$state/model/config.json" ] || fail "--uninstall removed the model (only --purge should)"
+[ -f "$conf" ] || fail "--uninstall removed $conf (only --purge should)"
 bash scripts/install.sh --uninstall --purge >&2
 snapshot > "$after"
 left=$(LC_ALL=C comm -13 "$before" "$after")

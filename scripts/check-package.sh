@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds the Debian package and checks it the way an operator meets it (run as root, on a machine
-# where blip-captiond is not installed; CI runs it from scripts/test.sh):
+# where blip-captiond is not installed; .ci/run runs it after scripts/test.sh; it installs the tools
+# it needs with scripts/install-deps.sh --package):
 #   1. lintian reports no errors;
 #   2. the packaged executables print --version with the Swift toolchain hidden (a private mount
 #      namespace with a tmpfs over it), while a debug build, linked against the toolchain's
 #      runtime, fails there — so the hiding is real;
 #   3. dpkg -i creates the group, enables the socket and installs units that systemd-analyze
-#      verify accepts, man pages and completions; installing again (an upgrade) works;
+#      verify accepts, the settings file (a conffile), man pages with their ENVIRONMENT, FILES,
+#      SIGNALS, EXIT STATUS and EXAMPLES sections, and completions; installing again (an upgrade)
+#      works and keeps an edited settings file;
 #   4. dpkg --purge leaves no file, link, group or state behind (the file system is compared
 #      with its state before the installation).
 #
@@ -17,6 +20,7 @@ source scripts/lib/snapshot.sh
 say() { printf '== check-package: %s\n' "$*" >&2; }
 fail() { printf 'check-package: FAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "run as root (it installs and purges the package)"
+bash scripts/install-deps.sh --package >&2
 if dpkg-query -W -f='${Status}' blip-captiond 2>/dev/null | grep -q installed; then
   fail "blip-captiond is installed here already; this check installs and purges it: dpkg --purge blip-captiond first"
 fi
@@ -69,6 +73,29 @@ for f in /usr/bin/blip-captiond /usr/bin/blip-caption /usr/bin/blip-captiond-fet
   [ -e "$f" ] || fail "$f is not installed"
 done
 zcat /usr/share/man/man8/blip-captiond.8.gz | grep -q 'Fl -max-batch' || fail "blip-captiond(8) does not document --max-batch"
+# The sections package-deb.sh adds (packaging/deb/man), no generic exit status, no `help` subcommand;
+# groff renders both pages without a warning.
+for page in /usr/share/man/man8/blip-captiond.8.gz /usr/share/man/man1/blip-caption.1.gz; do
+  text=$(zcat "$page")
+  for section in ENVIRONMENT FILES SIGNALS 'EXIT STATUS' EXAMPLES 'SEE ALSO'; do
+    grep -Eq "^\.Sh \"?$section\"?$" <<<"$text" || fail "$page has no $section section"
+  done
+  ! grep -Eq '^\.(It Em help|Ex -std)$' <<<"$text" || fail "$page still has generate-manual's help subcommand or generic exit status"
+  warnings=$(zcat "$page" | groff -mandoc -Tutf8 -ww -z 2>&1) || true
+  [ -z "$warnings" ] || fail "groff warns about $page: $warnings"
+done
+for code in 0 1 64 75; do
+  zcat /usr/share/man/man8/blip-captiond.8.gz | sed -n '/^\.Sh EXIT STATUS/,/^\.Sh /p' | grep -qx "\.It $code" || fail "blip-captiond(8) does not explain exit status $code"
+done
+for code in 0 1 2 64; do
+  zcat /usr/share/man/man1/blip-caption.1.gz | sed -n '/^\.Sh EXIT STATUS/,/^\.Sh /p' | grep -qx "\.It $code" || fail "blip-caption(1) does not explain exit status $code"
+done
+echo "  man pages: ENVIRONMENT, FILES, SIGNALS, EXIT STATUS (0 1 64 75; 0 1 2 64), EXAMPLES, SEE ALSO" >&2
+# The service's settings file: a conffile, every line commented out.
+conf=/etc/blip-captiond/blip-captiond.conf
+[ -f "$conf" ] || fail "$conf is not installed"
+dpkg-query -W -f='${Conffiles}\n' blip-captiond | grep -q " $conf " || fail "$conf is not a conffile"
+! grep -qv '^#\|^$' "$conf" || fail "$conf sets something: $(grep -v '^#\|^$' "$conf")"
 /usr/bin/blip-captiond-fetch-model --help | grep -q 'model.safetensors' || fail "blip-captiond-fetch-model --help"
 
 say "blip-captiond-fetch-model against a local hub"
@@ -112,8 +139,11 @@ rm -rf "$verify"
 echo "  5 units verified, no warnings" >&2
 
 say "dpkg -i again (an upgrade to the same version)"
+echo 'BLIP_CAPTIOND_OPTIONS=--queue-depth 32' >> "$conf"
 dpkg -i "$deb" >&2 || fail "re-installing failed"
 [ -L /etc/systemd/system/sockets.target.wants/blip-captiond.socket ] || fail "the socket is no longer enabled after the upgrade"
+grep -qx 'BLIP_CAPTIOND_OPTIONS=--queue-depth 32' "$conf" || fail "the upgrade replaced the edited $conf"
+echo "  the edited $conf was kept" >&2
 
 say "dpkg --purge"
 before_private=$(grep -qx /var/lib/private "$before" && echo /var/lib/private || echo /nonexistent)

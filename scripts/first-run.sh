@@ -11,16 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
-say "installing build dependencies (apt, only what is missing)"
-bash scripts/install-deps.sh
-command -v systemd-socket-activate >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
-
 if ! command -v swift >/dev/null 2>&1; then
   echo "first-run: swift is not on PATH. Install Swift 6 for Debian 12 from https://www.swift.org/install/linux/" >&2
   echo "first-run: (e.g. unpack the toolchain in /opt/swift and run: export PATH=/opt/swift/usr/bin:\$PATH), then run this again." >&2
   echo "first-run: Without Swift on this machine: build the Debian package elsewhere (scripts/package-deb.sh) and apt install it here." >&2
   exit 1
 fi
+say "installing what the build and systemd-socket-activate need (apt, only what is missing)"
+bash scripts/install-deps.sh --activate
 say "building (release; Swift's runtime linked in, so the binaries also run without the toolchain)"
 swift build -c release --static-swift-stdlib --product blip-captiond
 swift build -c release --static-swift-stdlib --product blip-caption

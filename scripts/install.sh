@@ -10,6 +10,8 @@
 #   /usr/local/bin/blip-captiond, /usr/local/bin/blip-caption, /usr/local/bin/blip-captiond-fetch-model
 #   /etc/systemd/system/blip-captiond{,@}.{socket,service}, blip-captiond-http.socket (templates:
 #     one instance per model, not enabled: systemctl enable --now blip-captiond@NAME.socket)
+#   /etc/blip-captiond/blip-captiond.conf, the service's settings, when there is none (kept on
+#     --uninstall, removed by --purge)
 #   bash/zsh/fish completions under /usr/local/share; docs under /usr/local/share/doc/blip-captiond
 #   group `blip-caption` (members may call the daemon: the socket is root:blip-caption 0660)
 #   the model in /var/lib/blip-captiond/model, copied from MODEL_DIR when none is installed
@@ -33,6 +35,7 @@ units=(blip-captiond.socket blip-captiond.service blip-captiond@.socket blip-cap
 completions=(/usr/local/share/bash-completion/completions/blip-caption /usr/local/share/zsh/site-functions/_blip-caption
              /usr/local/share/fish/vendor_completions.d/blip-caption.fish)
 group=blip-caption
+conf=/etc/blip-captiond/blip-captiond.conf
 systemd_running() { [ -d /run/systemd/system ]; }
 
 uninstall=0 purge=0 replace_model=0 model_dir=""
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
     --uninstall) uninstall=1 ;;
     --purge) purge=1 ;;
     --replace-model) replace_model=1 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "$me: unknown option $1 (see $me --help)" >&2; exit 64 ;;
     *) [ -z "$model_dir" ] || { echo "$me: one MODEL_DIR at most" >&2; exit 64; }; model_dir="$1" ;;
   esac
@@ -74,7 +77,7 @@ if [ "$uninstall" = 1 ]; then
     if getent group "$group" >/dev/null; then groupdel "$group"; fi
     say "removed blip-captiond, its models, /etc/blip-captiond and the $group group"
   else
-    say "removed blip-captiond; kept the models in $state and the $group group (--uninstall --purge removes them)"
+    say "removed blip-captiond; kept the models in $state, /etc/blip-captiond and the $group group (--uninstall --purge removes them)"
   fi
   exit 0
 fi
@@ -126,6 +129,8 @@ for b in "${executables[@]}"; do install -m 0755 ".build/release/$b" "$bindir/$b
 install -m 0755 scripts/download-model.sh "$bindir/blip-captiond-fetch-model"
 install -d "$unitdir" "$docdir" "$(dirname "${completions[0]}")" "$(dirname "${completions[1]}")" "$(dirname "${completions[2]}")"
 for u in "${units[@]}"; do install -m 0644 "systemd/$u" "$unitdir/$u"; done
+# The plain service's settings (all commented out); an operator's copy is never replaced.
+[ -e "$conf" ] || install -D -m 0644 systemd/blip-captiond.conf "$conf"
 install -m 0644 README.md CHANGELOG.md LICENSE docs/*.md "$docdir/"
 "$bindir/blip-caption" --generate-completion-script bash > "${completions[0]}"
 "$bindir/blip-caption" --generate-completion-script zsh > "${completions[1]}"

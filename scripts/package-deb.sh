@@ -11,14 +11,14 @@
 # (built from the swift-argument-parser checkout), completions from --generate-completion-script.
 # The package is assembled with dpkg-deb (no debhelper): packaging/deb holds the control
 # template, the maintainer scripts (written to dh_installsystemd's conventions) and the copyright.
-# Needs: the build dependencies (scripts/install-deps.sh), dpkg-dev, gzip. Set SKIP_BUILD=1 to
+# Needs: the build dependencies and dpkg-dev (scripts/install-deps.sh --package). Set SKIP_BUILD=1 to
 # package binaries already built with these flags, DEB_COMPRESSION=gzip for a faster, larger
 # package (xz by default: 33 MB in ~3 min on 2 cores; gzip: 49 MB in ~30 s; CI uses gzip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "package-deb: $*" >&2; }
 for tool in dpkg-deb dpkg-shlibdeps gzip strip; do
-  command -v "$tool" >/dev/null 2>&1 || { say "needs $tool: apt install dpkg-dev binutils gzip"; exit 1; }
+  command -v "$tool" >/dev/null 2>&1 || { say "needs $tool: scripts/install-deps.sh --package"; exit 1; }
 done
 
 products=(blip-captiond blip-caption)
@@ -59,11 +59,13 @@ for p in "${products[@]}"; do
 done
 install -m 0755 scripts/download-model.sh "$root/usr/bin/blip-captiond-fetch-model"
 
-# Units: the repository's, with the package's binary path.
+# Units: the repository's, with the package's binary path; the plain service's settings file, a
+# conffile (an operator's edits survive upgrades; purge removes it).
 for unit in systemd/*.socket systemd/*.service; do
   sed 's|/usr/local/bin/|/usr/bin/|g' "$unit" > "$root/lib/systemd/system/$(basename "$unit")"
   chmod 0644 "$root/lib/systemd/system/$(basename "$unit")"
 done
+install -D -m 0644 systemd/blip-captiond.conf "$root/etc/blip-captiond/blip-captiond.conf"
 
 # Man pages and completions, from the executables' own ArgumentParser definitions.
 date=$(date -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}" +%Y-%m-%d)
@@ -74,6 +76,28 @@ trap 'rm -rf "$manpages"' EXIT
 # The daemon has no subcommands but ArgumentParser's implicit `help`, which generate-manual shows as
 # "blip-captiond subcommand [options]"; its synopsis is the options alone.
 sed -i '/^\.Sh SYNOPSIS/,/^\.Sh DESCRIPTION/{/^\.Ar subcommand$/d}' "$manpages/blip-captiond.8"
+# finish_manual PAGE SECTIONS: generate-manual's page without the implicit `help` subcommand (an
+# ".It Em help" item and its nested list of arguments, in both pages) and with SECTIONS
+# (packaging/deb/man: ENVIRONMENT, FILES, SIGNALS, the real EXIT STATUS, EXAMPLES, SEE ALSO) in
+# place of its generic EXIT STATUS (".Ex -std": "exits 0 on success, and >0 if an error occurs").
+finish_manual() {
+  awk -v sections="$2" '
+    function insert(line) { while ((getline line < sections) > 0) if (line !~ /^\.\\"/) print line; inserted = 1 }
+    /^\.It Em help$/ { help = 1; depth = 0; next }
+    help {
+      if ($0 ~ /^\.Bl /) { depth++; next }
+      if ($0 ~ /^\.El$/ && depth > 0) { if (--depth == 0) help = 0; next }
+      if (depth == 0 && ($0 ~ /^\.El$/ || $0 ~ /^\.It /)) help = 0; else next
+    }
+    /^\.Sh / { skipping = 0 }
+    /^\.Sh "?EXIT STATUS"?$/ { insert(); skipping = 1; next }
+    skipping { next }
+    { print }
+    END { if (!inserted) insert() }
+  ' "$1" > "$1.finished" && mv "$1.finished" "$1"
+}
+finish_manual "$manpages/blip-captiond.8" packaging/deb/man/blip-captiond.8.mdoc
+finish_manual "$manpages/blip-caption.1" packaging/deb/man/blip-caption.1.mdoc
 gzip -9n -c "$manpages/blip-captiond.8" > "$root/usr/share/man/man8/blip-captiond.8.gz"
 gzip -9n -c "$manpages/blip-caption.1" > "$root/usr/share/man/man1/blip-caption.1.gz"
 gzip -9n -c packaging/deb/blip-captiond-fetch-model.1 > "$root/usr/share/man/man1/blip-captiond-fetch-model.1.gz"
@@ -103,8 +127,9 @@ rm -rf "$shlibs"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@INSTALLED_SIZE@|$size|" -e "s#@SHLIBS_DEPENDS@#$depends#" packaging/deb/control.in > "$root/DEBIAN/control"
 install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$root/DEBIAN/"
-(cd "$root" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
-chmod 0644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control"
+(cd "$root" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
+(cd "$root" && find etc -type f -printf '/%p\n' | LC_ALL=C sort) > "$root/DEBIAN/conffiles"
+chmod 0644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control" "$root/DEBIAN/conffiles"
 
 mkdir -p dist
 deb="dist/blip-captiond_${version}_amd64.deb"

@@ -2,7 +2,8 @@
 # The project's real units under a real systemd: a `systemd --user` manager in a private mount
 # namespace runs copies of systemd/blip-captiond.{socket,service} around the built daemon and the
 # tiny-a fixture model, and this script checks
-#   1. socket activation: the service stays inactive until the first connection, which it serves;
+#   1. socket activation: the service stays inactive until the first connection, which it serves
+#      with the flags of its EnvironmentFile (the settings file, moved under the runtime dir);
 #   2. Type=notify: the unit turns active only after READY=1, and StatusText is the daemon's STATUS=;
 #   3. watchdog: a daemon that stops pinging (SIGSTOP) is killed by the watchdog (Result=watchdog);
 #   4. restart with the socket kept: the socket keeps listening (same inode) and the next connection
@@ -37,7 +38,11 @@ skip() { echo "SKIP: $*"; exit 77; }
 # ---- Can this machine run a user manager? -------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || skip "needs root (unshare --mount and a cgroup of its own for the manager)"
 for tool in systemd systemctl unshare nsenter; do
-    command -v $tool >/dev/null || skip "$tool is not installed"
+    # scripts/test.sh installs them (BLIP_TESTS_REQUIRE_TOOLS=1): there a missing one is a failure.
+    if ! command -v $tool >/dev/null; then
+        [ "${BLIP_TESTS_REQUIRE_TOOLS:-0}" != 1 ] || { echo "FAIL: $tool is not installed (scripts/install-deps.sh --test installs it)"; exit 1; }
+        skip "$tool is not installed"
+    fi
 done
 for exe in "$bin/blip-captiond" "$bin/blip-caption"; do
     [ -x "$exe" ] || skip "$exe is not built (swift build)"
@@ -121,14 +126,16 @@ privtmp='s|^$||'
 case "$bin$model" in */tmp/*|/tmp/*) privtmp='/^PrivateTmp=/d' ;; esac
 sed -e 's|^\[Unit\]$|[Unit]\nDefaultDependencies=no|' \
     -e "$privtmp" \
-    -e "s|^ExecStart=.*|ExecStart=$bin/blip-captiond --model $model --idle-exit 600|" \
+    -e "s|^ExecStart=/usr/local/bin/blip-captiond |ExecStart=$bin/blip-captiond --model $model |" \
+    -e "s|^EnvironmentFile=-/etc/blip-captiond/blip-captiond.conf$|EnvironmentFile=-$rt/conf/blip-captiond.conf|" \
     -e 's|^WatchdogSec=.*|WatchdogSec=2\nRestartSec=1\nTimeoutAbortSec=3|' \
     -e "s|^Type=notify$|Type=notify\nStandardOutput=append:$rt/daemon.log\nStandardError=inherit|" \
     -e '/^DynamicUser=/d' -e '/^StateDirectory=/d' -e '/^Environment=BLIP_MODEL=/d' \
     -E -e '/^(ProtectSystem|ProtectHome|PrivateDevices|ProtectKernelTunables|ProtectKernelModules|ProtectKernelLogs|ProtectControlGroups|ProtectClock)=/d' \
     systemd/blip-captiond.service > "$units/blip-captiond.service"
-for key in Type=notify WatchdogSec=2 Restart=on-failure DefaultDependencies=no; do
-    grep -q "^$key" "$units/blip-captiond.service" || { echo "FAIL units: $key missing from the generated service"; exit 1; }
+for key in Type=notify WatchdogSec=2 Restart=on-failure DefaultDependencies=no "EnvironmentFile=-$rt/conf/blip-captiond.conf" \
+           "ExecStart=$bin/blip-captiond --model $model --idle-exit 600 \$BLIP_CAPTIOND_OPTIONS"; do
+    grep -qxF "$key" "$units/blip-captiond.service" || { echo "FAIL units: $key missing from the generated service"; exit 1; }
 done
 grep -q '^FileDescriptorName=blip-captiond' "$units/blip-captiond.socket" || { echo "FAIL units: FileDescriptorName missing"; exit 1; }
 
@@ -160,6 +167,7 @@ done
 mkdir -p "$rt/models" "$rt/conf"
 ln -s "$model" "$rt/models/test"
 echo 'BLIP_CAPTIOND_OPTIONS=--queue-depth 7 --max-beams 4' > "$rt/conf/test.conf"
+echo 'BLIP_CAPTIOND_OPTIONS=--queue-depth 9' > "$rt/conf/blip-captiond.conf"
 
 # ---- The manager ---------------------------------------------------------------------------------
 # Inside the namespace: join the new cgroup (and refuse to start if that failed), mount the tmpfs
@@ -219,11 +227,12 @@ first=$(health) && first_rc=0 || first_rc=$?
 touch "$rt/stop-sampling"; wait "$sampler" 2>/dev/null || true
 after=$(prop blip-captiond.service ActiveState)/$(prop blip-captiond.service SubState)
 pid1=$(prop blip-captiond.service MainPID)
+limits=$(timeout -s KILL 20 "$bin/blip-caption" info --socket "$sock" 2>&1 | grep -o 'limits:.*' | head -n1)
 if [ "$before" = inactive ] && [ "$socket_state" = active/listening ] && [ "$first_rc" -eq 0 ] && \
-   [ "$first" = SERVING ] && [ "$after" = active/running ] && [ "$pid1" -gt 0 ]; then
-    pass "socket activation: socket $socket_state at $sock, service $before before the first connection; health said '$first', service then $after (MainPID $pid1)"
+   [ "$first" = SERVING ] && [ "$after" = active/running ] && [ "$pid1" -gt 0 ] && [[ $limits == *"queue 9" ]]; then
+    pass "socket activation: socket $socket_state at $sock, service $before before the first connection; health said '$first', service then $after (MainPID $pid1); Info '$limits' (--queue-depth 9 from the service's EnvironmentFile)"
 else
-    fail "socket activation: socket $socket_state, service '$before' before; health (exit $first_rc) said '$first'; service then '$after', MainPID $pid1"
+    fail "socket activation: socket $socket_state, service '$before' before; health (exit $first_rc) said '$first'; service then '$after', MainPID $pid1; Info '${limits:-no limits line}' (want queue 9 from the EnvironmentFile)"
 fi
 
 # ---- 2. Type=notify -----------------------------------------------------------------------------

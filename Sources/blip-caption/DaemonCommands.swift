@@ -108,13 +108,25 @@ struct InfoCommand: AsyncParsableCommand {
     }
 }
 
-/// `blip-caption bench`: N requests at concurrency C against the daemon.
+/// `blip-caption bench`: N requests at concurrency C against the daemon, each with a distinct copy
+/// of the image (``BenchImageCopies``) unless `--same-image`; the report counts the calls the
+/// feature cache answered, since those skip most of a caption's work.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Send N caption requests at concurrency C to blip-captiond and report latency and throughput.")
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Send N caption requests at concurrency C to blip-captiond and report latency and throughput.",
+        discussion: """
+            Each request carries its own copy of the image, which differs from the file only in a \
+            comment the decoders skip (same pixels, same work), so the daemon's feature cache cannot \
+            answer one request from another and the throughput is that of whole captions. \
+            --same-image sends the file's bytes every time instead; the report says how many calls \
+            the feature cache answered either way.
+            """)
     @OptionGroup var socket: SocketOption
     @Option(name: [.customShort("n"), .customLong("requests")], help: "Requests in all.") var requests = 20
     @Option(name: [.customShort("c"), .customLong("concurrency")], help: "Requests in flight at once (each on its own connection).") var concurrency = 1
     @Option(help: "Seconds each request may take.") var timeout: Double = 300
+    @Flag(help: "Send the same bytes every time, so that the daemon's feature cache may answer all calls but the first (default: a distinct copy per request).")
+    var sameImage = false
     @OptionGroup(title: "Decoding") var decoding: DecodingArguments
     @Argument(help: "Image to send.") var image: String
 
@@ -125,8 +137,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         for warning in decoding.ignoredOptionWarnings { StandardError().write("blip-caption: warning: \(warning)") }
         guard let bytes = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
-        let data = [UInt8](bytes)
-        let request = decoding.request(image: data)
+        let images = BenchImageCopies([UInt8](bytes), sameImage: sameImage)
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         let clients = (0..<concurrency).map { _ in CaptionClient(socketPath: socket.socket) }
         // Without a daemon every request would fail alike: say so once, as `caption` does (exit 2).
@@ -138,26 +149,29 @@ struct BenchCommand: AsyncParsableCommand {
         let start = clock.now
         var latencies: [Double] = []
         var errors: [String: Int] = [:]
-        await withTaskGroup(of: (Double, String?).self) { group in
+        var cacheHits = 0
+        await withTaskGroup(of: (Double, String?, Bool).self) { group in
             var sent = 0
             func send(_ client: CaptionClient) {
+                let request = decoding.request(image: images.image(sent))
                 sent += 1
                 group.addTask {
                     let t0 = clock.now
                     do {
-                        _ = try await client.caption(request, timeout: timeout)
-                        return ((clock.now - t0).seconds, nil)
+                        let response = try await client.caption(request, timeout: timeout)
+                        return ((clock.now - t0).seconds, nil, response.timings.featureCacheHit)
                     } catch let e as CaptionClientError {
-                        return ((clock.now - t0).seconds, e.code.name)
+                        return ((clock.now - t0).seconds, e.code.name, false)
                     } catch {
-                        return ((clock.now - t0).seconds, "\(error)")
+                        return ((clock.now - t0).seconds, "\(error)", false)
                     }
                 }
             }
             for client in clients.prefix(requests) { send(client) }
             var index = 0
-            while let (latency, error) = await group.next() {
+            while let (latency, error, hit) = await group.next() {
                 if let error { errors[error, default: 0] += 1 } else { latencies.append(latency) }
+                if hit { cacheHits += 1 }
                 if sent < requests { send(clients[index % clients.count]); index += 1 }
             }
         }
@@ -170,7 +184,10 @@ struct BenchCommand: AsyncParsableCommand {
             return String(format: "%.1f ms", latencies[max(i, 0)] * 1000)
         }
         print("requests \(requests), concurrency \(concurrency), ok \(latencies.count), wall \(String(format: "%.2f", wall)) s")
+        print(images.describe(image, requests: requests))
         print("throughput \(String(format: "%.3f", Double(latencies.count) / wall)) images/s")
+        print("feature cache hits \(cacheHits) of \(latencies.count)"
+              + (cacheHits > 0 ? " (those calls skipped the image decode and the vision encoder: the throughput above is not that of whole captions)" : ""))
         print("latency p50 \(pct(50)), p95 \(pct(95)), p99 \(pct(99))")
         print("errors " + (errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
         if !errors.isEmpty { throw ExitCode(1) }

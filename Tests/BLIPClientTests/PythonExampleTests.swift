@@ -12,12 +12,9 @@ import Testing
 
     /// Whether python3 has protobuf and a protoc (grpcio-tools, or protoc on PATH). Without them
     /// the tests are reported as skipped with the comment below (Swift Testing's `.enabled(if:)`),
-    /// never as passed; CI installs them (.ci/run), so there they always run.
-    static let pythonReady: Bool = {
-        let check = "import google.protobuf, shutil, importlib.util as u; "
-            + "assert u.find_spec('grpc_tools') or shutil.which('protoc')"
-        return (try? run(["python3", "-c", check]).status) == 0
-    }()
+    /// never as passed — and under scripts/test.sh, which installs them into its venv, they run
+    /// and fail (``RequiredTool``).
+    static let pythonReady = RequiredTool.pythonProtobuf.runs
 
     /// Runs the process on a Dispatch thread: blocking a cooperative thread for a second would
     /// starve the timing tests running in parallel (the machine has two cores).

@@ -12,8 +12,9 @@ import Testing
     /// The fake-engine daemon SwiftPM built next to this test bundle (or in .build/debug).
     static let binary = PackagePaths.fakeDaemon
     static let activate = DaemonProcess.socketActivate
+    /// Without systemd-socket-activate skipped, except under scripts/test.sh (``RequiredTool``).
     static let available = FileManager.default.isExecutableFile(atPath: binary)
-        && FileManager.default.isExecutableFile(atPath: activate)
+        && RequiredTool.systemdSocketActivate.runs
 
     /// Starts `systemd-socket-activate -l socket --fdname=blip-captiond` around the daemon's
     /// `blip-captiond-fake`, or with `sockets`: one `-l directory/file` each, their names passed

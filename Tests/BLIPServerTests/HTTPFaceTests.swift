@@ -67,8 +67,8 @@ import Testing
         #expect(body.contains("blip_captiond_caption_duration_seconds_count 1"))
         #expect(body.contains("# HELP blip_captiond_queue_depth"))
         #expect(body.contains(#"blip_captiond_build_info{version="test",model_id="fake/blip",model_revision="",weights=""} 1"#), "\(body)")
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
-            let promtool = try ProcessOutput.run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(body.utf8))
+        if RequiredTool.promtool.runs {
+            let promtool = try ProcessOutput.run(RequiredTool.promtool.rawValue, ["check", "metrics"], stdin: Data(body.utf8))
             let said = promtool.stdout + promtool.stderr
             #expect(promtool.status == 0 && said.isEmpty, "promtool check metrics: \(said)")
         }

@@ -52,34 +52,47 @@ import Testing
         #expect(!template.contains { $0.key == "FileDescriptorName" })
     }
 
-    /// The template service: the plain service's settings (Type=notify, watchdog, sandbox, …) with
-    /// the instance's socket and model folder, plus an optional EnvironmentFile whose
-    /// `$BLIP_CAPTIOND_OPTIONS` ExecStart= appends.
+    /// The template service: the plain service's settings (Type=notify, watchdog, sandbox, the
+    /// optional EnvironmentFile whose `$BLIP_CAPTIOND_OPTIONS` ExecStart= appends, …) with the
+    /// instance's socket, model folder and EnvironmentFile.
     @Test func templateServiceMirrorsThePlainService() throws {
         let renamed: [String: String] = [
             "Requires=blip-captiond.socket": "Requires=blip-captiond@%i.socket",
             "After=blip-captiond.socket": "After=blip-captiond@%i.socket",
             "Also=blip-captiond.socket": "Also=blip-captiond@%i.socket",
             "Environment=BLIP_MODEL=/var/lib/blip-captiond/model": "Environment=BLIP_MODEL=/var/lib/blip-captiond/%i",
-            "ExecStart=/usr/local/bin/blip-captiond --idle-exit 600": "ExecStart=/usr/local/bin/blip-captiond --idle-exit 600 $BLIP_CAPTIOND_OPTIONS",
+            "EnvironmentFile=-/etc/blip-captiond/blip-captiond.conf": "EnvironmentFile=-/etc/blip-captiond/%i.conf",
         ]
         let plain = try Self.settings("blip-captiond.service").filter { $0.key != "Description" }
             .map { "\($0.key)=\($0.value)" }.map { renamed[$0] ?? $0 }
         let template = try Self.settings("blip-captiond@.service").filter { $0.key != "Description" }
             .map { "\($0.key)=\($0.value)" }
-        let environmentFile = "EnvironmentFile=-/etc/blip-captiond/%i.conf"
-        #expect(template.filter { $0 != environmentFile } == plain)
-        // After Environment=BLIP_MODEL=, so that the file may override it.
-        let model = try #require(template.firstIndex(of: "Environment=BLIP_MODEL=/var/lib/blip-captiond/%i"))
-        let file = try #require(template.firstIndex(of: environmentFile))
-        #expect(model < file)
+        #expect(template == plain)
+        for (unit, settings) in [("blip-captiond.service", plain), ("blip-captiond@.service", template)] {
+            // After Environment=BLIP_MODEL=, so that the file may override it; its options reach ExecStart=.
+            let model = try #require(settings.firstIndex { $0.hasPrefix("Environment=BLIP_MODEL=") }, "\(unit)")
+            let file = try #require(settings.firstIndex { $0.hasPrefix("EnvironmentFile=-/etc/blip-captiond/") }, "\(unit)")
+            #expect(model < file, "\(unit)")
+            #expect(settings.contains("ExecStart=/usr/local/bin/blip-captiond --idle-exit 600 $BLIP_CAPTIOND_OPTIONS"), "\(unit)")
+        }
+    }
+
+    /// The plain service's settings file, as the package and install.sh install it: an environment
+    /// file whose every setting is a commented example (nothing changes until an operator edits it).
+    @Test func settingsFileIsCommentedExamples() throws {
+        let text = try String(contentsOf: Self.systemdDirectory.appendingPathComponent("blip-captiond.conf"), encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.allSatisfy { $0.hasPrefix("#") }, "every line is a comment")
+        for name in ["BLIP_CAPTIOND_OPTIONS", "BLIP_MODEL", "BLIP_THREADS", "OPENBLAS_CORETYPE"] {
+            #expect(lines.contains { $0.hasPrefix("#\(name)=") }, "an example of \(name)")
+        }
     }
 
     /// `systemd-analyze verify` exits 0 even on parse warnings, so any output is a failure.
     /// ExecStart= must name an existing executable for verify; the copy points it at /bin/true.
     /// The templates are verified as an instance (`blip-captiond@large.*`), which is how systemd
     /// loads them (specifiers expanded).
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze is not installed"),
+    @Test(.enabled(if: RequiredTool.systemdAnalyze.runs, "systemd-analyze is not installed"),
           arguments: [["blip-captiond.socket", "blip-captiond.service"], ["blip-captiond@large.socket", "blip-captiond@large.service"]])
     func unitsVerifyWithoutOutput(units: [String]) throws {
         let directory = TemporaryDirectory()

@@ -224,6 +224,17 @@ struct DaemonEndToEndTests {
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(bench.stdout.contains("requests 6, concurrency 2, ok 6") && bench.stdout.contains("errors none"), "\(bench.stdout)")
         #expect(bench.stdout.contains("latency p50"))
+        // A distinct copy per request (a.jpg itself is in the feature cache by now: the copies miss it).
+        #expect(bench.stdout.contains("images: 6 distinct copies of") && bench.stdout.contains("feature cache hits 0 of 6\n"), "\(bench.stdout)")
+        let same = try run(cli, ["bench", "--socket", daemon.socketPath, "-n", "3", "--same-image", "--num-beams", "1",
+                                 dir.appendingPathComponent("sub/b.png").path])
+        #expect(same.status == 0, "\(same.stderr)")
+        // b.png was captioned above, so every repeat is answered from the cache, and the report says so.
+        #expect(same.stdout.contains("the same bytes every time (--same-image)") && same.stdout.contains("feature cache hits 3 of 3 (those calls skipped"),
+                "\(same.stdout)")
+        let copies = try run(cli, ["bench", "--socket", daemon.socketPath, "-n", "3", "--num-beams", "1", dir.appendingPathComponent("sub/b.png").path])
+        #expect(copies.status == 0 && copies.stdout.contains("images: 3 distinct copies of") && copies.stdout.contains("feature cache hits 0 of 3\n"),
+                "a PNG's copies decode (same pixels) and miss the cache: \(copies.stdout) \(copies.stderr)")
         #expect(try daemon.stop() == 0)
         let gone = try run(cli, ["health", "--socket", daemon.socketPath])
         #expect(gone.status == 2 && gone.stderr.contains("no daemon at \(daemon.socketPath)"), "\(gone.stderr)")
@@ -249,7 +260,12 @@ struct DaemonEndToEndTests {
         // A world-writable socket but --allow-uid 0: nobody connects and is refused per request.
         let open = try Self.daemon(arguments: ["--socket-mode", "0666", "--allow-uid", "0"])
         chmod(open.directory.path, 0o755)
-        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socketPath, "--json", image])
+        // nobody reads the image from beside the socket: the checkout may be where nobody cannot
+        // look (a clone in /root, mode 0700).
+        let readable = open.directory.path + "/pixel_1x1.png"
+        try FileManager.default.copyItem(atPath: Self.fixtures.appendingPathComponent("images/pixel_1x1.png").path, toPath: readable)
+        chmod(readable, 0o644)
+        let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["caption", "--socket", open.socketPath, "--json", readable])
         // The CLI's first call (Info, for its option checks) is refused: nothing can run, exit 2.
         #expect(refused.status == 2 && refused.stderr.contains("PERMISSION_DENIED"), "\(refused.stdout) \(refused.stderr)")
         let info = try run(cli, ["info", "--socket", open.socketPath])
@@ -259,15 +275,8 @@ struct DaemonEndToEndTests {
         #expect(try open.stop() == 0)
     }
 
-    static let pythonReady: Bool = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import google.protobuf, grpc_tools"]
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return false }
-        p.waitUntilExit()
-        return p.terminationStatus == 0
-    }()
+    /// Skipped without python3's protobuf and grpcio-tools, failed without them under scripts/test.sh.
+    static let pythonReady = RequiredTool.pythonProtobuf.runs
 
     @Test(.enabled(if: built && pythonReady, "needs the built daemon and python3 with protobuf + grpcio-tools"))
     func pythonExampleCaptionsThroughTheDaemon() throws {

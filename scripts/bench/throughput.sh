@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Daemon throughput: `blip-caption bench` at concurrency 1, 2, 4, 8 against a release blip-captiond on
-# the full-size model (default decoding: beam 3, at most 20 tokens), after one warm-up request.
+# the full-size model (default decoding: beam 3, at most 20 tokens), after one warm-up request. Each
+# request is a distinct copy of the image (bench's default), so the feature cache answers none and
+# the rate is that of whole captions; bench reports the cache hits it saw.
 #
 #   scripts/bench/throughput.sh [ROUNDS]    # requests per level = ROUNDS × concurrency (default 3)
 #

@@ -18,13 +18,14 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q kubernetes-validate
 fi
-manifests=(deploy/kubernetes/namespace.yaml deploy/kubernetes/configmap.yaml deploy/kubernetes/daemonset.yaml)
+manifests=(deploy/kubernetes/namespace.yaml deploy/kubernetes/configmap.yaml deploy/kubernetes/daemonset.yaml
+           deploy/kubernetes/caption-dataset-job.yaml)
 "$venv/bin/kubernetes-validate" --strict -k "$version" "${manifests[@]}"
 # The image the DaemonSet runs is this release's (ReleaseVersion.swift holds the one version).
 release=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/BLIPProtocol/ReleaseVersion.swift)
 [ -n "$release" ] || fail "no version in Sources/BLIPProtocol/ReleaseVersion.swift"
-if grep -E '^\s+image:' deploy/kubernetes/daemonset.yaml | grep -v ":$release\$" >&2; then
-  fail "deploy/kubernetes/daemonset.yaml runs another image than blip-captiond:$release (above)"
+if grep -E '^\s+image:' deploy/kubernetes/daemonset.yaml deploy/kubernetes/caption-dataset-job.yaml | grep -v ":$release\$" >&2; then
+  fail "deploy/kubernetes/ runs another image than blip-captiond:$release (above)"
 fi
 
 # Fails closed. kubernetes-validate's venv has PyYAML.

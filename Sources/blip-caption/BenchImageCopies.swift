@@ -1,3 +1,5 @@
+import BLIPEngine
+
 /// The images `blip-caption bench` sends: by default a distinct copy per request, so that the
 /// daemon's feature cache (keyed by the SHA-256 of the image bytes) cannot answer a request from
 /// an earlier one and the reported rate is the rate of whole captions.
@@ -71,20 +73,5 @@ struct BenchImageCopies {
 
     private func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
-    }
-}
-
-/// PNG's CRC-32 (ISO 3309, reflected, polynomial 0xEDB88320).
-enum CRC32 {
-    private static let table: [UInt32] = (0..<256).map { n in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { c = table[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
     }
 }

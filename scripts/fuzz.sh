@@ -10,7 +10,8 @@
 # FUZZ_TIMEOUT (seconds per input, default 10) and FUZZ_RSS_MB (default 4096) set libFuzzer's
 # -timeout and -rss_limit_mb; the image targets run the daemon's own limits, so e.g.
 # FUZZ_TIMEOUT=3 FUZZ_RSS_MB=768 makes an input that costs seconds or ~700 MiB a finding
-# (issue 13's scan bomb and 1 × 40,000,000 PNG did). The seeds scan-bomb-*, progressive-100scans.jpg,
+# (issue 13's scan bomb and 1 × 40,000,000 PNG did; since issue 22 the pixel limit is Pillow's 178,956,970,
+# so an input at the limit legitimately holds ~540 MB to 1.6 GB: keep FUZZ_RSS_MB above that). The seeds scan-bomb-*, progressive-100scans.jpg,
 # tall-* and wide-* are HostileImages' output (Tests/BLIPTestSupport/HostileImages.swift).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -31,7 +31,7 @@ extension ReliabilitySuite {
         h.finish("scan bomb")
     }
 
-    /// Issue 13: a 1 × 40,000,000 PNG (exactly --max-pixels; ~1 MiB, 160 MB inflated) with a 1 s
+    /// Issue 13: a 1 × 40,000,000 PNG (the --max-pixels default of issue 13; ~1 MiB, 160 MB inflated) with a 1 s
     /// deadline is answered within the deadline + 100 ms, and the daemon's peak RSS grows by at
     /// most 1.5× the decoded RGB8 image (120 MB). Before the fix: whole RGBA buffers and a
     /// bicubic weight table per source row, ~740 MiB, and seconds past the deadline.

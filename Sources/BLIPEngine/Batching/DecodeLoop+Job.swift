@@ -5,11 +5,10 @@ extension DecodeLoop {
         case lookup
         /// Decode the file (the deadline and a cancel are checked inside, every few thousand PNG rows).
         case decode
-        /// Apply the EXIF orientation found while decoding.
-        case orient(RGBImage, Int)
-        /// Resize to the model's input size (the deadline and a cancel are checked after every
-        /// block of outputs).
-        case resize(RGBImage)
+        /// Resize to the model's input size, applying the EXIF orientation found while decoding
+        /// (2...8, or nil) to the result as if applied before (``BicubicResize/resize(_:orientation:width:height:stopCheck:)``:
+        /// no full-size rotated copy). The deadline and a cancel are checked after every block of outputs.
+        case resize(RGBImage, orientation: Int?)
         /// Rescale and normalise into the model's pixel values.
         case normalize(RGBImage)
         /// Patch embedding, class token, positions.
@@ -28,7 +27,6 @@ extension DecodeLoop {
             switch self {
             case .lookup: "lookup"
             case .decode: "decode"
-            case .orient: "orient"
             case .resize: "resize"
             case .normalize: "normalize"
             case .embed: "embed"
@@ -125,14 +123,12 @@ extension DecodeLoop {
                     let (decoded, orientation) = try ImageDecoder.decodeUnoriented(
                         image, format: format, applyEXIFOrientation: applyEXIFOrientation,
                         limits: engine.imageLimits, stopCheck: stopCheck)
-                    stage = orientation.map { .orient(decoded, $0) } ?? .resize(decoded)
+                    stage = .resize(decoded, orientation: orientation)
                     timings.decode += (clock.now - start).seconds
-                case .orient(let decoded, let orientation):
-                    stage = .resize(ImageDecoder.oriented(decoded, by: orientation))
-                    timings.decode += (clock.now - start).seconds
-                case .resize(let decoded):
+                case .resize(let decoded, let orientation):
                     let s = model.preprocessor.imageSize
-                    stage = .normalize(try BicubicResize.resize(decoded, width: s, height: s, stopCheck: stopCheck))
+                    stage = .normalize(try BicubicResize.resize(decoded, orientation: orientation ?? 1, width: s, height: s,
+                                                                stopCheck: stopCheck))
                     timings.decode += (clock.now - start).seconds
                 case .normalize(let resized):
                     let s = model.preprocessor.imageSize

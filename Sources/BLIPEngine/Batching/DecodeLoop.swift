@@ -117,7 +117,7 @@ public final class DecodeLoop: @unchecked Sendable {
     /// step to play a hung engine.
     nonisolated(unsafe) var beforeStep: (@Sendable (Int) -> Void)?
     /// Called just before every piece of encode work with the job's id and the piece ("lookup",
-    /// "decode", "orient", "resize", "normalize", "embed", "layer N", "finish", "project"): lets a
+    /// "decode", "resize", "normalize", "embed", "layer N", "finish", "project"): lets a
     /// test act mid-encode.
     nonisolated(unsafe) var beforeEncodePiece: (@Sendable (UInt64, String) -> Void)?
     /// Called on the thread that just hashed a job's image for the feature cache, with the job's id:

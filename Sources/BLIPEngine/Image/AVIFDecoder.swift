@@ -52,11 +52,19 @@ enum AVIFDecoder {
             }
             let orientation = exifOrientation(frame.pointee)
             guard alpha else { return (RGBImage(width: w, height: h, pixels: pixels), orientation) }
-            var rgb = [UInt8](repeating: 0, count: w * h * 3)
-            for i in 0..<(w * h) {
-                for c in 0..<3 { rgb[3 * i + c] = PillowPixelMath.overWhite(pixels[4 * i + c], alpha: pixels[4 * i + 3]) }
+            // RGBA → RGB over white in place (pixel i's RGB lands at 3i, before its RGBA at 4i, which
+            // is read first): no second full-size copy.
+            pixels.withUnsafeMutableBufferPointer { buf in
+                let p = buf.baseAddress!
+                for i in 0..<(w * h) {
+                    let (r, g, b, a) = (p[4 * i], p[4 * i + 1], p[4 * i + 2], p[4 * i + 3])
+                    p[3 * i] = PillowPixelMath.overWhite(r, alpha: a)
+                    p[3 * i + 1] = PillowPixelMath.overWhite(g, alpha: a)
+                    p[3 * i + 2] = PillowPixelMath.overWhite(b, alpha: a)
+                }
             }
-            return (RGBImage(width: w, height: h, pixels: rgb), orientation)
+            pixels.removeLast(w * h)  // keeps the capacity: no reallocation, no copy
+            return (RGBImage(width: w, height: h, pixels: pixels), orientation)
         }
     }
 

@@ -26,6 +26,63 @@ public enum BicubicResize {
         try resize(image, width: width, height: height, stopCheck: stopCheck, blockBytes: Coefficients.blockBytes)
     }
 
+    /// Resizes `image` as it would look after EXIF orientation `orientation` (1...8, as
+    /// ``EXIFOrientation/apply(_:to:)`` and Pillow's `exif_transpose` do it) to `width`×`height`,
+    /// bit for bit what `resize(EXIFOrientation.apply(orientation, to: image), …)` gives, without
+    /// the full-size rotated copy: each pass of the oriented image is a pass of the same weights
+    /// along the matching axis of `image` (the window mirrored where the orientation flips that
+    /// axis), the pass order is the one Pillow picks for the oriented size, and only the
+    /// `width`×`height` result is rotated. The sums are exact integers and each output's inputs are
+    /// the same pixels with the same weights, so the result is identical.
+    /// - Throws: ``ImageError/deadlineExceeded`` or ``ImageError/cancelled``.
+    public static func resize(_ image: RGBImage, orientation: Int, width: Int, height: Int,
+                              stopCheck: ImageStopCheck) throws(ImageError) -> RGBImage {
+        try resize(image, orientation: orientation, width: width, height: height, stopCheck: stopCheck,
+                   blockBytes: Coefficients.blockBytes)
+    }
+
+    static func resize(_ image: RGBImage, orientation o: Int, width: Int, height: Int, stopCheck: ImageStopCheck,
+                       blockBytes: Int) throws(ImageError) -> RGBImage {
+        guard (2...8).contains(o) else {
+            return try resize(image, width: width, height: height, stopCheck: stopCheck, blockBytes: blockBytes)
+        }
+        precondition(width > 0 && height > 0, "resize target must be positive")
+        // The oriented image's x runs along the source's y for 5...8; `flipX`/`flipY`: the oriented
+        // image's x/y runs against the source axis it follows (the table in EXIFOrientation.apply).
+        let swaps = o >= 5
+        let flipX = [2, 3, 6, 7].contains(o), flipY = [3, 4, 7, 8].contains(o)
+        let (ow, oh) = swaps ? (image.height, image.width) : (image.width, image.height)
+        if ow == width && oh == height { return EXIFOrientation.apply(o, to: image) }
+
+        // Pillow's decisions, made on the oriented size (see `resize` above).
+        let heightDrop = oh - height, widthDrop = ow - width
+        let horizontalFirst = !(heightDrop > 0 && heightDrop > 2 * widthDrop)
+        let needHorizontal = width != ow, needVertical = height != oh
+
+        // The oriented image's passes as passes over `image`: (along the source's x?, coefficients).
+        let horizontalPass = (alongSourceX: !swaps,
+                              c: Coefficients(inSize: ow, outSize: width, blockBytes: blockBytes, mirrored: flipX))
+        let verticalPass = (alongSourceX: swaps,
+                            c: Coefficients(inSize: oh, outSize: height, blockBytes: blockBytes, mirrored: flipY))
+        var passes: [(alongSourceX: Bool, c: Coefficients)] = []
+        if horizontalFirst {
+            if needHorizontal { passes.append(horizontalPass) }
+            if needVertical { passes.append(verticalPass) }
+        } else {
+            passes.append(verticalPass)
+            if needHorizontal { passes.append(horizontalPass) }
+        }
+        var current = image
+        for pass in passes {
+            current = pass.alongSourceX
+                ? try resampleHorizontal(current, rows: 0..<current.height, coefficients: pass.c, stopCheck: stopCheck)
+                : try resampleVertical(current, rowOffset: 0, coefficients: pass.c, stopCheck: stopCheck)
+        }
+        // `current` is the result laid out as the source is; mirrored windows already reversed the
+        // flipped axes' outputs, so the orientation's own mapping puts every pixel in place.
+        return EXIFOrientation.apply(o, to: current)
+    }
+
     /// `blockBytes`: the weights computed at once (tests use tiny blocks to show they change nothing).
     static func resize(_ image: RGBImage, width: Int, height: Int, stopCheck: ImageStopCheck,
                        blockBytes: Int) throws(ImageError) -> RGBImage {
@@ -75,9 +132,13 @@ public enum BicubicResize {
         let scale: Double
         let filterScale: Double
         let scaledSupport: Double
+        /// Output `i` is Pillow's output `outSize - 1 - i` read from the input reversed (the
+        /// window mirrored, the weights in reverse order): a pass over an axis that an EXIF
+        /// orientation flips.
+        let mirrored: Bool
         var bounds: [Int]
 
-        init(inSize: Int, outSize: Int, blockBytes: Int = Coefficients.blockBytes) {
+        init(inSize: Int, outSize: Int, blockBytes: Int = Coefficients.blockBytes, mirrored: Bool = false) {
             self.blockBytes = blockBytes
             let support = 2.0  // bicubic
             let scale = Double(inSize) / Double(outSize)
@@ -88,14 +149,16 @@ public enum BicubicResize {
             self.scale = scale
             self.filterScale = filterScale
             self.scaledSupport = scaledSupport
+            self.mirrored = mirrored
             var bounds = [Int](repeating: 0, count: 2 * outSize)
             for xx in 0..<outSize {
                 let center = (Double(xx) + 0.5) * scale
                 // C's (int) cast truncates toward zero, as Swift's Int(_:) does.
                 let xmin = max(Int(center - scaledSupport + 0.5), 0)
                 let xmax = min(Int(center + scaledSupport + 0.5), inSize) - xmin
-                bounds[2 * xx] = xmin
-                bounds[2 * xx + 1] = xmax
+                let i = mirrored ? outSize - 1 - xx : xx
+                bounds[2 * i] = mirrored ? inSize - xmin - xmax : xmin
+                bounds[2 * i + 1] = xmax
             }
             self.bounds = bounds
         }
@@ -114,20 +177,23 @@ public enum BicubicResize {
             if k.count < taps { k = [Double](repeating: 0, count: taps) }
             let invFilterScale = 1.0 / filterScale
             let one = Double(1 << Self.precisionBits)
-            for xx in range {
+            for i in range {
+                // Pillow's output `xx`, its window starting at `xmin` of Pillow's input order.
+                let xx = mirrored ? outSize - 1 - i : i
+                let xmax = bounds[2 * i + 1]
+                let xmin = mirrored ? inSize - bounds[2 * i] - xmax : bounds[2 * i]
                 let center = (Double(xx) + 0.5) * scale
-                let xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1]
                 var sum = 0.0
                 for x in 0..<xmax {
                     let w = Self.cubic((Double(x + xmin) - center + 0.5) * invFilterScale)
                     k[x] = w
                     sum += w
                 }
-                let row = (xx - range.lowerBound) * taps
+                let row = (i - range.lowerBound) * taps
                 for x in 0..<xmax {
                     let w = sum != 0 ? k[x] / sum : k[x]
                     // Pillow rounds half away from zero, then truncates.
-                    weights[row + x] = w < 0 ? Int32(-0.5 + w * one) : Int32(0.5 + w * one)
+                    weights[row + (mirrored ? xmax - 1 - x : x)] = w < 0 ? Int32(-0.5 + w * one) : Int32(0.5 + w * one)
                 }
             }
         }

@@ -1,13 +1,13 @@
 /// Bounds checked before any pixel memory is allocated, so a hostile header cannot make the
 /// decoder allocate gigabytes, and a hostile file cannot buy unbounded decoding time.
 ///
-/// What one decode holds at most (docs/protocol.md "Image limits"): the decoded RGB8 image
-/// (3 bytes per pixel, ≤ 120 MB at `maxPixels`), for a JPEG libjpeg's own buffers (a
-/// progressive or multi-scan JPEG keeps every DCT coefficient: 2 bytes per sample, ≤ 240 MB
-/// for 4:4:4 at `maxPixels`), for a CMYK JPEG a 4-byte-per-pixel copy, one EXIF-rotated copy,
-/// and a few MiB of rows and resize weights: at most about 9 bytes per pixel (4:4:4 progressive
-/// JPEG: 3 of RGB + 6 of coefficients), 3–7 for the other kinds, and no buffer sized by the input
-/// that the output does not need.
+/// What one decode holds at most (docs/protocol.md "What an image costs"): the decoded RGB8 image
+/// (3 bytes per pixel, ≤ 537 MB at the default `maxPixels`; a CMYK JPEG's is 4, converted in
+/// place), for a progressive or multi-scan JPEG libjpeg's coefficient buffer (2 bytes per
+/// sample: 3 bytes per pixel at 4:2:0, 6 at 4:4:4), the library's own planes for WebP, HEIC and
+/// AVIF, and the resize's working set (one output-sized intermediate of a few MiB and ≤ 1 MiB of
+/// weights). The EXIF orientation is applied inside the resize (``BicubicResize``), so no
+/// full-size rotated copy is made.
 public struct ImageLimits: Sendable {
     /// Largest encoded input accepted, in bytes.
     public var maxBytes: Int
@@ -24,9 +24,10 @@ public struct ImageLimits: Sendable {
         self.maxScans = maxScans
     }
 
-    /// 32 MiB of encoded input and 40 megapixels (about 120 MB of decoded RGB, and a little
-    /// more than a 7952×5304 full-frame camera image).
-    public static let `default` = ImageLimits(maxBytes: 32 << 20, maxPixels: 40_000_000)
+    /// 32 MiB of encoded input and 178,956,970 pixels: Pillow's own refusal threshold
+    /// (`Image.MAX_IMAGE_PIXELS` × 2, above which `Image.open` raises `DecompressionBombError`),
+    /// so every image the reference opens is accepted; about 537 MB of decoded RGB.
+    public static let `default` = ImageLimits(maxBytes: 32 << 20, maxPixels: 178_956_970)
 
     /// Throws when a `width`×`height` image would exceed `maxPixels` (or is empty).
     func check(width: Int, height: Int) throws(ImageError) {

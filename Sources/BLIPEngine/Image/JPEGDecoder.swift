@@ -34,18 +34,19 @@ enum JPEGDecoder {
         case Int32(TJCS_CMYK.rawValue), Int32(TJCS_YCCK.rawValue):
             // Pillow opens every 4-component JPEG as mode CMYK with Adobe's inverted polarity
             // ("CMYK;I"), libjpeg converting YCCK to CMYK, then `convert("RGB")` uses cmyk2rgb.
-            var cmyk = [UInt8](repeating: 0, count: w * h * 4)
-            try handle.decompress(bytes, into: &cmyk, width: w, height: h, pixelFormat: TJPF_CMYK, bytesPerPixel: 4)
-            var rgb = [UInt8](repeating: 0, count: w * h * 3)
-            cmyk.withUnsafeBufferPointer { src in
-                rgb.withUnsafeMutableBufferPointer { dst in
-                    for i in 0..<(w * h) {
-                        let s = src.baseAddress! + 4 * i
-                        PillowPixelMath.rgbFromJPEGCMYK(s[0], s[1], s[2], s[3], into: dst.baseAddress! + 3 * i)
-                    }
+            // Converted in place (pixel i's RGB lands at 3i, at or before its CMYK at 4i, which
+            // has been read by then): one 4-byte-per-pixel buffer, never a second copy.
+            var pixels = [UInt8](repeating: 0, count: w * h * 4)
+            try handle.decompress(bytes, into: &pixels, width: w, height: h, pixelFormat: TJPF_CMYK, bytesPerPixel: 4)
+            pixels.withUnsafeMutableBufferPointer { buf in
+                let p = buf.baseAddress!
+                for i in 0..<(w * h) {
+                    let s = p + 4 * i
+                    PillowPixelMath.rgbFromJPEGCMYK(s[0], s[1], s[2], s[3], into: p + 3 * i)
                 }
             }
-            return RGBImage(width: w, height: h, pixels: rgb)
+            pixels.removeLast(w * h)  // keeps the capacity: no reallocation, no copy
+            return RGBImage(width: w, height: h, pixels: pixels)
         default:
             // Grayscale comes out replicated into R, G and B, as Pillow's L → RGB does.
             var rgb = [UInt8](repeating: 0, count: w * h * 3)

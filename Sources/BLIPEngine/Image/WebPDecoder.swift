@@ -46,17 +46,20 @@ enum WebPDecoder {
                                 size: ((fh - 1) * w + fw) * 4, stopCheck: stopCheck)
             }
 
-            var rgb = [UInt8](repeating: 0, count: w * h * 3)
+            // RGBA → RGB over white in place (pixel i's RGB lands at 3i, before its RGBA at 4i, which
+            // is read first): the canvas is the image, never a second full-size copy.
             let hasAlpha = features.has_alpha != 0
-            canvas.withUnsafeBufferPointer { s in
-                rgb.withUnsafeMutableBufferPointer { d in
-                    for i in 0..<(w * h) {
-                        let a = hasAlpha ? s[4 * i + 3] : 255
-                        for c in 0..<3 { d[3 * i + c] = PillowPixelMath.overWhite(s[4 * i + c], alpha: a) }
-                    }
+            canvas.withUnsafeMutableBufferPointer { buf in
+                let p = buf.baseAddress!
+                for i in 0..<(w * h) {
+                    let (r, g, b, a) = (p[4 * i], p[4 * i + 1], p[4 * i + 2], hasAlpha ? p[4 * i + 3] : 255)
+                    p[3 * i] = PillowPixelMath.overWhite(r, alpha: a)
+                    p[3 * i + 1] = PillowPixelMath.overWhite(g, alpha: a)
+                    p[3 * i + 2] = PillowPixelMath.overWhite(b, alpha: a)
                 }
             }
-            return (RGBImage(width: w, height: h, pixels: rgb), exifOrientation(demux))
+            canvas.removeLast(w * h)  // keeps the capacity: no reallocation, no copy
+            return (RGBImage(width: w, height: h, pixels: canvas), exifOrientation(demux))
         }
     }
 

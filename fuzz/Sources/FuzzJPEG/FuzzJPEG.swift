@@ -3,7 +3,7 @@ import BLIPEngine
 /// ImageDecoder on JPEG bytes, EXIF orientation on. Invariants: no crash; a decoded image has
 /// width × height × 3 bytes within the limits, and resizes to 384×384 as the engine does.
 ///
-/// The daemon's own limits (40 megapixels, 100 JPEG scans): with `-timeout` and `-rss_limit_mb`
+/// The daemon's own limits (178,956,970 pixels since issue 22, 100 JPEG scans): with `-timeout` and `-rss_limit_mb`
 /// (scripts/fuzz.sh) this finds inputs that cost time or memory out of proportion (issue 13's
 /// scan bomb and 1 × 40,000,000 PNG would trip them), not only crashes.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -87,10 +87,10 @@ done
 for code in 0 1 64 75; do
   zcat /usr/share/man/man8/blip-captiond.8.gz | sed -n '/^\.Sh EXIT STATUS/,/^\.Sh /p' | grep -qx "\.It $code" || fail "blip-captiond(8) does not explain exit status $code"
 done
-for code in 0 1 2 64; do
+for code in 0 1 2 64 130 143; do
   zcat /usr/share/man/man1/blip-caption.1.gz | sed -n '/^\.Sh EXIT STATUS/,/^\.Sh /p' | grep -qx "\.It $code" || fail "blip-caption(1) does not explain exit status $code"
 done
-echo "  man pages: ENVIRONMENT, FILES, SIGNALS, EXIT STATUS (0 1 64 75; 0 1 2 64), EXAMPLES, SEE ALSO" >&2
+echo "  man pages: ENVIRONMENT, FILES, SIGNALS, EXIT STATUS (0 1 64 75; 0 1 2 64 130 143), EXAMPLES, SEE ALSO" >&2
 # The service's settings file: a conffile, every line commented out.
 conf=/etc/blip-captiond/blip-captiond.conf
 [ -f "$conf" ] || fail "$conf is not installed"

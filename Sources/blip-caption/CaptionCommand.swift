@@ -70,7 +70,7 @@ struct CaptionCommand: AsyncParsableCommand {
         let shard = try dataset.shardSelection()
         let expansion = try ImageInputs.expand(images)
         let inputs = expansion.inputs.filter { shard?.contains($0.relativePath) ?? true }
-        let plan = try DatasetPlan(inputs: inputs, dataset: dataset, prompts: decoding.prompt, shard: shard)
+        let plan = try DatasetPlan(inputs: inputs, dataset: dataset, shard: shard)
         let window = concurrency ?? Self.defaultConcurrency(info)
         let summary = try await caption(plan.toCaption, backend: backend, window: window, plan: plan, log: log)
         if let skipped = expansion.skippedSummary { log.write("blip-caption: \(skipped)") }

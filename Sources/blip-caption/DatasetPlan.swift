@@ -13,7 +13,7 @@ final class DatasetPlan {
     /// Decides what to skip and rewrites the index keeping the records of the skipped images (made
     /// from their caption files where the index lacks them) and of images outside this run.
     /// - Throws: `InputError` when the index cannot be written.
-    init(inputs: [ImageInput], dataset: DatasetArguments, prompts: [String], shard: ShardSelection?) throws {
+    init(inputs: [ImageInput], dataset: DatasetArguments, shard: ShardSelection?) throws {
         self.dataset = dataset
         var toCaption: [ImageInput] = [], skippedFiles: [(image: String, file: CaptionFile)] = []
         for input in inputs {

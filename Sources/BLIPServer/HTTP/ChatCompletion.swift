@@ -36,7 +36,7 @@ struct ChatCompletionRequest {
         }
         includeUsage = root.includeUsage ?? false
         if let unsupported = root.unsupported {
-            throw .unsupported("\(unsupported) is not supported: this model writes one caption of one image")
+            throw .unsupported("\(unsupported) is not supported: this model writes one caption of one image", param: unsupported)
         }
         guard let messages = root.messages, !messages.isEmpty else {
             throw .invalid("messages must be a non-empty array")

@@ -51,6 +51,8 @@ let package = Package(
                        providers: [.apt(["libavif-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev"])]),
+        // oneDNN (the bf16 and int8 products); no pkg-config file on Debian: the module map links it.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
         // The C library's calls Swift cannot make (variadic ones: mremap).
@@ -82,7 +84,7 @@ let package = Package(
         .target(
             name: "BLIPEngine",
             dependencies: ["BLIPOptions", "COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF", "CHEIF", "CAVIF",
-                           "CMemory", "CPUFeatures",
+                           "CMemory", "CPUFeatures", "CDNNL",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
             swiftSettings: [.unsafeFlags(engineFlags)]

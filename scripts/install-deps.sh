@@ -23,7 +23,7 @@ toolchain=(binutils gcc git libcurl4-openssl-dev libedit-dev libicu-dev libncurs
            libsqlite3-dev libxml2-dev pkg-config tzdata uuid-dev libstdc++-12-dev ca-certificates)
 # The C libraries the targets link (Package.swift's system libraries) and protoc-c (check-proto.sh).
 build=(libopenblas-dev libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libspng-dev
-       libwebp-dev libgif-dev libtiff-dev libheif-dev libavif-dev)
+       libwebp-dev libgif-dev libtiff-dev libheif-dev libavif-dev libdnnl-dev)
 # systemd-socket-activate, systemd-analyze and a user manager (daemon and unit tests), and procps,
 # whose /bin/kill the units' ExecReload= names (systemd-analyze verify checks that it exists);
 # Prometheus and curl (check-http-face.sh); kubectl (check-kubernetes.sh's kustomize build);

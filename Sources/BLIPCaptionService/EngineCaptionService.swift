@@ -178,8 +178,9 @@ public struct EngineCaptionService: CaptionService {
                 encodeLanes: UInt32(lanes.lanes), threadsPerLane: UInt32(lanes.threadsPerLane),
                 iterations: statistics.iterations, batchedSteps: statistics.batchedSteps),
             modelRevision: captioner.model.revision,
-            weightsPrecision: captioner.model.decoderWeights.rawValue,
-            imageFormats: ImageFormat.supportedNames)
+            weightsPrecision: captioner.model.precision.precision.rawValue,
+            imageFormats: ImageFormat.supportedNames,
+            instructionPath: captioner.model.precision.instructionPath)
     }
 
     /// One caption through every stage before READY=1, so the first caller does not pay for page

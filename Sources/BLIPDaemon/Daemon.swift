@@ -55,7 +55,9 @@ public struct Daemon: Sendable {
         do { loaded = try loadService() } catch { throw fail("loading the model failed", error) }
         // Which file was read (a folder may hold model.safetensors and pytorch_model.bin) and its revision.
         let loadedFrom = (loaded as? EngineCaptionService).map { ": \($0.captioner.model.weightsPath), revision \($0.captioner.model.revision)" } ?? ""
-        log("model loaded in \(milliseconds(since: loadStart)) ms (decoder weights \(options.weights.rawValue), \(BLASRuntime.threads) engine threads)\(loadedFrom)")
+        let plan = (loaded as? EngineCaptionService)?.captioner.model.precision
+        log("model loaded in \(milliseconds(since: loadStart)) ms (precision \(options.precision.rawValue)\(plan.map { " on \($0.instructionPath)" } ?? ""), \(BLASRuntime.threads) engine threads)\(loadedFrom)")
+        if let warning = plan?.warning { log(warning, level: .warning) }
         let fileWatch = ModelFileWatch { log($0, level: .warning) }
         fileWatch.watch((loaded as? EngineCaptionService)?.captioner.model)
 

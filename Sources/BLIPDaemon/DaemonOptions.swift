@@ -82,8 +82,8 @@ public struct DaemonOptions: ParsableArguments, Sendable {
     @Flag(help: "Warm up with a complete caption of a 64×64 image (seconds on BLIP-large) instead of the quick warm-up (every stage once, on a few image tokens and 2 new tokens; docs/daemon.md).")
     public var fullWarmUp = false
 
-    @Option(help: ArgumentHelp("Precision decode steps read the decoder's weight matrices in: fp32 (identical to transformers) or bf16 (half the bytes per step: ~1.6× faster steps, small logit error; docs/performance.md).", valueName: "fp32|bf16"))
-    public var weights: WeightPrecision = .float32
+    @Option(name: [.customLong("precision"), .customLong("weights")], help: ArgumentHelp(Precision.help, valueName: Precision.names))
+    public var precision: Precision = .float32
 
     /// TEST HOOK: hold the weights in the mapped file this many seconds after READY before copying
     /// them into owned memory, so a test can truncate the file inside that window.
@@ -136,4 +136,4 @@ public struct DaemonOptions: ParsableArguments, Sendable {
     }
 }
 
-extension WeightPrecision: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

@@ -75,9 +75,9 @@ public final class Captioner: Sendable {
     public let featureCache: FeatureCache?
 
     public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits(),
-                decoderWeights: WeightPrecision = .float32, visionGEMM: VisionGEMM = .fromEnvironment(),
+                precision: Precision = .float32, visionGEMM: VisionGEMM = .fromEnvironment(),
                 configuration: Configuration = Configuration()) throws {
-        model = try BlipModel(folder: folder, decoderWeights: decoderWeights, visionGEMM: visionGEMM)
+        model = try BlipModel(folder: folder, precision: precision, visionGEMM: visionGEMM)
         tokenizer = try WordPieceTokenizer(folder: folder)
         let p = model.preprocessor
         normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)

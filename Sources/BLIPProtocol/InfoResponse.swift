@@ -157,8 +157,11 @@ public struct InfoResponse: Sendable, Hashable {
     /// The checkpoint's version: the Hugging Face snapshot revision, or `sha256:` and the start of
     /// the weights header's digest.
     public var modelRevision: String
-    /// What decode steps read the decoder's matrices as: `fp32` or `bf16`.
+    /// The precision the model computes in: `fp32`, `bf16` or `int8` (`--precision`).
     public var weightsPrecision: String
+    /// The instructions that precision's products run on here: `avx2`, `avx512`, `avx2_vnni`,
+    /// `avx512_vnni`, `avx512_bf16` or `amx`.
+    public var instructionPath: String
     /// The image formats Caption reads, recognised by content (`JPEG`, `PNG`, `WebP`, …).
     public var imageFormats: [String]
 
@@ -167,9 +170,11 @@ public struct InfoResponse: Sendable, Hashable {
         blasCore: String = "", blasThreads: UInt32 = 0, defaults: DecodingOptions = DecodingOptions(),
         limits: Limits = Limits(), counters: Counters = Counters(),
         featureCache: FeatureCacheStats = FeatureCacheStats(), engine: EngineSchedule = EngineSchedule(),
-        modelRevision: String = "", weightsPrecision: String = "", imageFormats: [String] = []
+        modelRevision: String = "", weightsPrecision: String = "", imageFormats: [String] = [],
+        instructionPath: String = ""
     ) {
         self.imageFormats = imageFormats
+        self.instructionPath = instructionPath
         self.modelRevision = modelRevision
         self.weightsPrecision = weightsPrecision
         self.featureCache = featureCache
@@ -215,6 +220,7 @@ extension InfoResponse: WireMessage {
             if engine != EngineSchedule() { c.engine = arena.store(engine.cMessage) }
             c.model_revision = arena.optionalCString(modelRevision.isEmpty ? nil : modelRevision)
             c.weights_precision = arena.optionalCString(weightsPrecision.isEmpty ? nil : weightsPrecision)
+            c.instruction_path = arena.optionalCString(instructionPath.isEmpty ? nil : instructionPath)
             c.n_image_formats = imageFormats.count
             c.image_formats = arena.array(imageFormats.map { Optional(arena.cString($0)) })
             return ProtobufC.encode(
@@ -244,7 +250,8 @@ extension InfoResponse: WireMessage {
             engine: c.engine.map { EngineSchedule($0.pointee) } ?? EngineSchedule(),
             modelRevision: try ProtobufC.string(c.model_revision, message: name, field: "model_revision"),
             weightsPrecision: try ProtobufC.string(c.weights_precision, message: name, field: "weights_precision"),
-            imageFormats: imageFormats
+            imageFormats: imageFormats,
+            instructionPath: try ProtobufC.string(c.instruction_path, message: name, field: "instruction_path")
         )
     }
 }

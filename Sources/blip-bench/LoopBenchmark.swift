@@ -11,7 +11,7 @@ import Foundation
 struct LoopBenchmark {
     let folder: ModelFolder
     let image: [UInt8]
-    let precision: WeightPrecision
+    let precision: Precision
 
     /// A distinct raw 384×384 image per seed (no cache hit between them).
     static func syntheticImage(_ seed: Int) -> (bytes: [UInt8], format: ImageFormat) {
@@ -51,7 +51,7 @@ struct LoopBenchmark {
         var other = GenerationParameters()
         other.prompt = "a photo of"
 
-        let cached = try Captioner(folder: folder, decoderWeights: precision,
+        let cached = try Captioner(folder: folder, precision: precision,
                                    configuration: .init(maxBatch: 4, featureCacheBytes: 256 << 20))
         _ = try cached.warmUp()
         // Second prompt on a cached image ÷ first call.
@@ -88,7 +88,7 @@ struct LoopBenchmark {
         out["loop_cancel_to_answer_max_s"] = cancelTimes.max()!
 
         // Throughput: 1 caller (one image at a time) against 4 callers (4 in flight), cache off.
-        let plain = try Captioner(folder: folder, decoderWeights: precision, configuration: .init(maxBatch: 4))
+        let plain = try Captioner(folder: folder, precision: precision, configuration: .init(maxBatch: 4))
         _ = try plain.warmUp()
         let images = (100..<108).map(Self.syntheticImage)
         var sequential = 0.0

@@ -2,7 +2,7 @@ import BLIPEngine
 import CPUFeatures
 import Foundation
 
-// blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--weights fp32|bf16]
+// blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--precision fp32|bf16|int8]
 // Prints one JSON object of stage timings (seconds), peak RSS and machine probes on stdout;
 // scripts/bench/run.sh runs it beside scripts/bench/pytorch_reference.py and prints the comparison.
 
@@ -30,7 +30,7 @@ do {
         exit(0)
     }
     guard let modelPath = option("--model") else {
-        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--weights fp32|bf16] | --model DIR --fidelity IMAGES_DIR | --model DIR --image FILE --loop | --model DIR --vision-gemm [--runs N] [--rounds N]")
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--precision fp32|bf16|int8] | --model DIR --precision-report IMAGES_DIR [--runs N] [--tokens N] | --model DIR --image FILE --loop | --model DIR --vision-gemm [--runs N] [--rounds N]")
     }
     let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
     if CommandLine.arguments.contains("--vision-gemm") {
@@ -46,17 +46,25 @@ do {
         print(String(decoding: data, as: UTF8.self))
         exit(0)
     }
-    if let directory = option("--fidelity") {
-        // --fidelity DIR: bf16 decoder weights against float32 on every .jpg/.png in DIR.
+    if let directory = option("--precision-report") {
+        // --precision-report DIR: every precision against fp32 on every .jpg/.png in DIR (PrecisionReport).
         let images = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
             .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }
             .map { URL(fileURLWithPath: directory).appendingPathComponent($0) }
-        let result = try Fidelity(folder: folder, images: images, newTokens: Int(option("--tokens") ?? "20") ?? 20).run()
-        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        guard !images.isEmpty else { throw BenchError.usage("--precision-report: no .jpg or .png file in \(directory)") }
+        var json = try PrecisionReport(folder: folder, images: images, runs: Int(option("--runs") ?? "3") ?? 3,
+                                       newTokens: Int(option("--tokens") ?? "20") ?? 20).run()
+        json["cpu"] = ProcessInfoLinux.cpuModel()
+        json["threads"] = BLASRuntime.threads
+        json["images"] = images.count
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
         exit(0)
     }
-    let precision = option("--weights").flatMap(WeightPrecision.init(rawValue:)) ?? .float32
+    let precisionName = option("--precision") ?? option("--weights") ?? "fp32"
+    guard let precision = Precision(rawValue: precisionName) else {
+        throw BenchError.usage("--precision must be one of \(Precision.names), got \(precisionName)")
+    }
     if CommandLine.arguments.contains("--loop") {
         // --loop: the engine loop's figures (LoopBenchmark), one JSON object.
         guard let imagePath = option("--image") else { throw BenchError.usage("--image FILE is required") }
@@ -68,7 +76,7 @@ do {
         print(String(decoding: data, as: UTF8.self))
         exit(0)
     }
-    let captioner = try Captioner(folder: folder, decoderWeights: precision)
+    let captioner = try Captioner(folder: folder, precision: precision)
     var result: [String: Double] = ["ready_s": ProcessInfoLinux.secondsSinceStart()]
     if !CommandLine.arguments.contains("--load-only") {
         guard let imagePath = option("--image") else { throw BenchError.usage("--image FILE is required") }

@@ -13,7 +13,8 @@ struct CaptionCommand: AsyncParsableCommand {
 
     @Flag(help: "Run the engine in this process instead of asking blip-captiond.") var local = false
     @Option(help: "Model folder for --local (default: $BLIP_MODEL, then the Hugging Face cache).") var model: String?
-    @Option(help: ArgumentHelp("With --local: precision of the decoder's weights in decode steps (fp32 = identical to transformers; bf16 = faster, small logit error).", valueName: "fp32|bf16")) var weights: WeightPrecision = .float32
+    @Option(name: [.customLong("precision"), .customLong("weights")], help: ArgumentHelp("With --local: " + Precision.help, valueName: Precision.names))
+    var precision: Precision = .float32
     @Option(help: "blip-captiond's socket (default: $BLIP_CAPTIOND_SOCKET, then \(CaptionClient.defaultSocketPath)).") var socket: String?
     @Option(help: "Seconds each image may take with the daemon, queueing included.") var timeout: Double = 120
     @Option(help: "Images in flight at once (output and files stay in input order; default: enough to keep the daemon's encode lanes and decode batch busy, from its Info).") var concurrency: Int?
@@ -48,12 +49,12 @@ struct CaptionCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let captioner: Captioner
             do {
-                captioner = try Captioner(folder: try ModelFolder.locate(explicit: model), decoderWeights: weights)
+                captioner = try Captioner(folder: try ModelFolder.locate(explicit: model), precision: precision)
             } catch {
                 log.write("blip-caption: \(error)")
                 throw ExitCode(2)
             }
-            log.write("blip-caption: loaded \(captioner.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) engine threads, decoder weights \(weights.rawValue)")
+            log.write("blip-caption: loaded \(captioner.model.modelID) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s; OpenBLAS kernel \(BLASRuntime.coreName), \(BLASRuntime.threads) engine threads, precision \(captioner.model.precision.precision.rawValue) (\(captioner.model.precision.instructionPath))")
             backend = .local(EngineCaptionService(captioner: captioner))
         } else {
             backend = .daemon(CaptionClient(socketPath: socket, retryPolicy: retryPolicy))
@@ -168,4 +169,4 @@ extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
-extension WeightPrecision: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

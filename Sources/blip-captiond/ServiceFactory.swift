@@ -12,7 +12,7 @@ import Foundation
         folder: folder,
         imageLimits: ImageLimits(maxBytes: options.maxImageBytes, maxPixels: options.maxPixels),
         generationLimits: GenerationLimits(maxBeams: options.maxBeams, maxReturnSequences: options.maxBeams),
-        decoderWeights: options.weights,
+        precision: options.precision,
         configuration: Captioner.Configuration(maxBatch: options.maxBatch, encodeLanes: options.encodeLanes,
                                                featureCacheBytes: options.featureCacheMb << 20))
     return EngineCaptionService(captioner: captioner, fullWarmUp: options.fullWarmUp)

@@ -58,7 +58,7 @@ struct ReducedPrecisionTests {
     @Test(arguments: ["tiny-a", "tiny-b", "tiny-c"])
     func fidelityAgainstFloat32(_ model: String) throws {
         let full = try Captioner(folder: Fixtures.modelFolder(model))
-        let reduced = try Captioner(folder: Fixtures.modelFolder(model), decoderWeights: .bfloat16)
+        let reduced = try Captioner(folder: Fixtures.modelFolder(model), precision: .bfloat16)
         let names = try FileManager.default.contentsOfDirectory(atPath: Fixtures.root.appendingPathComponent("images").path)
             .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
         var worst: Float = 0, identical = 0, total = 0

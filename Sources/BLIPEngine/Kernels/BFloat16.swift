@@ -26,12 +26,3 @@ extension UnsafePointer where Pointee == BFloat16 {
         return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: raw) &<< 16, to: Float8.self)
     }
 }
-
-/// Which precision the decoder's weight matrices are read in during decode steps.
-public enum WeightPrecision: String, Sendable, CaseIterable {
-    /// The checkpoint's values as float32: identical to transformers.
-    case float32 = "fp32"
-    /// bfloat16 copies of the decoder's matrices (rounded to nearest even): half the memory traffic
-    /// per decode step, at a small logit error (measured in docs/performance.md).
-    case bfloat16 = "bf16"
-}

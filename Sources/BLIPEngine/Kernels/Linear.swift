@@ -8,8 +8,13 @@ struct Linear: @unchecked Sendable {
     let bias: UnsafePointer<Float>?   // (outFeatures)
     let inFeatures: Int
     let outFeatures: Int
-    /// A bfloat16 copy of `weight` (reduced-precision mode), read instead of it by decode steps.
+    /// A bfloat16 copy of `weight` (`--precision bf16`), read instead of it by decode steps.
     var reducedWeight: PackedBFloat16Matrix? = nil
+    /// An int8 copy of `weight` (`--precision int8`), read instead of it by decode steps.
+    var int8Weight: PackedInt8Matrix? = nil
+    /// `weight` converted for oneDNN (`--precision bf16|int8`): products given a ``MatmulScratch``
+    /// (the vision encoder's, the cross-attention keys' and values') run through it, for any rows.
+    var dense: DenseMatmul? = nil
     /// The weight packed for the vision encoder's kernel (``VisionGEMM/packed``); when present every
     /// product reads it, for any number of rows, and never `weight` (whose mapped pages are released).
     var packedWeight: PackedWeight? = nil
@@ -19,15 +24,20 @@ struct Linear: @unchecked Sendable {
 
     /// x: (rows, inFeatures) with row stride `inFeatures`; y: (rows, outFeatures).
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-                        then epilogue: Epilogue = .none) {
-        apply(x, rows: rows, xStride: inFeatures, into: y, yStride: outFeatures, then: epilogue)
+                        then epilogue: Epilogue = .none, scratch: MatmulScratch? = nil) {
+        apply(x, rows: rows, xStride: inFeatures, into: y, yStride: outFeatures, then: epilogue, scratch: scratch)
     }
 
     /// Strided form: lets callers read from and write into column slices of wider buffers.
     /// `accumulate` adds the result to what `y` holds (a residual connection).
     func apply(_ x: UnsafePointer<Float>, rows: Int, xStride: Int,
                into y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool = false,
-               then epilogue: Epilogue = .none) {
+               then epilogue: Epilogue = .none, scratch: MatmulScratch? = nil) {
+        if let dense, let scratch {
+            precondition(xStride == inFeatures && yStride == outFeatures, "oneDNN products take dense rows")
+            dense.apply(x, rows: rows, into: y, bias: bias, accumulate: accumulate, then: epilogue, scratch: scratch)
+            return
+        }
         if let packedWeight {
             packedApply(packedWeight, x, rows: rows, xStride: xStride, into: y, yStride: yStride,
                         accumulate: accumulate, then: epilogue)
@@ -35,7 +45,10 @@ struct Linear: @unchecked Sendable {
         }
         if rows <= Self.skinnyRows {
             // Decode steps: stream the weights once for all rows (see skinnyProduct).
-            if let reducedWeight {
+            if let int8Weight {
+                skinnyProduct(weight: int8Weight, bias: bias, x: x, rows: rows, xStride: xStride,
+                              y: y, yStride: yStride, accumulate: accumulate)
+            } else if let reducedWeight {
                 skinnyProduct(weight: reducedWeight, bias: bias, x: x, rows: rows, xStride: xStride,
                               y: y, yStride: yStride, accumulate: accumulate)
             } else {

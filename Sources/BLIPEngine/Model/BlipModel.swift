@@ -10,17 +10,17 @@ public final class BlipModel: @unchecked Sendable {
     public let preprocessor: PreprocessorConfig
     public let vision: VisionEncoder
     public let text: TextDecoder
-    /// What decode steps read the decoder's matrices as.
-    public let decoderWeights: WeightPrecision
+    /// The precision asked for and what it runs as on this CPU (``PrecisionPlan``).
+    public let precision: PrecisionPlan
     private let weights: WeightStore
 
     /// Loads and validates the folder: config.json (absent keys → transformers' defaults),
     /// preprocessor_config.json (optional) and the weights — model.safetensors, else its shards,
     /// else pytorch_model.bin (read without executing its pickle), else its shards (every tensor checked by name,
-    /// shape and dtype; unknown or missing tensors are errors). `decoderWeights: .bfloat16` gives the
-    /// decoder's matrices bfloat16 copies that decode steps read (``WeightPrecision``). `visionGEMM`
+    /// shape and dtype; unknown or missing tensors are errors). `precision` chooses the products'
+    /// number format (``Precision``), as this CPU can run it (``PrecisionPlan/make(_:flags:isa:)``). `visionGEMM`
     /// chooses the vision encoder's products (``VisionGEMM``; default: `BLIP_VISION_GEMM`, read here).
-    public init(folder: ModelFolder, decoderWeights: WeightPrecision = .float32,
+    public init(folder: ModelFolder, precision: Precision = .float32,
                 visionGEMM: VisionGEMM = .fromEnvironment()) throws(ModelError) {
         BLASRuntime.useEngineThreading()
         self.folder = folder
@@ -37,10 +37,12 @@ public final class BlipModel: @unchecked Sendable {
         let version = Self.snapshotRevision(folder.url) ?? "sha256:" + (files.count == 1 ? files[0].headerDigest
             : SafeTensorsFile.digest(Array(files.map(\.headerDigest).joined(separator: "\n").utf8)))
         revision = "\(version) (\(folder.weightsDescriptor.lastPathComponent))"
-        vision = try VisionEncoder(weights, config: config.vision, gemm: visionGEMM)
+        let plan = PrecisionPlan.make(precision)
+        let layers = try LayerPrecision(plan)
+        vision = try VisionEncoder(weights, config: config.vision, gemm: visionGEMM, precision: layers)
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
-                               precision: decoderWeights)
-        self.decoderWeights = decoderWeights
+                               precision: layers)
+        self.precision = plan
         let descriptor = folder.weightsDescriptor
         let attributes = try? FileManager.default.attributesOfItem(atPath: descriptor.path)
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1

@@ -19,6 +19,8 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
     case unexpectedTensor(String)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case unsupported(String)
+    /// oneDNN could not make the products of a reduced precision on this CPU.
+    case precisionUnavailable(String, String)
 
     public var description: String {
         switch self {
@@ -46,6 +48,8 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
             return "tensor \(name) has shape \(found) but config.json implies \(expected); config.json and model.safetensors do not belong together"
         case .unsupported(let detail):
             return "unsupported model: \(detail)"
+        case .precisionUnavailable(let precision, let detail):
+            return "--precision \(precision) cannot run on this CPU (\(detail)); use --precision fp32, and report the CPU (its /proc/cpuinfo flags) if it has AVX2"
         }
     }
 }

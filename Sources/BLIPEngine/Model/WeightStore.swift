@@ -14,6 +14,7 @@ final class WeightStore: @unchecked Sendable {
     private let located: [String: (entry: SafeTensorsEntry, file: SafeTensorsFile)]
     private var converted: [UnsafeMutablePointer<Float>] = []
     private var reduced: [UnsafeMutablePointer<BFloat16>] = []
+    private var quantized: [UnsafeMutableRawPointer] = []
     private var used: Set<String> = []
 
     /// - Throws: `ModelError.badSafeTensors` when two files hold a tensor of the same name.
@@ -34,6 +35,7 @@ final class WeightStore: @unchecked Sendable {
     deinit {
         for p in converted { p.deallocate() }
         for p in reduced { p.deallocate() }
+        for p in quantized { p.deallocate() }
     }
 
     func contains(_ name: String) -> Bool { located[name] != nil }
@@ -89,17 +91,36 @@ final class WeightStore: @unchecked Sendable {
         }
     }
 
-    /// - Parameter precision: `.bfloat16` adds a rounded bfloat16 copy of the weight, owned by this
-    ///   store, for decode steps to read instead.
+    /// - Parameter steps: `.bfloat16` or `.int8` adds a copy of the weight in that format, owned by
+    ///   this store, for decode steps to read instead.
     func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int,
-                precision: WeightPrecision = .float32) throws(ModelError) -> Linear {
+                steps: PrecisionPlan.StepWeightKind = .float32) throws(ModelError) -> Linear {
         var linear = Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
                             bias: try tensor(prefix + ".bias", shape: [outFeatures]),
                             inFeatures: inFeatures, outFeatures: outFeatures)
-        if precision == .bfloat16 {
-            linear.reducedWeight = packedBFloat16(linear.weight, outFeatures: outFeatures, inFeatures: inFeatures)
-        }
+        stepCopy(of: &linear, steps)
         return linear
+    }
+
+    /// Gives `linear` the decode steps' copy of its weight that `steps` asks for.
+    func stepCopy(of linear: inout Linear, _ steps: PrecisionPlan.StepWeightKind) {
+        switch steps {
+        case .float32: break
+        case .bfloat16: linear.reducedWeight = packedBFloat16(linear.weight, outFeatures: linear.outFeatures, inFeatures: linear.inFeatures)
+        case .int8: linear.int8Weight = packedInt8(linear.weight, outFeatures: linear.outFeatures, inFeatures: linear.inFeatures)
+        }
+    }
+
+    /// An int8 copy of `weight` (n, k) quantised per row (``PackedInt8Matrix``), owned by this store.
+    /// The float32 original stays, as for ``packedBFloat16(_:outFeatures:inFeatures:)``.
+    func packedInt8(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) -> PackedInt8Matrix {
+        let count = PackedInt8Matrix.count(outFeatures: n, inFeatures: k)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count + n * MemoryLayout<Float>.stride, alignment: 64)
+        quantized.append(raw)
+        let values = raw.bindMemory(to: Int8.self, capacity: count)
+        let scales = (raw + count).bindMemory(to: Float.self, capacity: n)
+        PackedInt8Matrix.pack(weight, outFeatures: n, inFeatures: k, into: values, scales: scales)
+        return PackedInt8Matrix(values: UnsafePointer(values), scales: UnsafePointer(scales), outFeatures: n, inFeatures: k)
     }
 
     /// A packed bfloat16 copy (round to nearest even) of `weight` (n, k), owned by this store, or nil

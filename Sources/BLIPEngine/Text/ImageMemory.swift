@@ -18,8 +18,13 @@ public final class ImageMemory: @unchecked Sendable {
         layerCount = c.numHiddenLayers
         cross = FloatBuffer(count: 2 * layerCount * imageTokens * hiddenWidth, zeroed: false)
         let projected = FloatBuffer(count: imageTokens * hiddenWidth, zeroed: false)
+        // The oneDNN products' buffers (bf16, int8), when the projections have them.
+        let matmulScratch = decoder.layers.first?.crossAttention.key.dense.map {
+            MatmulScratch(rows: imageTokens, maxInputs: $0.inFeatures, maxOutputs: $0.outFeatures)
+        }
         for (i, layer) in decoder.layers.enumerated() {
             layer.crossAttention.project(features: features, imageTokens: imageTokens, scratch: projected.pointer,
+                                         matmulScratch: matmulScratch,
                                          keys: keys(layer: i), values: values(layer: i))
         }
     }

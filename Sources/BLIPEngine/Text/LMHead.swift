@@ -6,9 +6,9 @@ struct LMHead: @unchecked Sendable {
     let decoder: Linear    // (vocab, hidden)
 
     init(_ w: WeightStore, prefix: String, config: BlipTextConfig, tied: Bool,
-         wordEmbeddings: UnsafePointer<Float>, precision: WeightPrecision) throws(ModelError) {
+         wordEmbeddings: UnsafePointer<Float>, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize, v = config.vocabSize
-        transform = try w.linear(prefix + ".transform.dense", in: h, out: h, precision: precision)
+        transform = try w.linear(prefix + ".transform.dense", in: h, out: h, steps: precision.steps)
         layerNorm = try w.layerNorm(prefix + ".transform.LayerNorm", width: h, eps: config.layerNormEps)
         let weightName = prefix + ".decoder.weight"
         let weight: UnsafePointer<Float>
@@ -25,7 +25,7 @@ struct LMHead: @unchecked Sendable {
         }
         guard let bias else { throw .missingTensor(prefix + ".bias") }
         var decoder = Linear(weight: weight, bias: bias, inFeatures: h, outFeatures: v)
-        if precision == .bfloat16 { decoder.reducedWeight = w.packedBFloat16(weight, outFeatures: v, inFeatures: h) }
+        w.stepCopy(of: &decoder, precision.steps)
         self.decoder = decoder
     }
 

@@ -9,12 +9,12 @@ struct TextCrossAttention: @unchecked Sendable {
     let outputLayerNorm: LayerNorm
     let heads: Int, headDim: Int
 
-    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: WeightPrecision) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize, e = config.encoderHiddenSize
-        query = try w.linear(prefix + ".self.query", in: h, out: h, precision: precision)
-        key = try w.linear(prefix + ".self.key", in: e, out: h)
-        value = try w.linear(prefix + ".self.value", in: e, out: h)
-        outputDense = try w.linear(prefix + ".output.dense", in: h, out: h, precision: precision)
+        query = try w.linear(prefix + ".self.query", in: h, out: h, steps: precision.steps)
+        key = try precision.denseCopy(of: w.linear(prefix + ".self.key", in: e, out: h))
+        value = try precision.denseCopy(of: w.linear(prefix + ".self.value", in: e, out: h))
+        outputDense = try w.linear(prefix + ".output.dense", in: h, out: h, steps: precision.steps)
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
         heads = config.numAttentionHeads
         headDim = config.headDim
@@ -26,16 +26,16 @@ struct TextCrossAttention: @unchecked Sendable {
     /// waits on memory latency instead); keys dimension-major within the head, so scores come 8 image
     /// tokens per vector operation. `scratch`: (imageTokens, hidden).
     func project(features: UnsafePointer<Float>, imageTokens: Int, scratch: UnsafeMutablePointer<Float>,
-                 keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
+                 matmulScratch: MatmulScratch?, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
         let h = heads * headDim
-        key(features, rows: imageTokens, into: scratch)
+        key(features, rows: imageTokens, into: scratch, scratch: matmulScratch)
         for head in 0..<heads {
             for d in 0..<headDim {
                 let row = keys + (head * headDim + d) * imageTokens, column = scratch + head * headDim + d
                 for t in 0..<imageTokens { row[t] = column[t * h] }
             }
         }
-        value(features, rows: imageTokens, into: scratch)
+        value(features, rows: imageTokens, into: scratch, scratch: matmulScratch)
         for head in 0..<heads {
             for t in 0..<imageTokens {
                 (values + (head * imageTokens + t) * headDim).update(from: scratch + t * h + head * headDim, count: headDim)

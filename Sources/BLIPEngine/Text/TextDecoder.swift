@@ -7,9 +7,10 @@ public struct TextDecoder: @unchecked Sendable {
     let layers: [TextLayer]
     let head: LMHead
 
-    /// - Parameter precision: `.bfloat16` gives every matrix a decode step reads a bfloat16 copy.
+    /// - Parameter precision: the copies decode steps read of every matrix (bf16, int8), and the
+    ///   oneDNN form of the cross-attention keys' and values' projections.
     init(_ w: WeightStore, prefix: String = "text_decoder", config: BlipTextConfig, tieWordEmbeddings: Bool,
-         precision: WeightPrecision = .float32) throws(ModelError) {
+         precision: LayerPrecision = .float32) throws(ModelError) {
         self.config = config
         embeddings = try TextEmbeddings(w, prefix: prefix + ".bert.embeddings", config: config)
         var layers: [TextLayer] = []

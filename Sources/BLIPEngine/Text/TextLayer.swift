@@ -7,12 +7,12 @@ struct TextLayer: @unchecked Sendable {
     let output: Linear        // (hidden, intermediate)
     let outputLayerNorm: LayerNorm
 
-    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: WeightPrecision) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize, m = config.intermediateSize
         selfAttention = try TextSelfAttention(w, prefix: prefix + ".attention", config: config, precision: precision)
         crossAttention = try TextCrossAttention(w, prefix: prefix + ".crossattention", config: config, precision: precision)
-        intermediate = try w.linear(prefix + ".intermediate.dense", in: h, out: m, precision: precision)
-        output = try w.linear(prefix + ".output.dense", in: m, out: h, precision: precision)
+        intermediate = try w.linear(prefix + ".intermediate.dense", in: h, out: m, steps: precision.steps)
+        output = try w.linear(prefix + ".output.dense", in: m, out: h, steps: precision.steps)
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
     }
 

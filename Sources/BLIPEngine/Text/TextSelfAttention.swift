@@ -6,12 +6,12 @@ struct TextSelfAttention: @unchecked Sendable {
     let outputLayerNorm: LayerNorm
     let heads: Int, headDim: Int
 
-    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: WeightPrecision) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize
-        query = try w.linear(prefix + ".self.query", in: h, out: h, precision: precision)
-        key = try w.linear(prefix + ".self.key", in: h, out: h, precision: precision)
-        value = try w.linear(prefix + ".self.value", in: h, out: h, precision: precision)
-        outputDense = try w.linear(prefix + ".output.dense", in: h, out: h, precision: precision)
+        query = try w.linear(prefix + ".self.query", in: h, out: h, steps: precision.steps)
+        key = try w.linear(prefix + ".self.key", in: h, out: h, steps: precision.steps)
+        value = try w.linear(prefix + ".self.value", in: h, out: h, steps: precision.steps)
+        outputDense = try w.linear(prefix + ".output.dense", in: h, out: h, steps: precision.steps)
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
         heads = config.numAttentionHeads
         headDim = config.headDim

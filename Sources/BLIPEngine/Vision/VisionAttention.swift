@@ -8,21 +8,22 @@ struct VisionAttention: @unchecked Sendable {
     let heads: Int
     let headDim: Int
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize
-        qkv = try w.linear(prefix + ".qkv", in: h, out: 3 * h).using(gemm, releasingFrom: w)
-        projection = try w.linear(prefix + ".projection", in: h, out: h).using(gemm, releasingFrom: w)
+        qkv = try precision.imageProduct(w.linear(prefix + ".qkv", in: h, out: 3 * h), gemm: gemm, store: w)
+        projection = try precision.imageProduct(w.linear(prefix + ".projection", in: h, out: h), gemm: gemm, store: w)
         heads = config.numAttentionHeads
         headDim = config.headDim
     }
 
     /// x: (tokens, hidden) normalised input; adds the attention output to `residual` (tokens, hidden).
-    /// Scratch: qkvOut (tokens, 3·hidden), scores (workers, tokens, tokens), context (tokens, hidden).
+    /// Scratch: qkvOut (tokens, 3·hidden), scores (workers, tokens, tokens), context (tokens, hidden);
+    /// `matmul` for the oneDNN products (bf16, int8).
     func callAsFunction(_ x: UnsafePointer<Float>, tokens t: Int, residual: UnsafeMutablePointer<Float>,
                         qkvOut: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
-                        context: UnsafeMutablePointer<Float>) {
+                        context: UnsafeMutablePointer<Float>, matmul: MatmulScratch?) {
         let hidden = heads * headDim
-        qkv(x, rows: t, into: qkvOut)
+        qkv(x, rows: t, into: qkvOut, scratch: matmul)
         let scale = 1 / Float(headDim).squareRoot()
         // Heads are split across the cores; each worker has its own (t, t) score matrix.
         Parallel.forChunks(count: heads, granularity: 1, minimumChunk: 1) { worker, headRange in
@@ -40,6 +41,6 @@ struct VisionAttention: @unchecked Sendable {
                             1, scores, Int32(t), v, Int32(3 * hidden), 0, context + head * headDim, Int32(hidden))
             }
         }
-        projection.apply(context, rows: t, xStride: hidden, into: residual, yStride: hidden, accumulate: true)
+        projection.apply(context, rows: t, xStride: hidden, into: residual, yStride: hidden, accumulate: true, scratch: matmul)
     }
 }

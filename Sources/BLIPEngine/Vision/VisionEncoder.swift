@@ -11,13 +11,14 @@ public struct VisionEncoder: @unchecked Sendable {
     public let gemm: VisionGEMM
 
     init(_ w: WeightStore, prefix: String = "vision_model", config: BlipVisionConfig,
-         gemm: VisionGEMM = .blas) throws(ModelError) {
+         gemm: VisionGEMM = .blas, precision: LayerPrecision = .float32) throws(ModelError) {
         self.config = config
         self.gemm = gemm.runnable
         embeddings = try VisionEmbeddings(w, prefix: prefix + ".embeddings", config: config, gemm: self.gemm)
         var layers: [VisionEncoderLayer] = []
         for i in 0..<config.numHiddenLayers {
-            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config, gemm: self.gemm))
+            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config, gemm: self.gemm,
+                                                  precision: precision))
         }
         self.layers = layers
         postLayerNorm = try w.layerNorm(prefix + ".post_layernorm", width: config.hiddenSize, eps: config.layerNormEps)
@@ -76,14 +77,28 @@ public final class VisionState: @unchecked Sendable {
     let scores: UnsafeMutablePointer<Float>   // (workers, tokens, tokens): one head per worker at a time
     let context: UnsafeMutablePointer<Float>  // (tokens, hidden)
     let mlp: UnsafeMutablePointer<Float>      // (tokens, intermediate)
+    private let productInputs: Int, productOutputs: Int
+    /// The oneDNN products' buffers, made when a layer first needs them (bf16, int8).
+    private var matmul: MatmulScratch?
 
     public init(config c: BlipVisionConfig) {
         let t = c.tokenCount, h = c.hiddenSize
         tokens = t
+        productInputs = max(h, c.intermediateSize)
+        productOutputs = max(3 * h, c.intermediateSize)
         let sizes = [(t - 1) * 3 * c.patchSize * c.patchSize, t * h, t * h, t * 3 * h, Parallel.available * t * t, t * h, t * c.intermediateSize]
         buffers = sizes.map { FloatBuffer(count: $0) }
         (patches, hidden, normed, qkv, scores, context, mlp) =
             (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer,
              buffers[4].pointer, buffers[5].pointer, buffers[6].pointer)
+    }
+
+    /// The buffers `linear`'s oneDNN products use, or nil when it has none (float32).
+    func matmulScratch(for linear: Linear) -> MatmulScratch? {
+        guard linear.dense != nil else { return nil }
+        if let matmul { return matmul }
+        let made = MatmulScratch(rows: tokens, maxInputs: productInputs, maxOutputs: productOutputs)
+        matmul = made
+        return made
     }
 }

@@ -7,22 +7,25 @@ struct VisionEncoderLayer: @unchecked Sendable {
     let fc1: Linear  // (intermediate, hidden)
     let fc2: Linear  // (hidden, intermediate)
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize, m = config.intermediateSize, eps = config.layerNormEps
         layerNorm1 = try w.layerNorm(prefix + ".layer_norm1", width: h, eps: eps)
-        attention = try VisionAttention(w, prefix: prefix + ".self_attn", config: config, gemm: gemm)
+        attention = try VisionAttention(w, prefix: prefix + ".self_attn", config: config, gemm: gemm, precision: precision)
         layerNorm2 = try w.layerNorm(prefix + ".layer_norm2", width: h, eps: eps)
-        fc1 = try w.linear(prefix + ".mlp.fc1", in: h, out: m).using(gemm, releasingFrom: w)
-        fc2 = try w.linear(prefix + ".mlp.fc2", in: m, out: h).using(gemm, releasingFrom: w)
+        fc1 = try precision.imageProduct(w.linear(prefix + ".mlp.fc1", in: h, out: m), gemm: gemm, store: w)
+        fc2 = try precision.imageProduct(w.linear(prefix + ".mlp.fc2", in: m, out: h), gemm: gemm, store: w)
     }
 
     /// Updates the first `t` rows of x (tokens, hidden) in place using the scratch buffers of
     /// `state`; `t` is at most `state.tokens` (fewer only for `VisionEncoder.encode`'s warm-up use).
     func callAsFunction(_ x: UnsafeMutablePointer<Float>, tokens t: Int, state: VisionState) {
         layerNorm1(x, rows: t, into: state.normed)
-        attention(state.normed, tokens: t, residual: x, qkvOut: state.qkv, scores: state.scores, context: state.context)
+        let matmul = state.matmulScratch(for: fc1)
+        attention(state.normed, tokens: t, residual: x, qkvOut: state.qkv, scores: state.scores, context: state.context,
+                  matmul: matmul)
         layerNorm2(x, rows: t, into: state.normed)
-        fc1(state.normed, rows: t, into: state.mlp, then: .gelu)
-        fc2.apply(state.mlp, rows: t, xStride: fc1.outFeatures, into: x, yStride: fc2.outFeatures, accumulate: true)
+        fc1(state.normed, rows: t, into: state.mlp, then: .gelu, scratch: matmul)
+        fc2.apply(state.mlp, rows: t, xStride: fc1.outFeatures, into: x, yStride: fc2.outFeatures, accumulate: true,
+                  scratch: matmul)
     }
 }

@@ -99,7 +99,8 @@ final class ServerMetrics: Sendable {
             last = (generation, max(last.hits, cache.hits), max(last.misses, cache.misses))
         }
         let labels = [("version", info.engineVersion), ("model_id", info.modelID),
-                      ("model_revision", info.modelRevision), ("weights", info.weightsPrecision)]
+                      ("model_revision", info.modelRevision), ("weights", info.weightsPrecision),
+                      ("instruction_path", info.instructionPath)]
         buildInfo.withLock { shown in
             let values = labels.map(\.1)
             guard shown?.labels != values else { return }

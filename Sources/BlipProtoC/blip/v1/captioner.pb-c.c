@@ -2052,7 +2052,7 @@ const ProtobufCMessageDescriptor blip__v1__counters__descriptor =
   (ProtobufCMessageInit) blip__v1__counters__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[13] =
+static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors[14] =
 {
   {
     "model_id",
@@ -2210,6 +2210,18 @@ static const ProtobufCFieldDescriptor blip__v1__info_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "instruction_path",
+    14,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Blip__V1__InfoResponse, instruction_path),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   3,   /* field[3] = blas_core */
@@ -2220,6 +2232,7 @@ static const unsigned blip__v1__info_response__field_indices_by_name[] = {
   2,   /* field[2] = engine_version */
   8,   /* field[8] = feature_cache */
   12,   /* field[12] = image_formats */
+  13,   /* field[13] = instruction_path */
   6,   /* field[6] = limits */
   1,   /* field[1] = model */
   0,   /* field[0] = model_id */
@@ -2229,7 +2242,7 @@ static const unsigned blip__v1__info_response__field_indices_by_name[] = {
 static const ProtobufCIntRange blip__v1__info_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
 {
@@ -2239,7 +2252,7 @@ const ProtobufCMessageDescriptor blip__v1__info_response__descriptor =
   "Blip__V1__InfoResponse",
   "blip.v1",
   sizeof(Blip__V1__InfoResponse),
-  13,
+  14,
   blip__v1__info_response__field_descriptors,
   blip__v1__info_response__field_indices_by_name,
   1,  blip__v1__info_response__number_ranges,

@@ -546,7 +546,8 @@ struct  Blip__V1__InfoResponse
    */
   char *model_revision;
   /*
-   * What decode steps read the decoder's matrices as: "fp32" or "bf16".
+   * The precision the model computes in (--precision): "fp32" (identical to transformers),
+   * "bf16" or "int8" (measured against fp32, never identical).
    */
   char *weights_precision;
   /*
@@ -555,10 +556,15 @@ struct  Blip__V1__InfoResponse
    */
   size_t n_image_formats;
   char **image_formats;
+  /*
+   * The instructions the precision's products run on here: "avx2", "avx512", "avx2_vnni",
+   * "avx512_vnni", "avx512_bf16" or "amx" (fp32: the vector width OpenBLAS uses).
+   */
+  char *instruction_path;
 };
 #define BLIP__V1__INFO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&blip__v1__info_response__descriptor) \
-    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL }
+    , NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, NULL }
 
 
 /* Blip__V1__Image methods */

@@ -1,0 +1,264 @@
+import CDNNL
+
+/// `y (rows, n) = x (rows, k) · Wᵀ + bias` for the many rows of image tokens, through oneDNN's matmul
+/// in a reduced precision (``PrecisionPlan/DenseKind``). W is converted once, at load, into the
+/// reduced format and reordered into the blocked layout oneDNN chose for this CPU; the float32
+/// rows are converted per call into the caller's ``MatmulScratch``.
+///
+/// - int8: W per output channel, `w ≈ s_w[n] · q[n, k]`, q in ±(2^(bits−1) − 1); each input row per
+///   token, `x ≈ s_x[r] · p[r, k]`, p in ±127, stored as `p + 128` (u8, what every x86 int8
+///   instruction multiplies). oneDNN sums `(p + 128) · q` exactly in int32; the epilogue removes
+///   the shift, `Σ p·q = C − 128·Σ_k q[n, k]`, and scales: `y = s_x[r]·s_w[n]·Σ p·q + bias`. Integer
+///   sums are exact whatever the blocking or thread split, so a row's result does not depend on
+///   the other rows of the product.
+/// - bf16: W and the input rows rounded to bfloat16 (nearest even), products accumulated in
+///   float32 by oneDNN, bias and residual added by it (its `sum` post-op) straight into y.
+final class DenseMatmul: @unchecked Sendable {
+    // @unchecked: immutable after init; oneDNN primitives may execute from several threads at once.
+    let kind: PrecisionPlan.DenseKind
+    let outFeatures: Int
+    let inFeatures: Int
+    /// The oneDNN implementation chosen, e.g. `gemm:jit` or `brg:avx512_core_bf16` (for logs and tests).
+    let implementation: String
+    private let engine: OneDNNEngine
+    private let primitive: dnnl_primitive_t
+    /// bf16 only: the same product adding to what y holds (a residual connection).
+    private let accumulatingPrimitive: dnnl_primitive_t?
+    private let weights: dnnl_memory_t
+    /// int8 only, (n): each output channel's weight scale, and `128 · Σ_k q[n, k]`.
+    private let scales: UnsafeMutablePointer<Float>?
+    private let shifts: UnsafeMutablePointer<Int32>?
+
+    /// Converts `weight` (n, k) row-major (PyTorch's layout) for `kind`.
+    init(weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, kind: PrecisionPlan.DenseKind,
+         engine: OneDNNEngine) throws(OneDNNError) {
+        self.kind = kind
+        self.engine = engine
+        outFeatures = n
+        inFeatures = k
+        let runtime = Int64.min  // DNNL_RUNTIME_DIM_VAL: the row count is given per call
+        let (sourceType, weightType, outputType): (dnnl_data_type_t, dnnl_data_type_t, dnnl_data_type_t)
+        switch kind {
+        case .int8: (sourceType, weightType, outputType) = (dnnl_u8, dnnl_s8, dnnl_s32)
+        case .bfloat16: (sourceType, weightType, outputType) = (dnnl_bf16, dnnl_bf16, dnnl_f32)
+        }
+        var source = try plainDescriptor(rows: runtime, columns: Int64(k), type: sourceType)
+        var anyWeights = try plainDescriptor(rows: Int64(k), columns: Int64(n), type: weightType, tag: dnnl_format_tag_any)
+        var output = try plainDescriptor(rows: runtime, columns: Int64(n), type: outputType)
+        var bias = try plainDescriptor(rows: 1, columns: Int64(n), type: dnnl_f32)
+        let withBias = kind == .bfloat16
+
+        func makePrimitive(accumulating: Bool) throws(OneDNNError) -> (dnnl_primitive_t, dnnl_primitive_desc_t) {
+            var description = dnnl_matmul_desc_t()
+            let initialised = withBias ? dnnl_matmul_desc_init(&description, &source, &anyWeights, &bias, &output)
+                                  : dnnl_matmul_desc_init(&description, &source, &anyWeights, nil, &output)
+            try dnnlCheck(initialised, "dnnl_matmul_desc_init")
+            var attributes: dnnl_primitive_attr_t?
+            try dnnlCheck(dnnl_primitive_attr_create(&attributes), "dnnl_primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attributes) }
+            if accumulating {
+                var postOps: dnnl_post_ops_t?
+                try dnnlCheck(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create")
+                defer { dnnl_post_ops_destroy(postOps) }
+                try dnnlCheck(dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum")
+                try dnnlCheck(dnnl_primitive_attr_set_post_ops(attributes, postOps), "dnnl_primitive_attr_set_post_ops")
+            }
+            var pd: dnnl_primitive_desc_t?
+            try dnnlCheck(dnnl_primitive_desc_create(&pd, &description, attributes, engine.handle, nil), "dnnl_primitive_desc_create (matmul)")
+            var p: dnnl_primitive_t?
+            let status = dnnl_primitive_create(&p, pd)
+            if status != dnnl_success { dnnl_primitive_desc_destroy(pd); throw OneDNNError(call: "dnnl_primitive_create", status: status) }
+            return (p!, pd!)
+        }
+
+        let (plain, pd) = try makePrimitive(accumulating: false)
+        defer { dnnl_primitive_desc_destroy(pd) }
+        primitive = plain
+        var implementationName: UnsafePointer<CChar>?
+        withUnsafeMutablePointer(to: &implementationName) { pointer in
+            _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, pointer)
+        }
+        implementation = implementationName.map { String(cString: $0) } ?? "unknown"
+        accumulatingPrimitive = kind == .bfloat16 ? try makePrimitive(accumulating: true).0 : nil
+
+        // The weights: converted into a plain (n, k) buffer — oneDNN's (k, n) with tag `ba` —, then
+        // reordered into the layout the primitive chose.
+        let chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!
+        var reordered: dnnl_memory_t?
+        try dnnlCheck(dnnl_memory_create(&reordered, chosen, engine.handle, UnsafeMutableRawPointer(bitPattern: -1)), "dnnl_memory_create (weights)")
+        weights = reordered!
+        let elementBytes = kind == .bfloat16 ? 2 : 1
+        let plainBuffer = UnsafeMutableRawPointer.allocate(byteCount: n * k * elementBytes, alignment: 64)
+        defer { plainBuffer.deallocate() }
+        switch kind {
+        case .int8(let bits):
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            let shift = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+            let q = plainBuffer.bindMemory(to: Int8.self, capacity: n * k)
+            Self.quantizeWeights(weight, outFeatures: n, inFeatures: k, bits: bits, into: q, scales: s, shifts: shift)
+            scales = s
+            shifts = shift
+        case .bfloat16:
+            let b = plainBuffer.bindMemory(to: BFloat16.self, capacity: n * k)
+            for i in 0..<(n * k) { b[i] = BFloat16(weight[i]) }
+            scales = nil
+            shifts = nil
+        }
+        var plainWeights = try plainDescriptor(rows: Int64(k), columns: Int64(n), type: weightType, tag: dnnl_ba)
+        try reorder(from: &plainWeights, plainBuffer, to: chosen)
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        if let accumulatingPrimitive { dnnl_primitive_destroy(accumulatingPrimitive) }
+        dnnl_memory_destroy(weights)
+        scales?.deallocate()
+        shifts?.deallocate()
+    }
+
+    /// Per output channel: `s = max|w| / (2^(bits−1) − 1)`, `q = round(w / s)` (nearest even), and
+    /// the u8 shift's share of the accumulator, `128 · Σ q`.
+    static func quantizeWeights(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, bits: Int,
+                                into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                                shifts: UnsafeMutablePointer<Int32>) {
+        let limit = Float((1 << (bits - 1)) - 1)
+        Parallel.forChunks(count: n, granularity: 1, minimumChunk: 16) { range in
+            for o in range {
+                let row = weight + o * k
+                var largest: Float = 0
+                for i in 0..<k { largest = max(largest, abs(row[i])) }
+                let scale = largest > 0 ? largest / limit : 1
+                var sum: Int32 = 0
+                for i in 0..<k {
+                    let v = Int8(max(-limit, min(limit, (row[i] / scale).rounded(.toNearestOrEven))))
+                    q[o * k + i] = v
+                    sum += Int32(v)
+                }
+                scales[o] = scale
+                shifts[o] = 128 * sum
+            }
+        }
+    }
+
+    private func reorder(from source: inout dnnl_memory_desc_t, _ data: UnsafeMutableRawPointer,
+                         to destination: UnsafePointer<dnnl_memory_desc_t>) throws(OneDNNError) {
+        var from: dnnl_memory_t?
+        try dnnlCheck(dnnl_memory_create(&from, &source, engine.handle, data), "dnnl_memory_create (plain weights)")
+        defer { dnnl_memory_destroy(from) }
+        var pd: dnnl_primitive_desc_t?
+        try dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &source, engine.handle, destination, engine.handle, nil), "dnnl_reorder_primitive_desc_create")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var reorder: dnnl_primitive_t?
+        try dnnlCheck(dnnl_primitive_create(&reorder, pd), "dnnl_primitive_create (reorder)")
+        defer { dnnl_primitive_destroy(reorder) }
+        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: weights)]
+        try run(reorder!, &args)
+    }
+
+    /// Executes `primitive` on a stream of its own, with this thread's share of the cores.
+    private func run(_ primitive: dnnl_primitive_t, _ args: inout [dnnl_exec_arg_t]) throws(OneDNNError) {
+        omp_set_num_threads(Int32(Parallel.workers))
+        var stream: dnnl_stream_t?
+        try dnnlCheck(dnnl_stream_create(&stream, engine.handle, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
+        defer { dnnl_stream_destroy(stream) }
+        let count = Int32(args.count)
+        try dnnlCheck(args.withUnsafeBufferPointer { dnnl_primitive_execute(primitive, stream, count, $0.baseAddress) }, "dnnl_primitive_execute")
+        try dnnlCheck(dnnl_stream_wait(stream), "dnnl_stream_wait")
+    }
+
+    /// x (rows, k) and y (rows, n), both dense; `accumulate` adds the result to y; `epilogue` runs
+    /// on y's new rows (GELU after the bias, as `Linear`'s float32 path).
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+               accumulate: Bool, then epilogue: Linear.Epilogue, scratch: MatmulScratch) {
+        precondition(scratch.fits(rows: rows, inputs: inFeatures, outputs: outFeatures), "matmul scratch too small")
+        guard rows > 0 else { return }
+        do {
+            switch kind {
+            case .int8: try int8(x, rows: rows, into: y, bias: bias, accumulate: accumulate, scratch: scratch)
+            case .bfloat16: try bfloat16(x, rows: rows, into: y, bias: bias, accumulate: accumulate, scratch: scratch)
+            }
+        } catch {
+            // Shapes and types were checked when the primitive was made; a failure now is a oneDNN
+            // fault (out of memory for its scratchpad), which the engine cannot answer correctly.
+            fatalError("\(error)")
+        }
+        if case .gelu = epilogue {
+            let n = outFeatures
+            Parallel.forChunks(count: rows, granularity: 1, minimumChunk: 8) { range in
+                for r in range { geluInPlace(y + r * n, count: n) }
+            }
+        }
+    }
+
+    private func int8(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                      accumulate: Bool, scratch: MatmulScratch) throws(OneDNNError) {
+        let k = inFeatures, n = outFeatures
+        let quantized = scratch.inputs.bindMemory(to: UInt8.self, capacity: rows * k)
+        let rowScales = scratch.rowScales
+        Parallel.forChunks(count: rows, granularity: 1, minimumChunk: 8) { range in
+            for r in range { rowScales[r] = quantizeRow(x + r * k, count: k, into: quantized + r * k) }
+        }
+        var source = try plainDescriptor(rows: Int64(rows), columns: Int64(k), type: dnnl_u8)
+        var output = try plainDescriptor(rows: Int64(rows), columns: Int64(n), type: dnnl_s32)
+        var sourceMemory: dnnl_memory_t?, outputMemory: dnnl_memory_t?
+        try dnnlCheck(dnnl_memory_create(&sourceMemory, &source, engine.handle, UnsafeMutableRawPointer(quantized)), "dnnl_memory_create (source)")
+        defer { dnnl_memory_destroy(sourceMemory) }
+        try dnnlCheck(dnnl_memory_create(&outputMemory, &output, engine.handle, UnsafeMutableRawPointer(scratch.accumulators)), "dnnl_memory_create (output)")
+        defer { dnnl_memory_destroy(outputMemory) }
+        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: sourceMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
+                    dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: outputMemory)]
+        try run(primitive, &args)
+        let scales = scales!, shifts = shifts!, sums = scratch.accumulators
+        Parallel.forChunks(count: rows, granularity: 1, minimumChunk: 8) { range in
+            for r in range {
+                let c = sums + r * n, out = y + r * n, rowScale = rowScales[r]
+                for o in 0..<n {
+                    var v = Float(c[o] &- shifts[o]) * (rowScale * scales[o])
+                    if let bias { v += bias[o] }
+                    out[o] = accumulate ? out[o] + v : v
+                }
+            }
+        }
+    }
+
+    private func bfloat16(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                          accumulate: Bool, scratch: MatmulScratch) throws(OneDNNError) {
+        let k = inFeatures, n = outFeatures
+        let rounded = scratch.inputs.bindMemory(to: BFloat16.self, capacity: rows * k)
+        Parallel.forChunks(count: rows * k, granularity: 64, minimumChunk: 1 << 14) { range in
+            for i in range { rounded[i] = BFloat16(x[i]) }
+        }
+        var source = try plainDescriptor(rows: Int64(rows), columns: Int64(k), type: dnnl_bf16)
+        var output = try plainDescriptor(rows: Int64(rows), columns: Int64(n), type: dnnl_f32)
+        var biasDescriptor = try plainDescriptor(rows: 1, columns: Int64(n), type: dnnl_f32)
+        var sourceMemory: dnnl_memory_t?, outputMemory: dnnl_memory_t?, biasMemory: dnnl_memory_t?
+        try dnnlCheck(dnnl_memory_create(&sourceMemory, &source, engine.handle, UnsafeMutableRawPointer(rounded)), "dnnl_memory_create (source)")
+        defer { dnnl_memory_destroy(sourceMemory) }
+        try dnnlCheck(dnnl_memory_create(&outputMemory, &output, engine.handle, UnsafeMutableRawPointer(y)), "dnnl_memory_create (output)")
+        defer { dnnl_memory_destroy(outputMemory) }
+        // A model without a bias here gets zeros: oneDNN's primitive was made with a bias.
+        let zeros = bias == nil ? UnsafeMutablePointer<Float>.allocate(capacity: n) : nil
+        zeros?.initialize(repeating: 0, count: n)
+        defer { zeros?.deallocate() }
+        try dnnlCheck(dnnl_memory_create(&biasMemory, &biasDescriptor, engine.handle, UnsafeMutableRawPointer(mutating: bias ?? UnsafePointer(zeros!))), "dnnl_memory_create (bias)")
+        defer { dnnl_memory_destroy(biasMemory) }
+        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: sourceMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
+                    dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory), dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: outputMemory)]
+        try run(accumulate ? accumulatingPrimitive! : primitive, &args)
+    }
+}
+
+/// Quantises one row symmetrically to ±127 by its largest magnitude and stores `p + 128` as u8;
+/// returns the scale (`x ≈ scale · p`).
+@inline(__always)
+func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into out: UnsafeMutablePointer<UInt8>) -> Float {
+    var largest: Float = 0
+    for i in 0..<k { largest = max(largest, abs(x[i])) }
+    let scale = largest > 0 ? largest / 127 : 1
+    let inverse = 1 / scale
+    for i in 0..<k {
+        let p = max(-127, min(127, (x[i] * inverse).rounded(.toNearestOrEven)))
+        out[i] = UInt8(Int(p) + 128)
+    }
+    return scale
+}

@@ -1,0 +1,43 @@
+/// What a model's layers are built with for its ``PrecisionPlan``: the decode steps' weight copies,
+/// and the oneDNN engine and kind of the products over image tokens.
+struct LayerPrecision {
+    let steps: PrecisionPlan.StepWeightKind
+    let dense: PrecisionPlan.DenseKind?
+    let engine: OneDNNEngine?
+
+    static let float32 = LayerPrecision(steps: .float32, dense: nil, engine: nil)
+
+    init(steps: PrecisionPlan.StepWeightKind, dense: PrecisionPlan.DenseKind?, engine: OneDNNEngine?) {
+        self.steps = steps
+        self.dense = dense
+        self.engine = engine
+    }
+
+    /// The layers of `plan`; makes the oneDNN engine when its products need one.
+    init(_ plan: PrecisionPlan) throws(ModelError) {
+        var engine: OneDNNEngine?
+        if plan.denseProducts != nil {
+            do { engine = try OneDNNEngine() } catch { throw .precisionUnavailable(plan.precision.rawValue, "\(error)") }
+        }
+        self.init(steps: plan.stepWeights, dense: plan.denseProducts, engine: engine)
+    }
+
+    /// `linear` with its weight converted for oneDNN, or itself in float32.
+    func denseCopy(of linear: Linear) throws(ModelError) -> Linear {
+        guard let dense, let engine else { return linear }
+        var copy = linear
+        do {
+            copy.dense = try DenseMatmul(weight: linear.weight, outFeatures: linear.outFeatures, inFeatures: linear.inFeatures,
+                                         kind: dense, engine: engine)
+        } catch {
+            throw .precisionUnavailable(dense == .bfloat16 ? "bf16" : "int8", "\(error)")
+        }
+        return copy
+    }
+
+    /// A product over image tokens as this precision runs it: through oneDNN, or in float32 with
+    /// the vision encoder's ``VisionGEMM``.
+    func imageProduct(_ linear: Linear, gemm: VisionGEMM, store: WeightStore) throws(ModelError) -> Linear {
+        dense == nil ? linear.using(gemm, releasingFrom: store) : try denseCopy(of: linear)
+    }
+}

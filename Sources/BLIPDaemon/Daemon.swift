@@ -32,7 +32,7 @@ public struct Daemon: Sendable {
             notifier.notify("STOPPING=1\nSTATUS=cannot start: " + problem)
             throw ExitCode(1)
         }
-        if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log(failure, level: .warning) }
+        if let failure = BLASRuntime.reexecIfNeeded(for: options.precision) { log(failure, level: .warning) }
         let signals = ShutdownSignals()
         let reloads = ReloadSignal()
         signal(SIGPIPE, SIG_IGN)

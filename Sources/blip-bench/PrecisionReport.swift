@@ -45,13 +45,7 @@ struct PrecisionReport {
         defer { pixels.deallocate(); features.deallocate() }
         let bos = m.config.text.bosTokenID
         let generator = Generator(eosTokenID: m.config.text.sepTokenID, padTokenID: m.config.text.padTokenID)
-        var greedy = GenerationParameters()
-        greedy.numBeams = 1
-        greedy.maxNewTokens = newTokens
-        // Plain argmax (no minimum length, no penalties), so fp32 teacher-forced on its own tokens agrees 100%.
-        greedy.minLength = 0
-        greedy.repetitionPenalty = 1
-        greedy.noRepeatNgramSize = 0
+        let greedy = PrecisionComparison.argmaxParameters(newTokens: newTokens)
         var beam = GenerationParameters()
         beam.numBeams = 3
         beam.maxNewTokens = newTokens
@@ -69,23 +63,10 @@ struct PrecisionReport {
                 references.append(Reference(features: Array(features), greedy: tokens, caption: caption))
             }
             let reference = references[index]
-            var difference = 0.0, norm = 0.0
-            for i in 0..<count {
-                let d = Double(features[i] - reference.features[i])
-                difference += d * d
-                norm += Double(reference.features[i]) * Double(reference.features[i])
-            }
-            errors.append((difference / max(norm, .leastNonzeroMagnitude)).squareRoot())
-            // Teacher forcing: feed fp32's tokens; at each position compare this precision's argmax
-            // with the token fp32 chose next.
-            let session = m.makeSession(features: features.baseAddress!, maxRows: 1, maxLength: reference.greedy.count)
-            for position in 0..<(reference.greedy.count - 1) {
-                let logits = try session.step([reference.greedy[position]])
-                var best = 0
-                for v in 1..<logits.count where logits[v] > logits[best] { best = v }
-                steps += 1
-                if Int32(best) == reference.greedy[position + 1] { agreeing += 1 }
-            }
+            errors.append(PrecisionComparison.relativeError(UnsafeBufferPointer(features), reference: reference.features))
+            let forced = try PrecisionComparison.teacherForcedAgreement(model: m, features: features.baseAddress!, tokens: reference.greedy)
+            agreeing += forced.agreeing
+            steps += forced.steps
             if caption == reference.caption { identical += 1 }
         }
 

@@ -11,11 +11,9 @@ if let problem = CPUFeatures.engineProblem() {
     exit(1)
 }
 
-// Same kernel choice as blip-caption: OpenBLAS reads OPENBLAS_CORETYPE only when it loads.
-if case .reexec(let coreType) = BLASRuntime.kernelDecision() {
-    setenv("OPENBLAS_CORETYPE", coreType, 1)
-    execv("/proc/self/exe", CommandLine.unsafeArgv)
-}
+// The same environment as the daemon's for a reduced precision (OPENBLAS_CORETYPE, OMP_WAIT_POLICY):
+// the libraries read it only when they load. fp32 runs are not changed by it.
+if let failure = BLASRuntime.reexecIfNeeded(for: .int8) { FileHandle.standardError.write(Data("blip-bench: \(failure)\n".utf8)) }
 
 func option(_ name: String) -> String? {
     let args = CommandLine.arguments

@@ -45,7 +45,7 @@ struct CaptionCommand: AsyncParsableCommand {
                 log.write("blip-caption: --local cannot run here: \(problem); captioning through a daemon works on any CPU")
                 throw ExitCode(2)
             }
-            if let failure = BLASRuntime.reexecWithBetterKernelIfNeeded() { log.write("blip-caption: \(failure)") }
+            if let failure = BLASRuntime.reexecIfNeeded(for: precision) { log.write("blip-caption: \(failure)") }
             let started = ContinuousClock.now
             let captioner: Captioner
             do {

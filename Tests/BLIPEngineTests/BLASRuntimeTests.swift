@@ -26,6 +26,14 @@ struct BLASRuntimeTests {
         #expect(BLASRuntime.kernelDecision(environment: ["OPENBLAS_CORETYPE": "Prescott"]) == .keep)
     }
 
+    @Test func reducedPrecisionsMakeOpenMPThreadsSleepUnlessTheUserChose() {
+        let zen = ["OPENBLAS_CORETYPE": "Zen"]
+        #expect(BLASRuntime.environmentChanges(for: .float32, environment: zen).isEmpty)
+        #expect(BLASRuntime.environmentChanges(for: .int8, environment: zen) == ["OMP_WAIT_POLICY": "PASSIVE"])
+        #expect(BLASRuntime.environmentChanges(for: .bfloat16, environment: zen) == ["OMP_WAIT_POLICY": "PASSIVE"])
+        #expect(BLASRuntime.environmentChanges(for: .int8, environment: zen.merging(["OMP_WAIT_POLICY": "ACTIVE"]) { $1 }).isEmpty)
+    }
+
     @Test func runtimeReportsAKernelAndThreads() {
         #expect(!BLASRuntime.coreName.isEmpty)
         #expect(BLASRuntime.threads >= 1)

@@ -59,8 +59,7 @@ def main():
     ap.add_argument("--daemon-ready", help="ready_time.py JSON: blip-captiond start → READY=1 (row shown if it exists)")
     ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--baseline", help="blip-bench JSON of an earlier build, shown as a 'before' column")
-    ap.add_argument("--bf16", help="blip-bench --weights bf16 JSON: a second table for the bfloat16 decoder weights")
-    ap.add_argument("--fidelity", help="blip-bench --fidelity JSON: bf16 against float32")
+    ap.add_argument("--bf16", help="blip-bench --precision bf16 JSON: a second table for the bfloat16 decoder weights")
     args = ap.parse_args()
     cfg = json.load(open(args.config))
     e, p = json.load(open(args.engine)), json.load(open(args.pytorch))
@@ -132,7 +131,7 @@ def main():
     if args.bf16:
         h = json.load(open(args.bf16))
         wlim = lim["weights_only_s"] / 2 + (lim["beam3_step_s"] - lim["weights_only_s"])
-        print("\nbfloat16 decoder weights (`--weights bf16`), same run; limit: half the decoder weight bytes + the image's keys/values\n")
+        print("\n`--precision bf16` decode steps (bfloat16 decoder weights), same run; limit: half the decoder weight bytes + the image's keys/values\n")
         print("| stage | fp32 | bf16 | fp32 ÷ bf16 | bf16 limit | bf16 ÷ limit |")
         print("| --- | --- | --- | --- | --- | --- |")
         for name, key in [("one greedy decode step", "greedy_step_s"), ("one beam-3 decode step", "beam3_step_s"),
@@ -146,10 +145,6 @@ def main():
             print(f"| {name} | {fmt(e[key])} | {fmt(h[key])} | {e[key] / h[key]:.2f}× | {lim_text} |")
         print(f"| peak RSS (after beam-3 captions) | {e['peak_rss_bytes'] / gb:.2f} GiB | {h['peak_rss_bytes'] / gb:.2f} GiB "
               f"| {e['peak_rss_bytes'] / h['peak_rss_bytes']:.2f}× | — | — |")
-    if args.fidelity:
-        f = json.load(open(args.fidelity))
-        print(f"\nbf16 fidelity on the full-size model: worst first-step logit error {f['bf16_worst_logit_error']:.2e} of max |logit|; "
-              f"{int(f['bf16_identical_captions'])}/{int(f['bf16_captions'])} captions (greedy and beam 3, {args.tokens} new tokens) token-identical to float32.")
 
 
 if __name__ == "__main__":

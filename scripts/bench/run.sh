@@ -60,22 +60,15 @@ if [ -n "${BASELINE:-}" ]; then
     BASELINE_ARGS=(--baseline "$WORK/baseline.json")
 fi
 echo "engine with bf16 decoder weights (runs=$RUNS)…" >&2
-"$BENCH" --model "$MODEL" --image "$IMAGE" --runs "$RUNS" --no-probe --weights bf16 \
+"$BENCH" --model "$MODEL" --image "$IMAGE" --runs "$RUNS" --no-probe --precision bf16 \
     --only greedy_step,beam3_step,batch4_step,captions > "$WORK/engine-bf16.json"
-echo "bf16 fidelity (6 fixture images)…" >&2
-FIDELITY=$WORK/fidelity-images
-mkdir -p "$FIDELITY"
-for f in chelsea_q95_444.jpg rocket.png astronaut_q90_420.jpg coffee_progressive.jpg motorcycle_q75_422.jpg gray_camera.jpg; do
-    cp Tests/Fixtures/images/$f "$FIDELITY/"
-done
-"$BENCH" --model "$MODEL" --fidelity "$FIDELITY" > "$WORK/fidelity.json"
 echo "PyTorch stages (runs=$RUNS)…" >&2
 python3 scripts/bench/pytorch_reference.py --model "$MODEL" --image "$IMAGE" --runs "$RUNS" --threads "$THREADS" > "$WORK/pytorch.json"
 
 date -u +"%Y-%m-%d %H:%M UTC"
 python3 scripts/bench/report.py --config "$MODEL/config.json" --engine "$WORK/engine.json" --pytorch "$WORK/pytorch.json" \
     --engine-ready "${ENGINE_READY[@]}" --pytorch-ready "${PYTORCH_READY[@]}" \
-    --daemon-ready "$WORK/engine-daemon-ready.json" --bf16 "$WORK/engine-bf16.json" --fidelity "$WORK/fidelity.json" \
+    --daemon-ready "$WORK/engine-daemon-ready.json" --bf16 "$WORK/engine-bf16.json" \
     "${BASELINE_ARGS[@]}"
 
 if [ "${THROUGHPUT:-1}" != 0 ]; then

@@ -5,10 +5,11 @@ import CDNNL
 /// reduced format and reordered into the blocked layout oneDNN chose for this CPU; the float32
 /// rows are converted per call into the caller's ``MatmulScratch``.
 ///
-/// - int8: W per output channel, `w ≈ s_w[n] · q[n, k]`, q in ±(2^(bits−1) − 1); each input row per
-///   token, `x ≈ s_x[r] · p[r, k]`, p in ±127, stored as `p + 128` (u8, what every x86 int8
-///   instruction multiplies). oneDNN sums `(p + 128) · q` exactly in int32; the epilogue removes
-///   the shift, `Σ p·q = C − 128·Σ_k q[n, k]`, and scales: `y = s_x[r]·s_w[n]·Σ p·q + bias`. Integer
+/// - int8: W per output channel, symmetric, `w ≈ s_w[n] · q[n, k]`, q in ±(2^(bits−1) − 1); each
+///   input row per token, asymmetric over its range (which includes 0), `x ≈ s_x[r] · (u[r, k] − z[r])`,
+///   u in 0…255 (u8, what every x86 int8 instruction multiplies) — a GELU output's range [−0.17, max]
+///   gets all 256 levels. oneDNN sums `u · q` exactly in int32; the epilogue removes the zero point,
+///   `Σ (u − z)·q = C − z·Σ_k q[n, k]`, and scales: `y = s_x[r]·s_w[n]·(C − z·Σq) + bias`. Integer
 ///   sums are exact whatever the blocking or thread split, so a row's result does not depend on
 ///   the other rows of the product.
 /// - bf16: W and the input rows rounded to bfloat16 (nearest even), products accumulated in
@@ -25,9 +26,9 @@ final class DenseMatmul: @unchecked Sendable {
     /// bf16 only: the same product adding to what y holds (a residual connection).
     private let accumulatingPrimitive: dnnl_primitive_t?
     private let weights: dnnl_memory_t
-    /// int8 only, (n): each output channel's weight scale, and `128 · Σ_k q[n, k]`.
+    /// int8 only, (n): each output channel's weight scale, and `Σ_k q[n, k]`.
     private let scales: UnsafeMutablePointer<Float>?
-    private let shifts: UnsafeMutablePointer<Int32>?
+    private let weightSums: UnsafeMutablePointer<Int32>?
 
     /// Converts `weight` (n, k) row-major (PyTorch's layout) for `kind`.
     init(weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, kind: PrecisionPlan.DenseKind,
@@ -93,16 +94,16 @@ final class DenseMatmul: @unchecked Sendable {
         switch kind {
         case .int8(let bits):
             let s = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            let shift = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+            let sums = UnsafeMutablePointer<Int32>.allocate(capacity: n)
             let q = plainBuffer.bindMemory(to: Int8.self, capacity: n * k)
-            Self.quantizeWeights(weight, outFeatures: n, inFeatures: k, bits: bits, into: q, scales: s, shifts: shift)
+            Self.quantizeWeights(weight, outFeatures: n, inFeatures: k, bits: bits, into: q, scales: s, sums: sums)
             scales = s
-            shifts = shift
+            weightSums = sums
         case .bfloat16:
             let b = plainBuffer.bindMemory(to: BFloat16.self, capacity: n * k)
             for i in 0..<(n * k) { b[i] = BFloat16(weight[i]) }
             scales = nil
-            shifts = nil
+            weightSums = nil
         }
         var plainWeights = try plainDescriptor(rows: Int64(k), columns: Int64(n), type: weightType, tag: dnnl_ba)
         try reorder(from: &plainWeights, plainBuffer, to: chosen)
@@ -113,14 +114,14 @@ final class DenseMatmul: @unchecked Sendable {
         if let accumulatingPrimitive { dnnl_primitive_destroy(accumulatingPrimitive) }
         dnnl_memory_destroy(weights)
         scales?.deallocate()
-        shifts?.deallocate()
+        weightSums?.deallocate()
     }
 
     /// Per output channel: `s = max|w| / (2^(bits−1) − 1)`, `q = round(w / s)` (nearest even), and
-    /// the u8 shift's share of the accumulator, `128 · Σ q`.
+    /// `Σ q` (the zero points' share of the accumulators).
     static func quantizeWeights(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, bits: Int,
                                 into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
-                                shifts: UnsafeMutablePointer<Int32>) {
+                                sums: UnsafeMutablePointer<Int32>) {
         let limit = Float((1 << (bits - 1)) - 1)
         Parallel.forChunks(count: n, granularity: 1, minimumChunk: 16) { range in
             for o in range {
@@ -135,7 +136,7 @@ final class DenseMatmul: @unchecked Sendable {
                     sum += Int32(v)
                 }
                 scales[o] = scale
-                shifts[o] = 128 * sum
+                sums[o] = sum
             }
         }
     }
@@ -194,9 +195,11 @@ final class DenseMatmul: @unchecked Sendable {
                       accumulate: Bool, scratch: MatmulScratch) throws(OneDNNError) {
         let k = inFeatures, n = outFeatures
         let quantized = scratch.inputs.bindMemory(to: UInt8.self, capacity: rows * k)
-        let rowScales = scratch.rowScales
+        let rowScales = scratch.rowScales, zeroPoints = scratch.rowZeroPoints
         Parallel.forChunks(count: rows, granularity: 1, minimumChunk: 8) { range in
-            for r in range { rowScales[r] = quantizeRow(x + r * k, count: k, into: quantized + r * k) }
+            for r in range {
+                (rowScales[r], zeroPoints[r]) = quantizeRow(x + r * k, count: k, into: quantized + r * k)
+            }
         }
         var source = try plainDescriptor(rows: Int64(rows), columns: Int64(k), type: dnnl_u8)
         var output = try plainDescriptor(rows: Int64(rows), columns: Int64(n), type: dnnl_s32)
@@ -208,15 +211,11 @@ final class DenseMatmul: @unchecked Sendable {
         var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: sourceMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
                     dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: outputMemory)]
         try run(primitive, &args)
-        let scales = scales!, shifts = shifts!, sums = scratch.accumulators
+        let scales = scales!, weightSums = weightSums!, sums = scratch.accumulators
         Parallel.forChunks(count: rows, granularity: 1, minimumChunk: 8) { range in
             for r in range {
-                let c = sums + r * n, out = y + r * n, rowScale = rowScales[r]
-                for o in 0..<n {
-                    var v = Float(c[o] &- shifts[o]) * (rowScale * scales[o])
-                    if let bias { v += bias[o] }
-                    out[o] = accumulate ? out[o] + v : v
-                }
+                dequantizeRow(sums + r * n, count: n, rowScale: rowScales[r], zeroPoint: zeroPoints[r], weightScales: scales,
+                              weightSums: weightSums, bias: bias, into: y + r * n, accumulate: accumulate)
             }
         }
     }
@@ -248,17 +247,62 @@ final class DenseMatmul: @unchecked Sendable {
     }
 }
 
-/// Quantises one row symmetrically to ±127 by its largest magnitude and stores `p + 128` as u8;
-/// returns the scale (`x ≈ scale · p`).
+/// Quantises one row asymmetrically over its range (widened to include 0) into u8:
+/// `x ≈ scale · (u − zeroPoint)`; returns the scale and the zero point.
 @inline(__always)
-func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into out: UnsafeMutablePointer<UInt8>) -> Float {
-    var largest: Float = 0
-    for i in 0..<k { largest = max(largest, abs(x[i])) }
-    let scale = largest > 0 ? largest / 127 : 1
-    let inverse = 1 / scale
-    for i in 0..<k {
-        let p = max(-127, min(127, (x[i] * inverse).rounded(.toNearestOrEven)))
-        out[i] = UInt8(Int(p) + 128)
+func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into out: UnsafeMutablePointer<UInt8>) -> (Float, Int32) {
+    var low = Float8(repeating: 0), high = Float8(repeating: 0)
+    var i = 0
+    while i + 8 <= k {
+        let v = x.load8(i)
+        // The mutating `replace(with:where:)` compiles to one blend (see VectorMath.swift).
+        low.replace(with: v, where: v .< low)
+        high.replace(with: v, where: v .> high)
+        i += 8
     }
-    return scale
+    var lowest = low.min(), highest = high.max()
+    while i < k { lowest = min(lowest, x[i]); highest = max(highest, x[i]); i += 1 }
+    let scale = highest > lowest ? (highest - lowest) / 255 : 1
+    let inverse = 1 / scale
+    let zero = (-lowest * inverse).rounded(.toNearestOrEven)
+    let zeros = Float8(repeating: zero), bottom = Float8(repeating: 0), top = Float8(repeating: 255)
+    i = 0
+    while i + 8 <= k {
+        // Clamped as floats: `replace` on integer lanes is scalarised, on float lanes one min/max.
+        var f = x.load8(i) * inverse + zeros
+        f.replace(with: bottom, where: f .< bottom)
+        f.replace(with: top, where: f .> top)
+        let u = roundedIntegers(f)
+        UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: u), as: SIMD8<UInt8>.self)
+        i += 8
+    }
+    while i < k {
+        out[i] = UInt8(max(0, min(255, (x[i] * inverse + zero).rounded(.toNearestOrEven))))
+        i += 1
+    }
+    return (scale, Int32(zero))
+}
+
+/// One output row of the int8 product: `y = s_x·s_w[o]·(C[o] − z·Σq[o]) + bias[o]`, or added to y.
+@inline(__always)
+func dequantizeRow(_ c: UnsafePointer<Int32>, count n: Int, rowScale: Float, zeroPoint: Int32,
+                   weightScales: UnsafePointer<Float>, weightSums: UnsafePointer<Int32>, bias: UnsafePointer<Float>?,
+                   into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    let z = SIMD8<Int32>(repeating: zeroPoint), sx = Float8(repeating: rowScale)
+    var o = 0
+    while o + 8 <= n {
+        let raw = UnsafeRawPointer(c + o).loadUnaligned(as: SIMD8<Int32>.self)
+        let sums = UnsafeRawPointer(weightSums + o).loadUnaligned(as: SIMD8<Int32>.self)
+        var v = floats(raw &- z &* sums) * (sx * weightScales.load8(o))
+        if let bias { v += bias.load8(o) }
+        if accumulate { v += y.load8(o) }
+        y.store8(v, o)
+        o += 8
+    }
+    while o < n {
+        var v = Float(c[o] &- zeroPoint &* weightSums[o]) * (rowScale * weightScales[o])
+        if let bias { v += bias[o] }
+        y[o] = accumulate ? y[o] + v : v
+        o += 1
+    }
 }

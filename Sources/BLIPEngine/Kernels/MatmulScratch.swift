@@ -10,8 +10,9 @@ final class MatmulScratch: @unchecked Sendable {
     let inputs: UnsafeMutableRawPointer
     /// (rows, maxOutputs): the int32 products of the int8 mode.
     let accumulators: UnsafeMutablePointer<Int32>
-    /// (rows): each input row's quantisation scale.
+    /// (rows): each input row's quantisation scale and zero point.
     let rowScales: UnsafeMutablePointer<Float>
+    let rowZeroPoints: UnsafeMutablePointer<Int32>
 
     init(rows: Int, maxInputs: Int, maxOutputs: Int) {
         self.rows = rows
@@ -20,12 +21,14 @@ final class MatmulScratch: @unchecked Sendable {
         inputs = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * maxInputs * 2), alignment: 64)
         accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, rows * maxOutputs))
         rowScales = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows))
+        rowZeroPoints = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, rows))
     }
 
     deinit {
         inputs.deallocate()
         accumulators.deallocate()
         rowScales.deallocate()
+        rowZeroPoints.deallocate()
     }
 
     /// Whether a product of `rows` rows, `k` inputs and `n` outputs fits.

@@ -44,7 +44,7 @@ struct PackedInt8Matrix: @unchecked Sendable {
 extension UnsafePointer where Pointee == Int8 {
     /// Eight weights widened to float32.
     @inline(__always) func load8(_ i: Int) -> Float8 {
-        Float8(SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(self + i).loadUnaligned(as: SIMD8<Int8>.self)))
+        floatsFromSmallIntegers(SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(self + i).loadUnaligned(as: SIMD8<Int8>.self)))
     }
 }
 

@@ -18,11 +18,3 @@ struct BFloat16: Sendable, Equatable {
 
     var float: Float { Float(bitPattern: UInt32(bits) << 16) }
 }
-
-extension UnsafePointer where Pointee == BFloat16 {
-    /// Eight weights widened to float32.
-    @inline(__always) func load8(_ i: Int) -> Float8 {
-        let raw = UnsafeRawPointer(self + i).loadUnaligned(as: SIMD8<UInt16>.self)
-        return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: raw) &<< 16, to: Float8.self)
-    }
-}

@@ -2,6 +2,9 @@
 /// four output rows, and within a block, for each run of 8 inputs, the four rows' 8 values side by
 /// side — `[n/4][k/8][4][8]`, one 64-byte cache line per step of the inner loop. Row-major bfloat16
 /// reads four 1.5 KB streams at once and reaches only ~70% of the bandwidth this layout does.
+/// Within a run the 8 values are stored as the pairs (0, 4), (1, 5), (2, 6), (3, 7): read as four
+/// 32-bit lanes, a shift gives inputs 0–3 and a mask inputs 4–7 as float32 (``widenedRun``), which
+/// the standard library's UInt16 → UInt32 lane conversion does one lane at a time.
 ///
 /// Used only when n is a multiple of 4 and k of 8 (every BLIP matrix); otherwise there is no copy
 /// and the float32 weight is read.
@@ -22,16 +25,28 @@ struct PackedBFloat16Matrix: @unchecked Sendable {
                 let row = weight + o * k
                 let out = destination + block * 4 * k + lane * 8
                 for c in 0..<(k / 8) {
-                    for e in 0..<8 { out[c * 32 + e] = BFloat16(row[c * 8 + e]) }
+                    for e in 0..<8 { out[c * 32 + Self.slot(e)] = BFloat16(row[c * 8 + e]) }
                 }
             }
         }
     }
 
+    /// Where input e (0..<8) of a run is stored within it.
+    @inline(__always) static func slot(_ e: Int) -> Int { e < 4 ? 2 * e : 2 * (e - 4) + 1 }
+
     /// The element (o, i), for tests.
     subscript(o: Int, i: Int) -> Float {
-        values[(o / 4) * 4 * inFeatures + (i / 8) * 32 + (o % 4) * 8 + i % 8].float
+        values[(o / 4) * 4 * inFeatures + (i / 8) * 32 + (o % 4) * 8 + Self.slot(i % 8)].float
     }
+}
+
+/// The 8 weights of one run (stored in ``PackedBFloat16Matrix``'s pair order) widened to float32,
+/// in input order.
+@inline(__always)
+private func widenedRun(_ p: UnsafePointer<BFloat16>) -> Float8 {
+    let pairs = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<UInt32>.self)
+    return Float8(lowHalf: unsafeBitCast(pairs &<< 16, to: SIMD4<Float>.self),
+                  highHalf: unsafeBitCast(pairs & 0xFFFF_0000, to: SIMD4<Float>.self))
 }
 
 /// `y (rows, n) = x (rows, k) · Wᵀ [+ bias] [+ y]` with W packed bfloat16, widened in registers:
@@ -71,7 +86,7 @@ private func packedBlock(_ block: UnsafePointer<BFloat16>, k: Int, output o: Int
     var p = block
     var i = 0
     while i < k {
-        let w0 = p.load8(0), w1 = p.load8(8), w2 = p.load8(16), w3 = p.load8(24)
+        let w0 = widenedRun(p), w1 = widenedRun(p + 8), w2 = widenedRun(p + 16), w3 = widenedRun(p + 24)
         let xv = x.load8(i)
         a0.addProduct(w0, xv); a1.addProduct(w1, xv); a2.addProduct(w2, xv); a3.addProduct(w3, xv)
         if rows > 1 {

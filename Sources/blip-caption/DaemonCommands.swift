@@ -79,6 +79,7 @@ struct InfoCommand: AsyncParsableCommand {
         model:        \(info.modelID)
                       vision \(m.visionHiddenSize)-wide × \(m.visionLayers) layers, \(m.imageSize)px / \(m.patchSize)px patches; text \(m.textHiddenSize)-wide × \(m.textLayers) layers, vocab \(m.vocabSize)
         engine:       \(info.engineVersion), OpenBLAS \(info.blasCore) × \(info.blasThreads) threads
+        precision:    \(info.weightsPrecision.isEmpty ? "not reported" : info.weightsPrecision)\(info.instructionPath.isEmpty ? "" : " on \(info.instructionPath)")
         schedule:     \(schedule(e))
         cache:        image features \(featureCache(f))
         defaults:     num_beams \(d.numBeams.map(String.init) ?? "-"), max_length \(d.maxLength.map(String.init) ?? "-"), min_length \(d.minLength.map(String.init) ?? "-")

@@ -166,6 +166,7 @@ import Testing
     #expect(info.modelRevision.hasPrefix("sha256:") && info.modelRevision.hasSuffix(" (model.safetensors)")
             && info.modelRevision.count == 7 + 16 + " (model.safetensors)".count, "\(info.modelRevision)")
     #expect(info.weightsPrecision == "fp32")
+    #expect(["avx2", "avx512"].contains(info.instructionPath))
     let response = try await service.caption(
         CaptionRequest(image: .init(data: try EngineCaptionServiceTests.image("rocket.png")), options: DecodingOptions(numBeams: 1, maxNewTokens: 3)),
         timeout: .seconds(30))

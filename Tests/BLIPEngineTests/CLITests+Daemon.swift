@@ -1,3 +1,4 @@
+import BLIPEngine
 import BLIPProtocol
 import BLIPTestSupport
 import Foundation
@@ -38,6 +39,7 @@ extension CLITests {
         #expect((info["model_id"] as? String)?.isEmpty == false)
         #expect((info["model_revision"] as? String)?.isEmpty == false, "\(info)")
         #expect(info["weights_precision"] as? String == "fp32", "\(info)")
+        #expect(info["instruction_path"] as? String == PrecisionPlan.make(.float32).instructionPath, "\(info)")
         #expect(info["image_formats"] as? [String] == ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "HEIC", "AVIF"], "\(info)")
         #expect((info["engine_version"] as? String)?.isEmpty == false)
         #expect((info["blas_core"] as? String)?.isEmpty == false)
@@ -60,6 +62,22 @@ extension CLITests {
         let text = try run(["info", "--socket", daemon.socketPath])
         #expect(text.stdout.hasPrefix("model:        \(info["model_id"] as? String ?? "?")\n"), "\(text.stdout)")
         #expect(text.stdout.contains("8 prompts, queue 7"), "\(text.stdout)")
+        #expect(text.stdout.contains("precision:    fp32 on \(PrecisionPlan.make(.float32).instructionPath)\n"), "\(text.stdout)")
+    }
+
+    /// A daemon started with `--precision int8` says so in Info (the precision and the instructions
+    /// it runs on here) and captions.
+    @Test(.enabled(if: daemonBuilt, "build blip-caption and blip-captiond first (swift build --build-tests)"))
+    func anInt8DaemonReportsItsPrecisionAndCaptions() throws {
+        let daemon = try DaemonProcess(arguments: ["--precision", "int8"])
+        let r = try run(["info", "--json", "--socket", daemon.socketPath])
+        #expect(r.status == 0, "\(r.stderr)")
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(info["weights_precision"] as? String == "int8", "\(info)")
+        #expect(info["instruction_path"] as? String == PrecisionPlan.make(.int8).instructionPath, "\(info)")
+        let image = Fixtures.root.appendingPathComponent("images/rocket.png").path
+        let caption = try run(["caption", "--socket", daemon.socketPath, "--max-new-tokens", "6", image])
+        #expect(caption.status == 0 && !caption.stdout.isEmpty, "\(caption.stderr)")
     }
 
     /// A socket whose listener never accepts: the connect lands in the backlog, the call is sent

@@ -44,15 +44,15 @@ struct PrecisionTests {
         let zen4bf16 = PrecisionPlan.make(.bfloat16, flags: Self.zen4, isa: dnnl_cpu_isa_avx512_core_bf16)
         #expect(zen4bf16.instructionPath == "avx512_bf16" && zen4bf16.denseProducts == .bfloat16 && zen4bf16.warning == nil)
         let zen4int8 = PrecisionPlan.make(.int8, flags: Self.zen4, isa: dnnl_cpu_isa_avx512_core_bf16)
-        #expect(zen4int8.instructionPath == "avx512_vnni" && zen4int8.denseProducts == .int8(weightBits: 8) && zen4int8.warning == nil)
+        #expect(zen4int8.instructionPath == "avx512_vnni" && zen4int8.denseProducts == .int8(activationBits: 8) && zen4int8.warning == nil)
         let sprbf16 = PrecisionPlan.make(.bfloat16, flags: Self.sapphireRapids, isa: dnnl_cpu_isa_avx512_core_amx)
         #expect(sprbf16.instructionPath == "amx" && sprbf16.denseProducts == .bfloat16)
         let sprint8 = PrecisionPlan.make(.int8, flags: Self.sapphireRapids, isa: dnnl_cpu_isa_avx512_core_amx)
-        #expect(sprint8.instructionPath == "amx" && sprint8.denseProducts == .int8(weightBits: 8))
+        #expect(sprint8.instructionPath == "amx" && sprint8.denseProducts == .int8(activationBits: 8))
         // oneDNN capped below the CPU (ONEDNN_MAX_CPU_ISA=AVX2) wins over the flags.
         let capped = PrecisionPlan.make(.int8, flags: Self.zen4, isa: dnnl_cpu_isa_avx2)
-        #expect(capped.denseProducts == .int8(weightBits: 7) && capped.warning != nil)
-        #expect(PrecisionPlan.make(.int8, flags: Self.zen3, isa: dnnl_cpu_isa_avx2).denseProducts == .int8(weightBits: 7))
+        #expect(capped.denseProducts == .int8(activationBits: 7) && capped.warning != nil)
+        #expect(PrecisionPlan.make(.int8, flags: Self.zen3, isa: dnnl_cpu_isa_avx2).denseProducts == .int8(activationBits: 7))
     }
 
     @Test(.enabled(if: hasBF16, "needs AVX-512 BF16 or AMX"))
@@ -66,7 +66,7 @@ struct PrecisionTests {
     func thisCPURunsEightBitWeights() {
         let plan = PrecisionPlan.make(.int8)
         #expect(["avx512_vnni", "amx"].contains(plan.instructionPath))
-        #expect(plan.denseProducts == .int8(weightBits: 8))
+        #expect(plan.denseProducts == .int8(activationBits: 8))
     }
 
     // MARK: the products
@@ -113,38 +113,38 @@ struct PrecisionTests {
 
     /// int8 products (per-channel weights, per-token inputs) against float32 on random matrices;
     /// the residual form adds onto what y held.
-    func checkInt8Products(bits: Int, bound: Double) throws {
+    func checkInt8Products(activationBits bits: Int, bound: Double) throws {
         let rows = 37, n = 40, k = 72
         let x = Self.values(rows * k, seed: 1), w = Self.values(n * k, seed: 2), bias = Self.values(n, seed: 3)
         let expected = Self.reference(x: x, w: w, bias: bias, rows: rows, n: n, k: k)
-        let y = try Self.dense(.int8(weightBits: bits), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
+        let y = try Self.dense(.int8(activationBits: bits), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
         let error = Self.relativeError(y, expected)
-        print("measured: int8 product (\(bits)-bit weights, 37×72 · 72×40): relative error \(error)")
+        print("measured: int8 product (\(bits)-bit activations, 37×72 · 72×40): relative error \(error)")
         #expect(error < bound)
         let start = Self.values(rows * n, seed: 5)
-        let accumulated = try Self.dense(.int8(weightBits: bits), x: x, w: w, bias: bias, rows: rows, n: n, k: k, accumulateOnto: start)
+        let accumulated = try Self.dense(.int8(activationBits: bits), x: x, w: w, bias: bias, rows: rows, n: n, k: k, accumulateOnto: start)
         #expect(Self.relativeError(accumulated, zip(expected, start).map(+)) < bound)
     }
 
     @Test func sevenBitInt8ProductsAreWithinTheirQuantisationError() throws {
-        try checkInt8Products(bits: 7, bound: 0.02)
+        try checkInt8Products(activationBits: 7, bound: 0.02)
     }
 
-    @Test(.enabled(if: hasVNNI || flags.contains("avx_vnni"), "needs VNNI (8-bit weights saturate without it)"))
+    @Test(.enabled(if: hasVNNI || flags.contains("avx_vnni"), "needs VNNI (8-bit activations saturate without it)"))
     func eightBitInt8ProductsAreWithinTheirQuantisationError() throws {
-        try checkInt8Products(bits: 8, bound: 0.01)
+        try checkInt8Products(activationBits: 8, bound: 0.01)
     }
 
-    /// Why the plan quantises weights to 7 bits without VNNI: x86's u8 × s8 multiply-add
-    /// (`vpmaddubsw`) sums pairs into 16 bits, which 255·127·2 overflows. Largest inputs and
-    /// weights: 8-bit weights come out far off, 7-bit ones exact up to rounding.
+    /// Why the plan quantises activations to 7 bits without VNNI: x86's u8 × s8 multiply-add
+    /// (`vpmaddubsw`) sums pairs into 16 bits, which 255·127·2 overflows and 127·127·2 does not.
+    /// Largest inputs and weights: 8-bit activations come out far off, 7-bit ones exact.
     @Test(.enabled(if: !(hasVNNI || flags.contains("avx_vnni")), "VNNI multiplies without the 16-bit pair sums"))
-    func withoutVNNIEightBitWeightsWouldSaturate() throws {
+    func withoutVNNIEightBitActivationsWouldSaturate() throws {
         let rows = 2, n = 8, k = 64
         let x = [Float](repeating: 1, count: rows * k), w = [Float](repeating: 1, count: n * k), bias = [Float](repeating: 0, count: n)
-        let eight = try Self.dense(.int8(weightBits: 8), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
-        let seven = try Self.dense(.int8(weightBits: 7), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
-        print("measured: all-ones 2×64 · 64×8 (exact 64): 8-bit weights \(eight[0]), 7-bit weights \(seven[0])")
+        let eight = try Self.dense(.int8(activationBits: 8), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
+        let seven = try Self.dense(.int8(activationBits: 7), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
+        print("measured: all-ones 2×64 · 64×8 (exact 64): 8-bit activations \(eight[0]), 7-bit activations \(seven[0])")
         #expect(abs(eight[0] - 64) > 6.4)
         #expect(abs(seven[0] - 64) < 0.01)
     }
@@ -154,8 +154,8 @@ struct PrecisionTests {
     @Test func int8RowsAreIndependentOfTheirNeighbours() throws {
         let rows = 37, n = 24, k = 40
         let x = Self.values(rows * k, seed: 6), w = Self.values(n * k, seed: 7), bias = Self.values(n, seed: 8)
-        let all = try Self.dense(.int8(weightBits: 7), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
-        let one = try Self.dense(.int8(weightBits: 7), x: Array(x[(5 * k)..<(6 * k)]), w: w, bias: bias, rows: 1, n: n, k: k)
+        let all = try Self.dense(.int8(activationBits: 7), x: x, w: w, bias: bias, rows: rows, n: n, k: k)
+        let one = try Self.dense(.int8(activationBits: 7), x: Array(x[(5 * k)..<(6 * k)]), w: w, bias: bias, rows: 1, n: n, k: k)
         #expect(Array(all[(5 * n)..<(6 * n)]) == one)
     }
 

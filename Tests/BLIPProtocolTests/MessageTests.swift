@@ -91,7 +91,8 @@ private let zeroOptions = DecodingOptions(
                         requestsByStatus: [.ok: 10, .invalidArgument: 2, .deadlineExceeded: 1],
                         queueDepth: 3, latencyP50Microseconds: 2_900_000,
                         latencyP95Microseconds: 3_100_000, latencyP99Microseconds: 4_000_000),
-        modelRevision: "0123abcd", weightsPrecision: "bf16", imageFormats: ["JPEG", "PNG", "WebP"]
+        modelRevision: "0123abcd", weightsPrecision: "bf16", imageFormats: ["JPEG", "PNG", "WebP"],
+        instructionPath: "avx512_bf16"
     )
     let decoded = try InfoResponse(decoding: full.encoded())
     #expect(decoded == full)

@@ -5,10 +5,10 @@ import CDNNL
 /// reduced format and reordered into the blocked layout oneDNN chose for this CPU; the float32
 /// rows are converted per call into the caller's ``MatmulScratch``.
 ///
-/// - int8: W per output channel, symmetric, `w ≈ s_w[n] · q[n, k]`, q in ±(2^(bits−1) − 1); each
-///   input row per token, asymmetric over its range (which includes 0), `x ≈ s_x[r] · (u[r, k] − z[r])`,
-///   u in 0…255 (u8, what every x86 int8 instruction multiplies) — a GELU output's range [−0.17, max]
-///   gets all 256 levels. oneDNN sums `u · q` exactly in int32; the epilogue removes the zero point,
+/// - int8: W per output channel, symmetric, `w ≈ s_w[n] · q[n, k]`, q in ±127; each input row per
+///   token, asymmetric over its range (which includes 0), `x ≈ s_x[r] · (u[r, k] − z[r])`, u in
+///   0…2^bits − 1 (u8, what every x86 int8 instruction multiplies) — a GELU output's range
+///   [−0.17, max] gets every level. oneDNN sums `u · q` exactly in int32; the epilogue removes the zero point,
 ///   `Σ (u − z)·q = C − z·Σ_k q[n, k]`, and scales: `y = s_x[r]·s_w[n]·(C − z·Σq) + bias`. Integer
 ///   sums are exact whatever the blocking or thread split, so a row's result does not depend on
 ///   the other rows of the product.
@@ -92,11 +92,11 @@ final class DenseMatmul: @unchecked Sendable {
         let plainBuffer = UnsafeMutableRawPointer.allocate(byteCount: n * k * elementBytes, alignment: 64)
         defer { plainBuffer.deallocate() }
         switch kind {
-        case .int8(let bits):
+        case .int8:
             let s = UnsafeMutablePointer<Float>.allocate(capacity: n)
             let sums = UnsafeMutablePointer<Int32>.allocate(capacity: n)
             let q = plainBuffer.bindMemory(to: Int8.self, capacity: n * k)
-            Self.quantizeWeights(weight, outFeatures: n, inFeatures: k, bits: bits, into: q, scales: s, sums: sums)
+            Self.quantizeWeights(weight, outFeatures: n, inFeatures: k, into: q, scales: s, sums: sums)
             scales = s
             weightSums = sums
         case .bfloat16:
@@ -117,12 +117,12 @@ final class DenseMatmul: @unchecked Sendable {
         weightSums?.deallocate()
     }
 
-    /// Per output channel: `s = max|w| / (2^(bits−1) − 1)`, `q = round(w / s)` (nearest even), and
-    /// `Σ q` (the zero points' share of the accumulators).
-    static func quantizeWeights(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, bits: Int,
+    /// Per output channel: `s = max|w| / 127`, `q = round(w / s)` (nearest even), and `Σ q` (the
+    /// zero points' share of the accumulators).
+    static func quantizeWeights(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int,
                                 into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
                                 sums: UnsafeMutablePointer<Int32>) {
-        let limit = Float((1 << (bits - 1)) - 1)
+        let limit: Float = 127
         Parallel.forChunks(count: n, granularity: 1, minimumChunk: 16) { range in
             for o in range {
                 let row = weight + o * k
@@ -175,7 +175,8 @@ final class DenseMatmul: @unchecked Sendable {
         guard rows > 0 else { return }
         do {
             switch kind {
-            case .int8: try int8(x, rows: rows, into: y, bias: bias, accumulate: accumulate, scratch: scratch)
+            case .int8(let bits):
+                try int8(x, rows: rows, into: y, bias: bias, accumulate: accumulate, levels: Float((1 << bits) - 1), scratch: scratch)
             case .bfloat16: try bfloat16(x, rows: rows, into: y, bias: bias, accumulate: accumulate, scratch: scratch)
             }
         } catch {
@@ -192,13 +193,13 @@ final class DenseMatmul: @unchecked Sendable {
     }
 
     private func int8(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
-                      accumulate: Bool, scratch: MatmulScratch) throws(OneDNNError) {
+                      accumulate: Bool, levels: Float, scratch: MatmulScratch) throws(OneDNNError) {
         let k = inFeatures, n = outFeatures
         let quantized = scratch.inputs.bindMemory(to: UInt8.self, capacity: rows * k)
         let rowScales = scratch.rowScales, zeroPoints = scratch.rowZeroPoints
         Parallel.forChunks(count: rows, granularity: 1, minimumChunk: 8) { range in
             for r in range {
-                (rowScales[r], zeroPoints[r]) = quantizeRow(x + r * k, count: k, into: quantized + r * k)
+                (rowScales[r], zeroPoints[r]) = quantizeRow(x + r * k, count: k, levels: levels, into: quantized + r * k)
             }
         }
         var source = try plainDescriptor(rows: Int64(rows), columns: Int64(k), type: dnnl_u8)
@@ -247,10 +248,10 @@ final class DenseMatmul: @unchecked Sendable {
     }
 }
 
-/// Quantises one row asymmetrically over its range (widened to include 0) into u8:
+/// Quantises one row asymmetrically over its range (widened to include 0) into u8 values 0…levels:
 /// `x ≈ scale · (u − zeroPoint)`; returns the scale and the zero point.
 @inline(__always)
-func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into out: UnsafeMutablePointer<UInt8>) -> (Float, Int32) {
+func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, levels: Float, into out: UnsafeMutablePointer<UInt8>) -> (Float, Int32) {
     var low = Float8(repeating: 0), high = Float8(repeating: 0)
     var i = 0
     while i + 8 <= k {
@@ -262,10 +263,10 @@ func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into out: UnsafeMutabl
     }
     var lowest = low.min(), highest = high.max()
     while i < k { lowest = min(lowest, x[i]); highest = max(highest, x[i]); i += 1 }
-    let scale = highest > lowest ? (highest - lowest) / 255 : 1
+    let scale = highest > lowest ? (highest - lowest) / levels : 1
     let inverse = 1 / scale
     let zero = (-lowest * inverse).rounded(.toNearestOrEven)
-    let zeros = Float8(repeating: zero), bottom = Float8(repeating: 0), top = Float8(repeating: 255)
+    let zeros = Float8(repeating: zero), bottom = Float8(repeating: 0), top = Float8(repeating: levels)
     i = 0
     while i + 8 <= k {
         // Clamped as floats: `replace` on integer lanes is scalarised, on float lanes one min/max.
@@ -277,7 +278,7 @@ func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into out: UnsafeMutabl
         i += 8
     }
     while i < k {
-        out[i] = UInt8(max(0, min(255, (x[i] * inverse + zero).rounded(.toNearestOrEven))))
+        out[i] = UInt8(max(0, min(levels, (x[i] * inverse + zero).rounded(.toNearestOrEven))))
         i += 1
     }
     return (scale, Int32(zero))

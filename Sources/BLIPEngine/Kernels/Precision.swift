@@ -50,9 +50,10 @@ public struct PrecisionPlan: Sendable, Equatable {
     /// The many-row product kinds oneDNN runs.
     public enum DenseKind: Sendable, Equatable {
         case bfloat16
-        /// Weights quantised to `weightBits` bits (8 with VNNI or AMX; 7 without, where the
-        /// u8 × s8 pair sums of `vpmaddubsw` would saturate a 16-bit lane at 8).
-        case int8(weightBits: Int)
+        /// Weights quantised to 8 bits, activations to `activationBits` bits: 8 with VNNI or AMX;
+        /// 7 without, where the u8 × s8 pair sums of `vpmaddubsw` would saturate a 16-bit lane at 8
+        /// (7-bit activations measured closer to fp32 than 7-bit weights: docs/performance.md).
+        case int8(activationBits: Int)
     }
 
     public enum StepWeightKind: Sendable, Equatable { case float32, bfloat16, int8 }
@@ -83,15 +84,15 @@ public struct PrecisionPlan: Sendable, Equatable {
                     + "--precision int8 is the faster mode on this CPU")
         case .int8:
             if flags.contains("amx_int8") && atLeast(dnnl_cpu_isa_avx512_core_amx) {
-                return PrecisionPlan(precision: precision, instructionPath: "amx", denseProducts: .int8(weightBits: 8),
+                return PrecisionPlan(precision: precision, instructionPath: "amx", denseProducts: .int8(activationBits: 8),
                                      stepWeights: .int8, warning: nil)
             }
             if flags.contains("avx512_vnni") && atLeast(dnnl_cpu_isa_avx512_core_vnni) {
-                return PrecisionPlan(precision: precision, instructionPath: "avx512_vnni", denseProducts: .int8(weightBits: 8),
+                return PrecisionPlan(precision: precision, instructionPath: "avx512_vnni", denseProducts: .int8(activationBits: 8),
                                      stepWeights: .int8, warning: nil)
             }
             if flags.contains("avx_vnni") && atLeast(dnnl_cpu_isa_avx2_vnni) {
-                return PrecisionPlan(precision: precision, instructionPath: "avx2_vnni", denseProducts: .int8(weightBits: 8),
+                return PrecisionPlan(precision: precision, instructionPath: "avx2_vnni", denseProducts: .int8(activationBits: 8),
                                      stepWeights: .int8, warning: nil)
             }
             guard atLeast(dnnl_cpu_isa_avx2) else {
@@ -100,9 +101,9 @@ public struct PrecisionPlan: Sendable, Equatable {
                     warning: "int8: this CPU lacks AVX2, which oneDNN's int8 products need; the vision encoder runs in fp32")
             }
             return PrecisionPlan(
-                precision: precision, instructionPath: plainPath, denseProducts: .int8(weightBits: 7), stepWeights: .int8,
-                warning: "int8: this CPU lacks VNNI (AVX-512 VNNI, AVX-VNNI) and AMX: the vision encoder's weights are quantised to 7 bits "
-                    + "(8-bit pairs would saturate \(plainPath)'s 16-bit sums), which costs some accuracy (docs/performance.md)")
+                precision: precision, instructionPath: plainPath, denseProducts: .int8(activationBits: 7), stepWeights: .int8,
+                warning: "int8: this CPU lacks VNNI (AVX-512 VNNI, AVX-VNNI) and AMX: the vision encoder's activations are quantised to 7 bits "
+                    + "(8-bit ones would saturate \(plainPath)'s 16-bit pair sums), which costs some accuracy (docs/performance.md)")
         }
     }
 }

@@ -66,7 +66,7 @@ import Testing
         #expect(body.contains(#"blip_captiond_requests_total{method="/blip.v1.Health/Check",code="OK"} 1"#))
         #expect(body.contains("blip_captiond_caption_duration_seconds_count 1"))
         #expect(body.contains("# HELP blip_captiond_queue_depth"))
-        #expect(body.contains(#"blip_captiond_build_info{version="test",model_id="fake/blip",model_revision="",weights=""} 1"#), "\(body)")
+        #expect(body.contains(#"blip_captiond_build_info{version="test",model_id="fake/blip",model_revision="",weights="",instruction_path=""} 1"#), "\(body)")
         if RequiredTool.promtool.runs {
             let promtool = try ProcessOutput.run(RequiredTool.promtool.rawValue, ["check", "metrics"], stdin: Data(body.utf8))
             let said = promtool.stdout + promtool.stderr

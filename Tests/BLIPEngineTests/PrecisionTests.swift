@@ -186,18 +186,8 @@ struct PrecisionTests {
         var worst: Float = 0
         for o in 0..<n { for i in 0..<k { worst = max(worst, abs(m[o, i] - weight[o * k + i])) } }
         #expect(worst <= 1.0 / 127 / 2 + 1e-6, "quantisation error beyond half a step")
-        for rows in 1...5 {
-            var y = [Float](repeating: 0, count: rows * n)
-            y.withUnsafeMutableBufferPointer { yp in
-                skinnyProduct(weight: m, bias: bias, x: x, rows: rows, xStride: k, y: yp.baseAddress!, yStride: n, accumulate: false)
-            }
-            for r in 0..<rows {
-                for o in 0..<n {
-                    var expected = Double(bias[o])
-                    for i in 0..<k { expected += Double(m[o, i]) * Double(x[r * k + i]) }
-                    #expect(abs(Double(y[r * n + o]) - expected) < 1e-4, "rows \(rows): row \(r) output \(o)")
-                }
-            }
+        expectDecodeStepProduct(outFeatures: n, inFeatures: k, bias: bias, x: x, weight: { m[$0, $1] }) { rows, y in
+            skinnyProduct(weight: m, bias: bias, x: x, rows: rows, xStride: k, y: y, yStride: n, accumulate: false)
         }
     }
 

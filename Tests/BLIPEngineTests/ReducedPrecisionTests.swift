@@ -37,18 +37,8 @@ struct ReducedPrecisionTests {
         defer { storage.deallocate() }
         weight.withUnsafeBufferPointer { PackedBFloat16Matrix.pack($0.baseAddress!, outFeatures: n, inFeatures: k, into: storage) }
         let m = PackedBFloat16Matrix(values: storage, outFeatures: n, inFeatures: k)
-        for rows in 1...5 {
-            var y = [Float](repeating: 0, count: rows * n)
-            y.withUnsafeMutableBufferPointer { yp in
-                skinnyProduct(weight: m, bias: bias, x: x, rows: rows, xStride: k, y: yp.baseAddress!, yStride: n, accumulate: false)
-            }
-            for r in 0..<rows {
-                for o in 0..<n {
-                    var expected = Double(bias[o])
-                    for i in 0..<k { expected += Double(rounded[o * k + i]) * Double(x[r * k + i]) }
-                    #expect(abs(Double(y[r * n + o]) - expected) < 1e-4, "row \(r) output \(o)")
-                }
-            }
+        expectDecodeStepProduct(outFeatures: n, inFeatures: k, bias: bias, x: x, weight: { rounded[$0 * k + $1] }) { rows, y in
+            skinnyProduct(weight: m, bias: bias, x: x, rows: rows, xStride: k, y: y, yStride: n, accumulate: false)
         }
     }
 

@@ -24,21 +24,13 @@ import time
 import traceback
 from pathlib import Path
 
+from pytorch_reference import median_time  # this folder is on sys.path (the script's own)
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
-
-
-def median_time(fn, runs):
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def cpu_info():

@@ -13,7 +13,8 @@ alone, batch 1, the first image) and `rel_error_mean`/`rel_error_max`: ||f - f32
 encoder output (last_hidden_state, after post_layernorm) over every .jpg/.jpeg/.png in --images.
 PyTorch also reports `caption_seconds` (generate, beam 3 × --tokens new tokens); bf16 also reports the
 decoder's teacher-forced top-1 agreement with fp32's greedy tokens and the share of identical greedy
-captions.
+captions. On a CPU without AVX-512 BF16 or AMX, PyTorch emulates bf16 (minutes per image of the
+full-size model): pytorch_bf16 is skipped there.
 """
 import argparse
 import json
@@ -205,6 +206,12 @@ def main():
                 traceback.print_exc()
                 out["openvino_error"] = f"{type(e).__name__}: {e}"
 
+    cpu = out["cpu"]
+    if not (cpu["avx512_bf16"] or cpu["amx_bf16"]):
+        # Emulated bf16 takes minutes per image of the full-size model (measured on a Zen 3).
+        out["pytorch_bf16"] = "skipped: this CPU has no AVX-512 BF16 or AMX, so PyTorch emulates bf16"
+        print(json.dumps(out, sort_keys=True), file=stdout, flush=True)
+        return
     log("pytorch bf16")
     model.to(torch.bfloat16)  # last: the OpenVINO peers were made from the fp32 weights
     bf16, features = pytorch_peer(model, pixels, torch.bfloat16, args.runs, args.tokens)

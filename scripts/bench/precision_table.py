@@ -35,9 +35,10 @@ def main():
         if not isinstance(r, dict):
             continue
         caption = f"{r['caption_seconds']:.3f} s" if "caption_seconds" in r else "—"
+        vision = f"{r['vision_seconds']:.3f} s" if "vision_seconds" in r else "not timed"
         top1 = f"{pct(r['top1_agreement'])} of {r['steps']}" if "top1_agreement" in r else "—"
         identical = pct(r["identical_captions"]) if "identical_captions" in r else "—"
-        print(f"| {label} | — | {r['vision_seconds']:.3f} s | {caption} | "
+        print(f"| {label} | — | {vision} | {caption} | "
               f"{pct(r['rel_error_mean'])} / {pct(r['rel_error_max'])} | {top1} | {identical} |")
 
     print("\nTargets (issue 21; the vision targets are for CPUs with AVX-512 BF16/VNNI):")

@@ -156,9 +156,12 @@ final class DenseMatmul: @unchecked Sendable {
         try run(reorder!, &args)
     }
 
-    /// Executes `primitive` on a stream of its own, with this thread's share of the cores.
+    /// Executes `primitive` on a stream of its own. int8 runs on this thread's share of the cores
+    /// (an encode lane's): its integer sums are exact however oneDNN splits them. bf16 always runs on
+    /// every engine thread, lane or not: oneDNN may split a float sum between threads, and a
+    /// caption's features must be the same bits alone or encoded beside others.
     private func run(_ primitive: dnnl_primitive_t, _ args: inout [dnnl_exec_arg_t]) throws(OneDNNError) {
-        omp_set_num_threads(Int32(Parallel.workers))
+        omp_set_num_threads(Int32(kind == .bfloat16 ? Parallel.available : Parallel.workers))
         var stream: dnnl_stream_t?
         try dnnlCheck(dnnl_stream_create(&stream, engine.handle, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
         defer { dnnl_stream_destroy(stream) }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The daemon's memory on the full-size model, as an operator sizes a host by it: a release
-# blip-captiond (default options but --weights) is started by hand, and its VmRSS and VmHWM
+# blip-captiond (default options but --precision) is started by hand, and its VmRSS and VmHWM
 # (/proc/PID/status) are read
 #   1. at READY (health answers SERVING: model mapped, quick warm-up done),
 #   2. once the weights are copied into memory the daemon owns (its log says so, after READY),
@@ -38,7 +38,7 @@ for weights in "${@:-fp32 bf16}"; do
     for w in $weights; do
         dir=$(mktemp -d)
         sock=$dir/blip.sock
-        "$BIN/blip-captiond" --model "$MODEL" --socket "$sock" --socket-mode 0600 --queue-depth 64 --weights "$w" 2> "$dir/log" &
+        "$BIN/blip-captiond" --model "$MODEL" --socket "$sock" --socket-mode 0600 --queue-depth 64 --precision "$w" 2> "$dir/log" &
         pid=$!
         trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
         until "$BIN/blip-caption" health --socket "$sock" > /dev/null 2>&1; do
@@ -54,7 +54,7 @@ for weights in "${@:-fp32 bf16}"; do
         "$BIN/blip-caption" bench --socket "$sock" -n 8 -c 4 "$IMAGE" > "$dir/bench4"
         read -r four_rss four_hwm < <(sample "$pid")
         cache=$("$BIN/blip-caption" info --socket "$sock" | sed -n 's/^cache: *//p')
-        echo "--weights $w"
+        echo "--precision $w"
         echo "  at READY:                         RSS $(gib "$ready_rss"), peak $(gib "$ready_hwm")"
         echo "  weights copied ($(grep -o 'weights copied[^)]*)' "$dir/log")):"
         echo "                                    RSS $(gib "$copied_rss"), peak $(gib "$copied_hwm")"

@@ -19,8 +19,6 @@ final class DenseMatmul: @unchecked Sendable {
     let kind: PrecisionPlan.DenseKind
     let outFeatures: Int
     let inFeatures: Int
-    /// The oneDNN implementation chosen, e.g. `gemm:jit` or `brg:avx512_core_bf16` (for logs and tests).
-    let implementation: String
     private let engine: OneDNNEngine
     private let primitive: dnnl_primitive_t
     /// bf16 only: the same product adding to what y holds (a residual connection).
@@ -30,9 +28,10 @@ final class DenseMatmul: @unchecked Sendable {
     private let scales: UnsafeMutablePointer<Float>?
     private let weightSums: UnsafeMutablePointer<Int32>?
 
-    /// Converts `weight` (n, k) row-major (PyTorch's layout) for `kind`.
+    /// Converts `weight` (n, k) row-major (PyTorch's layout) for `kind`; `hasBias`: whether calls pass
+    /// a bias (bf16 adds it inside oneDNN's product, so the primitive is made for it or not).
     init(weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, kind: PrecisionPlan.DenseKind,
-         engine: OneDNNEngine) throws(OneDNNError) {
+         hasBias: Bool = true, engine: OneDNNEngine) throws(OneDNNError) {
         self.kind = kind
         self.engine = engine
         outFeatures = n
@@ -47,7 +46,7 @@ final class DenseMatmul: @unchecked Sendable {
         var anyWeights = try plainDescriptor(rows: Int64(k), columns: Int64(n), type: weightType, tag: dnnl_format_tag_any)
         var output = try plainDescriptor(rows: runtime, columns: Int64(n), type: outputType)
         var bias = try plainDescriptor(rows: 1, columns: Int64(n), type: dnnl_f32)
-        let withBias = kind == .bfloat16
+        let withBias = kind == .bfloat16 && hasBias
 
         func makePrimitive(accumulating: Bool) throws(OneDNNError) -> (dnnl_primitive_t, dnnl_primitive_desc_t) {
             var description = dnnl_matmul_desc_t()
@@ -75,11 +74,6 @@ final class DenseMatmul: @unchecked Sendable {
         let (plain, pd) = try makePrimitive(accumulating: false)
         defer { dnnl_primitive_desc_destroy(pd) }
         primitive = plain
-        var implementationName: UnsafePointer<CChar>?
-        withUnsafeMutablePointer(to: &implementationName) { pointer in
-            _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, pointer)
-        }
-        implementation = implementationName.map { String(cString: $0) } ?? "unknown"
         accumulatingPrimitive = kind == .bfloat16 ? try makePrimitive(accumulating: true).0 : nil
 
         // The weights: converted into a plain (n, k) buffer — oneDNN's (k, n) with tag `ba` —, then
@@ -239,14 +233,13 @@ final class DenseMatmul: @unchecked Sendable {
         defer { dnnl_memory_destroy(sourceMemory) }
         try dnnlCheck(dnnl_memory_create(&outputMemory, &output, engine.handle, UnsafeMutableRawPointer(y)), "dnnl_memory_create (output)")
         defer { dnnl_memory_destroy(outputMemory) }
-        // A model without a bias here gets zeros: oneDNN's primitive was made with a bias.
-        let zeros = bias == nil ? UnsafeMutablePointer<Float>.allocate(capacity: n) : nil
-        zeros?.initialize(repeating: 0, count: n)
-        defer { zeros?.deallocate() }
-        try dnnlCheck(dnnl_memory_create(&biasMemory, &biasDescriptor, engine.handle, UnsafeMutableRawPointer(mutating: bias ?? UnsafePointer(zeros!))), "dnnl_memory_create (bias)")
-        defer { dnnl_memory_destroy(biasMemory) }
         var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: sourceMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
-                    dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory), dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: outputMemory)]
+                    dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: outputMemory)]
+        if let bias {
+            try dnnlCheck(dnnl_memory_create(&biasMemory, &biasDescriptor, engine.handle, UnsafeMutableRawPointer(mutating: bias)), "dnnl_memory_create (bias)")
+            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory))
+        }
+        defer { if biasMemory != nil { dnnl_memory_destroy(biasMemory) } }
         try run(accumulate ? accumulatingPrimitive! : primitive, &args)
     }
 }

@@ -28,7 +28,7 @@ struct LayerPrecision {
         var copy = linear
         do {
             copy.dense = try DenseMatmul(weight: linear.weight, outFeatures: linear.outFeatures, inFeatures: linear.inFeatures,
-                                         kind: dense, engine: engine)
+                                         kind: dense, hasBias: linear.bias != nil, engine: engine)
         } catch {
             throw .precisionUnavailable(dense == .bfloat16 ? "bf16" : "int8", "\(error)")
         }

@@ -58,6 +58,9 @@ public struct Daemon: Sendable {
         let plan = (loaded as? EngineCaptionService)?.captioner.model.precision
         log("model loaded in \(milliseconds(since: loadStart)) ms (precision \(options.precision.rawValue)\(plan.map { " on \($0.instructionPath)" } ?? ""), \(BLASRuntime.threads) engine threads)\(loadedFrom)")
         if let warning = plan?.warning { log(warning, level: .warning) }
+        if let released = (loaded as? EngineCaptionService)?.captioner.model.releasedWeightBytes, released > 0 {
+            log("\(released >> 20) MiB of float32 weights given back: their \(options.precision.rawValue) copies replace them")
+        }
         let fileWatch = ModelFileWatch { log($0, level: .warning) }
         fileWatch.watch((loaded as? EngineCaptionService)?.captioner.model)
 

@@ -241,6 +241,49 @@ struct PrecisionTests {
         }
     }
 
+    /// A reduced precision's copies replace the float32 matrices they were made from: exactly the
+    /// whole pages inside those matrices are given back (none in fp32), and captions after the
+    /// weights are copied into owned memory — where a given-back page would read as zeros — are
+    /// the captions before.
+    @Test(arguments: [Precision.float32, .bfloat16, .int8])
+    func reducedCopiesGiveBackTheFloat32TheyReplace(_ precision: Precision) throws {
+        let folder = Fixtures.modelFolder("tiny-a")  // float32 tensors: pages of the mapped file
+        let captioner = try Captioner(folder: folder, precision: precision)
+        let model = captioner.model
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // The matrices with a copy: the text decoder's linear layers (not the LM head's decoder,
+        // the tied word embeddings) and, where products over image tokens run through oneDNN,
+        // the vision encoder's and the cross-attention keys' and values'.
+        let bytes = try Data(contentsOf: folder.weightsDescriptor)
+        let dataOffset = 8 + Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+        let file = try SafeTensorsFile(url: folder.weightsDescriptor)
+        var expected = 0
+        for (name, entry) in file.entries where entry.shape.count == 2 && name.hasSuffix(".weight") {
+            let decoderLinear = name.hasPrefix("text_decoder.bert.encoder.layer.") || name.contains("predictions.transform.dense")
+            let crossKeysValues = name.contains("crossattention.self.key") || name.contains("crossattention.self.value")
+            let vision = name.hasPrefix("vision_model.encoder.layers.")
+            // bf16 step copies exist for the shapes its packing takes.
+            let stepCopied = decoderLinear && !crossKeysValues
+                && (precision == .int8 || PackedBFloat16Matrix.canPack(outFeatures: entry.shape[0], inFeatures: entry.shape[1]))
+            let replaced = switch precision {
+            case .float32: false
+            case .bfloat16, .int8: stepCopied || (model.precision.denseProducts != nil && (vision || crossKeysValues))
+            }
+            guard replaced else { continue }
+            let start = dataOffset + entry.range.lowerBound, end = dataOffset + entry.range.upperBound
+            expected += max(0, end / page * page - (start + page - 1) / page * page)
+        }
+        print("measured: \(precision.rawValue) gives back \(model.releasedWeightBytes) of \(bytes.count) weight-file bytes")
+        #expect(model.releasedWeightBytes == expected)
+        guard precision != .float32 else { return }
+        #expect(expected > 0, "the fixture has whole pages to give back")
+        let images = try ["astronaut_q90_420.jpg", "rocket.png"].map(Fixtures.imageBytes)
+        let before = try images.map { try captioner.caption(image: $0).candidates }
+        #expect(try model.ownWeights() > 0)
+        let after = try images.map { try captioner.caption(image: $0).candidates }
+        #expect(after == before, "a caption read a given-back page")
+    }
+
     /// Captions run together (batched decode steps, encode lanes) equal captions alone, bit for bit,
     /// in every reduced precision too.
     @Test(arguments: [Precision.bfloat16, .int8])

@@ -22,8 +22,9 @@ struct LayerPrecision {
         self.init(steps: plan.stepWeights, dense: plan.denseProducts, engine: engine)
     }
 
-    /// `linear` with its weight converted for oneDNN, or itself in float32.
-    func denseCopy(of linear: Linear) throws(ModelError) -> Linear {
+    /// `linear` with its weight converted for oneDNN, or itself in float32. The float32 weight's
+    /// mapped pages are given back to `store` (every product of the layer goes through oneDNN).
+    func denseCopy(of linear: Linear, releasingFrom store: WeightStore) throws(ModelError) -> Linear {
         guard let dense, let engine else { return linear }
         var copy = linear
         do {
@@ -32,12 +33,14 @@ struct LayerPrecision {
         } catch {
             throw .precisionUnavailable(dense == .bfloat16 ? "bf16" : "int8", "\(error)")
         }
+        store.releasePages(UnsafeRawBufferPointer(start: linear.weight,
+                                                  count: linear.outFeatures * linear.inFeatures * MemoryLayout<Float>.size))
         return copy
     }
 
     /// A product over image tokens as this precision runs it: through oneDNN, or in float32 with
     /// the vision encoder's ``VisionGEMM``.
     func imageProduct(_ linear: Linear, gemm: VisionGEMM, store: WeightStore) throws(ModelError) -> Linear {
-        dense == nil ? linear.using(gemm, releasingFrom: store) : try denseCopy(of: linear)
+        dense == nil ? linear.using(gemm, releasingFrom: store) : try denseCopy(of: linear, releasingFrom: store)
     }
 }

@@ -8,9 +8,9 @@ struct Linear: @unchecked Sendable {
     let bias: UnsafePointer<Float>?   // (outFeatures)
     let inFeatures: Int
     let outFeatures: Int
-    /// A bfloat16 copy of `weight` (`--precision bf16`), read instead of it by decode steps.
+    /// A bfloat16 copy of `weight` (`--precision bf16`), read instead of it by every product.
     var reducedWeight: PackedBFloat16Matrix? = nil
-    /// An int8 copy of `weight` (`--precision int8`), read instead of it by decode steps.
+    /// An int8 copy of `weight` (`--precision int8`), read instead of it by every product.
     var int8Weight: PackedInt8Matrix? = nil
     /// `weight` converted for oneDNN (`--precision bf16|int8`): products given a ``MatmulScratch``
     /// (the vision encoder's, the cross-attention keys' and values') run through it, for any rows.
@@ -33,7 +33,10 @@ struct Linear: @unchecked Sendable {
     func apply(_ x: UnsafePointer<Float>, rows: Int, xStride: Int,
                into y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool = false,
                then epilogue: Epilogue = .none, scratch: MatmulScratch? = nil) {
-        if let dense, let scratch {
+        if let dense {
+            // The float32 weight's pages are given back once the oneDNN copy exists: every product
+            // of this layer goes through oneDNN, with its caller's buffers.
+            guard let scratch else { preconditionFailure("a oneDNN product needs its MatmulScratch") }
             precondition(xStride == inFeatures && yStride == outFeatures, "oneDNN products take dense rows")
             dense.apply(x, rows: rows, into: y, bias: bias, accumulate: accumulate, then: epilogue, scratch: scratch)
             return
@@ -43,18 +46,30 @@ struct Linear: @unchecked Sendable {
                         accumulate: accumulate, then: epilogue)
             return
         }
+        if int8Weight != nil || reducedWeight != nil {
+            // A reduced copy answers every product of this layer, `skinnyRows` rows at a time (each
+            // row computed as alone), so the float32 weight is never read and its pages are given
+            // back (`WeightStore.stepCopy`).
+            var first = 0
+            while first < rows {
+                let count = min(Self.skinnyRows, rows - first)
+                let xs = x + first * xStride, ys = y + first * yStride
+                if let int8Weight {
+                    skinnyProduct(weight: int8Weight, bias: bias, x: xs, rows: count, xStride: xStride,
+                                  y: ys, yStride: yStride, accumulate: accumulate)
+                } else if let reducedWeight {
+                    skinnyProduct(weight: reducedWeight, bias: bias, x: xs, rows: count, xStride: xStride,
+                                  y: ys, yStride: yStride, accumulate: accumulate)
+                }
+                first += count
+            }
+            if case .gelu = epilogue { for r in 0..<rows { gelu(y + r * yStride, count: outFeatures) } }
+            return
+        }
         if rows <= Self.skinnyRows {
             // Decode steps: stream the weights once for all rows (see skinnyProduct).
-            if let int8Weight {
-                skinnyProduct(weight: int8Weight, bias: bias, x: x, rows: rows, xStride: xStride,
-                              y: y, yStride: yStride, accumulate: accumulate)
-            } else if let reducedWeight {
-                skinnyProduct(weight: reducedWeight, bias: bias, x: x, rows: rows, xStride: xStride,
-                              y: y, yStride: yStride, accumulate: accumulate)
-            } else {
-                skinnyProduct(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
-                              x: x, rows: rows, xStride: xStride, y: y, yStride: yStride, accumulate: accumulate)
-            }
+            skinnyProduct(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
+                          x: x, rows: rows, xStride: xStride, y: y, yStride: yStride, accumulate: accumulate)
             if case .gelu = epilogue { for r in 0..<rows { gelu(y + r * yStride, count: outFeatures) } }
             return
         }

@@ -66,6 +66,10 @@ public final class BlipModel: @unchecked Sendable {
         return copied
     }
 
+    /// Bytes of the weights file given back because a copy replaces them: the float32 matrices a
+    /// reduced precision converted (`--precision bf16|int8`), or packed ones (``VisionGEMM/packed``).
+    public var releasedWeightBytes: Int { weights.files.reduce(0) { $0 + $1.releasedBytes } }
+
     /// Whether ``ownWeights()`` has finished.
     public var ownsWeights: Bool { weights.files.allSatisfy(\.isOwned) }
 

@@ -196,6 +196,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         madvise(mapping + first, end - first, MADV_DONTNEED)
     }
 
+    /// Bytes given back with ``releasePages(_:)`` (whole pages): never resident again, never copied.
+    public var releasedBytes: Int { lock.withLock { released.reduce(0) { $0 + $1.count } } }
+
     /// Whether ``takeOwnership()`` has finished: the weights no longer depend on the file.
     public var isOwned: Bool { lock.withLock { openFile == nil } }
 

@@ -102,17 +102,23 @@ final class WeightStore: @unchecked Sendable {
         return linear
     }
 
-    /// Gives `linear` the decode steps' copy of its weight that `steps` asks for.
-    func stepCopy(of linear: inout Linear, _ steps: PrecisionPlan.StepWeightKind) {
+    /// Gives `linear` the copy of its weight that `steps` asks for, which every product of the
+    /// layer then reads. With `releasing`, the float32 weight's mapped pages are given back
+    /// (``releasePages(_:)``), so the copy replaces them in memory; pass false for a weight that is
+    /// read elsewhere too (the tied word embeddings of the LM head).
+    func stepCopy(of linear: inout Linear, _ steps: PrecisionPlan.StepWeightKind, releasing: Bool = true) {
+        let n = linear.outFeatures, k = linear.inFeatures
         switch steps {
-        case .float32: break
-        case .bfloat16: linear.reducedWeight = packedBFloat16(linear.weight, outFeatures: linear.outFeatures, inFeatures: linear.inFeatures)
-        case .int8: linear.int8Weight = packedInt8(linear.weight, outFeatures: linear.outFeatures, inFeatures: linear.inFeatures)
+        case .float32: return
+        case .bfloat16: linear.reducedWeight = packedBFloat16(linear.weight, outFeatures: n, inFeatures: k)
+        case .int8: linear.int8Weight = packedInt8(linear.weight, outFeatures: n, inFeatures: k)
+        }
+        if releasing && (linear.reducedWeight != nil || linear.int8Weight != nil) {
+            releasePages(UnsafeRawBufferPointer(start: linear.weight, count: n * k * MemoryLayout<Float>.size))
         }
     }
 
     /// An int8 copy of `weight` (n, k) quantised per row (``PackedInt8Matrix``), owned by this store.
-    /// The float32 original stays, as for ``packedBFloat16(_:outFeatures:inFeatures:)``.
     func packedInt8(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) -> PackedInt8Matrix {
         let count = PackedInt8Matrix.count(outFeatures: n, inFeatures: k)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count + n * MemoryLayout<Float>.stride, alignment: 64)
@@ -124,10 +130,7 @@ final class WeightStore: @unchecked Sendable {
     }
 
     /// A packed bfloat16 copy (round to nearest even) of `weight` (n, k), owned by this store, or nil
-    /// when the shape cannot be packed. The float32 original stays: products of more than 32 rows
-    /// (cross-attention keys and values of the image, long prompts) and the word-embedding rows
-    /// still read it, so it is not released (once the daemon owns the weights a released page
-    /// would read as zeros, see `SafeTensorsFile.takeOwnership()`).
+    /// when the shape cannot be packed.
     func packedBFloat16(_ weight: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) -> PackedBFloat16Matrix? {
         guard PackedBFloat16Matrix.canPack(outFeatures: n, inFeatures: k) else { return nil }
         let out = UnsafeMutablePointer<BFloat16>.allocate(capacity: n * k)

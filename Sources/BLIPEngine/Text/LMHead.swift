@@ -25,7 +25,8 @@ struct LMHead: @unchecked Sendable {
         }
         guard let bias else { throw .missingTensor(prefix + ".bias") }
         var decoder = Linear(weight: weight, bias: bias, inFeatures: h, outFeatures: v)
-        w.stepCopy(of: &decoder, precision.steps)
+        // Not released: when tied, the same floats are the word embeddings, read by every step.
+        w.stepCopy(of: &decoder, precision.steps, releasing: false)
         self.decoder = decoder
     }
 

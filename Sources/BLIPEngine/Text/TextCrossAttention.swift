@@ -12,8 +12,8 @@ struct TextCrossAttention: @unchecked Sendable {
     init(_ w: WeightStore, prefix: String, config: BlipTextConfig, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize, e = config.encoderHiddenSize
         query = try w.linear(prefix + ".self.query", in: h, out: h, steps: precision.steps)
-        key = try precision.denseCopy(of: w.linear(prefix + ".self.key", in: e, out: h))
-        value = try precision.denseCopy(of: w.linear(prefix + ".self.value", in: e, out: h))
+        key = try precision.denseCopy(of: w.linear(prefix + ".self.key", in: e, out: h), releasingFrom: w)
+        value = try precision.denseCopy(of: w.linear(prefix + ".self.value", in: e, out: h), releasingFrom: w)
         outputDense = try w.linear(prefix + ".output.dense", in: h, out: h, steps: precision.steps)
         outputLayerNorm = try w.layerNorm(prefix + ".output.LayerNorm", width: h, eps: config.layerNormEps)
         heads = config.numAttentionHeads

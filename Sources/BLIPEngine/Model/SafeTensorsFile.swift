@@ -208,7 +208,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     ///
     /// Until it returns, the weights are the file's pages: a truncation of the file in that window
     /// raises SIGBUS (the daemon turns it into a clean exit with a log line).
-    /// - Returns: The bytes copied (0 when already owned).
+    /// - Returns: The bytes copied (0 when already owned): the file's but the released pages.
     /// - Throws: `ModelError.badSafeTensors` when the file changed while it was copied (the copy may
     ///   mix old and new bytes: load it again), or when memory runs out (the mapping stays).
     public func takeOwnership() throws(ModelError) -> Int {
@@ -216,7 +216,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         defer { lock.unlock() }
         guard let fd = openFile else { return 0 }
         let path = url.path
-        var offset = 0
+        var offset = 0, copied = mappingLength
         while offset < mappingLength {
             let count = min(Self.copyChunk, mappingLength - offset)
             guard let piece = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), piece != MAP_FAILED else {
@@ -230,11 +230,20 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
             var cursor = offset
             let end = offset + count
+            var skipped: [Range<Int>] = []
             for skip in released.sorted(by: { $0.lowerBound < $1.lowerBound }) where skip.upperBound > cursor && skip.lowerBound < end {
                 if skip.lowerBound > cursor { copy(cursor..<skip.lowerBound) }
+                let lower = max(cursor, skip.lowerBound)
                 cursor = max(cursor, min(skip.upperBound, end))
+                if cursor > lower { skipped.append(lower..<cursor) }
             }
             if cursor < end { copy(cursor..<end) }
+            // A huge page the copy touched next to a released range holds zeros there: give those
+            // back too (the kernel splits the huge page), so released bytes stay out of memory.
+            for range in skipped {
+                madvise(piece + (range.lowerBound - offset), range.count, MADV_DONTNEED)
+                copied -= range.count
+            }
             mprotect(piece, count, PROT_READ)
             guard blip_mremap_onto(piece, count, mapping + offset) == mapping + offset else {
                 let code = errno
@@ -250,7 +259,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard unchanged else {
             throw .badSafeTensors(path, "the file changed while its weights were being copied (was \(fileStamp), now \(FileStamp(after))): the loaded weights may mix both versions; replace a model by renaming a complete copy into place (docs/daemon.md)")
         }
-        return mappingLength
+        return copied
     }
 
     /// Reads exactly `buffer.count` bytes at `offset`; a file that ends early was truncated.

@@ -6,12 +6,15 @@ import Foundation
 /// - a second prompt for an image just captioned (a feature-cache hit) ÷ the first call;
 /// - three prompts in one call ÷ one prompt, on images not seen before;
 /// - cancel-to-answer time of a call cancelled in the middle of its encode;
-/// - images/s with 4 callers on distinct images ÷ 1 caller (encode lanes), cache off.
+/// - images/s with 4 callers on distinct images ÷ 1 caller (encode lanes), cache off: `rounds`
+///   rounds, each 4 images one at a time then 8 at once (new images every round), so that a
+///   machine's drift lands in both; the medians are reported, and each round's ratio.
 /// Each caption is the default (beam 3, at most 20 tokens in all).
 struct LoopBenchmark {
     let folder: ModelFolder
     let image: [UInt8]
     let precision: Precision
+    var rounds = 1
 
     /// A distinct raw 384×384 image per seed (no cache hit between them).
     static func syntheticImage(_ seed: Int) -> (bytes: [UInt8], format: ImageFormat) {
@@ -90,15 +93,23 @@ struct LoopBenchmark {
         // Throughput: 1 caller (one image at a time) against 4 callers (4 in flight), cache off.
         let plain = try Captioner(folder: folder, precision: precision, configuration: .init(maxBatch: 4))
         _ = try plain.warmUp()
-        let images = (100..<108).map(Self.syntheticImage)
-        var sequential = 0.0
-        for img in images.prefix(4) {
-            sequential += try Self.timed(plain, [CaptionJob(image: img.bytes, format: img.format, prompts: [p])])[0]
+        var alone: [Double] = [], together: [Double] = [], ratios: [Double] = []
+        for round in 0..<max(1, rounds) {
+            let images = (0..<12).map { Self.syntheticImage(100 + 12 * round + $0) }
+            var sequential = 0.0
+            for img in images.prefix(4) {
+                sequential += try Self.timed(plain, [CaptionJob(image: img.bytes, format: img.format, prompts: [p])])[0]
+            }
+            let concurrent = try Self.timed(plain, images.suffix(8).map { CaptionJob(image: $0.bytes, format: $0.format, prompts: [p]) }).max()!
+            alone.append(4 / sequential)
+            together.append(8 / concurrent)
+            ratios.append(together.last! / alone.last!)
         }
-        out["loop_1_caller_images_per_s"] = 4 / sequential
-        let together = try Self.timed(plain, images.map { CaptionJob(image: $0.bytes, format: $0.format, prompts: [p]) }).max()!
-        out["loop_4_callers_images_per_s"] = Double(images.count) / together
-        out["loop_4_over_1"] = out["loop_4_callers_images_per_s"]! / out["loop_1_caller_images_per_s"]!
+        out["loop_1_caller_images_per_s"] = Stats.median(alone)
+        out["loop_4_callers_images_per_s"] = Stats.median(together)
+        out["loop_4_over_1"] = Stats.median(ratios)
+        out["loop_rounds"] = Double(ratios.count)
+        for (i, r) in ratios.enumerated() { out["loop_4_over_1_round_\(i + 1)"] = r }
         let lanes = plain.loop.configuration.lanes(forEncoding: Int.max)
         out["loop_encode_lanes"] = Double(lanes.lanes)
         out["loop_threads_per_lane"] = Double(lanes.threadsPerLane)

@@ -28,7 +28,7 @@ do {
         exit(0)
     }
     guard let modelPath = option("--model") else {
-        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--precision fp32|bf16|int8] | --model DIR --precision-report IMAGES_DIR [--runs N] [--tokens N] | --model DIR --image FILE --loop | --model DIR --vision-gemm [--runs N] [--rounds N]")
+        throw BenchError.usage("usage: blip-bench --model DIR --image FILE [--runs N] [--tokens N] [--load-only] [--only STAGES] [--no-probe] [--precision fp32|bf16|int8] | --model DIR --precision-report IMAGES_DIR [--runs N] [--tokens N] | --model DIR --image FILE --loop [--rounds N] [--precision P] | --model DIR --vision-gemm [--runs N] [--rounds N]")
     }
     let folder = ModelFolder(url: URL(fileURLWithPath: modelPath))
     if CommandLine.arguments.contains("--vision-gemm") {
@@ -67,7 +67,9 @@ do {
         // --loop: the engine loop's figures (LoopBenchmark), one JSON object.
         guard let imagePath = option("--image") else { throw BenchError.usage("--image FILE is required") }
         let image = try [UInt8](Data(contentsOf: URL(fileURLWithPath: imagePath)))
-        var json: [String: Any] = try LoopBenchmark(folder: folder, image: image, precision: precision).run()
+        var bench = LoopBenchmark(folder: folder, image: image, precision: precision)
+        bench.rounds = Int(option("--rounds") ?? "1") ?? 1
+        var json: [String: Any] = try bench.run()
         json["cpu"] = ProcessInfoLinux.cpuModel()
         json["threads"] = BLASRuntime.threads
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])

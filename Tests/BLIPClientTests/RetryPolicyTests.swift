@@ -63,19 +63,26 @@ import Testing
         #expect(server.received.filter { $0.kind == .request }.count == 1)
     }
 
-    /// The timeout bounds every attempt and wait: with waits of up to 200 ms and a 500 ms deadline
-    /// at most 4 attempts start (not the 100 the policy allows), and the daemon's own error is
-    /// reported, not DEADLINE_EXCEEDED. (Counted, not timed: a test run that keeps the cooperative
-    /// pool busy may delay the wake-ups, which only lowers the count.)
+    /// The timeout bounds every attempt and wait: with a 500 ms deadline the deadline, not the 100
+    /// attempts the policy allows, ends the retries, no attempt reaches the daemon after it (50 ms
+    /// allowed for the socket), and the daemon's own error is reported, not DEADLINE_EXCEEDED.
+    /// (Full jitter makes the waits anything in 0…200 ms, so the count itself is not bounded.)
     @Test func noRetryPastTheDeadline() async throws {
-        let server = try busyServer(busy: 1000)
+        let arrivals = LockedState<[ContinuousClock.Instant]>([])
+        let server = try FakeServer { envelope, peer in
+            guard envelope.kind == .request else { return }
+            arrivals.withLock { $0.append(.now) }
+            peer.send(.failure(callID: envelope.callID, method: envelope.method, error: RPCError(code: .resourceExhausted, message: "the caption queue is full")))
+        }
         defer { server.stop() }
         let policy = RetryPolicy(maxAttempts: 100, initialBackoff: .milliseconds(200), maxBackoff: .milliseconds(200), multiplier: 1)
         let client = CaptionClient(socketPath: server.path, retryPolicy: policy)
+        let deadline = ContinuousClock.now + .milliseconds(500)
         let error = await #expect(throws: CaptionClientError.self) { try await client.caption(image: jpeg, timeout: .milliseconds(500)) }
         #expect(error?.code == .resourceExhausted)
-        let attempts = server.received.filter { $0.kind == .request }.count
-        #expect((1...4).contains(attempts), "\(attempts) attempts")
+        let times = arrivals.withLock { $0 }
+        #expect((1..<100).contains(times.count), "\(times.count) attempts")
+        #expect(times.allSatisfy { $0 < deadline + .milliseconds(50) }, "an attempt reached the daemon after the deadline")
     }
 
     @Test func whichFailuresAreRetried() {

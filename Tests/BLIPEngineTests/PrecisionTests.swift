@@ -191,6 +191,41 @@ struct PrecisionTests {
         }
     }
 
+    /// A layer with a reduced copy computes every product from it, beyond `Linear.skinnyRows` rows
+    /// too (a long prompt's first step), each row as alone: its float32 weight, given back at load,
+    /// is never read (here it holds NaN, which any read would spread to the output).
+    @Test(arguments: [Precision.bfloat16, .int8])
+    func reducedCopiesAnswerProductsOfAnyRowCount(_ precision: Precision) {
+        let n = 24, k = 32, rows = Linear.skinnyRows + 9
+        let weight = Self.values(n * k, seed: 12), bias = Self.values(n, seed: 13), x = Self.values(rows * k, seed: 14)
+        let poisoned = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        let bf16 = UnsafeMutablePointer<BFloat16>.allocate(capacity: n * k)
+        let int8 = UnsafeMutablePointer<Int8>.allocate(capacity: PackedInt8Matrix.count(outFeatures: n, inFeatures: k))
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: n), biases = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { poisoned.deallocate(); bf16.deallocate(); int8.deallocate(); scales.deallocate(); biases.deallocate() }
+        poisoned.initialize(repeating: .nan, count: n * k)
+        biases.initialize(from: bias, count: n)
+        var linear = Linear(weight: poisoned, bias: biases, inFeatures: k, outFeatures: n)
+        weight.withUnsafeBufferPointer { w in
+            if precision == .int8 {
+                PackedInt8Matrix.pack(w.baseAddress!, outFeatures: n, inFeatures: k, into: int8, scales: scales)
+                linear.int8Weight = PackedInt8Matrix(values: int8, scales: scales, outFeatures: n, inFeatures: k)
+            } else {
+                PackedBFloat16Matrix.pack(w.baseAddress!, outFeatures: n, inFeatures: k, into: bf16)
+                linear.reducedWeight = PackedBFloat16Matrix(values: bf16, outFeatures: n, inFeatures: k)
+            }
+        }
+        var together = [Float](repeating: 0, count: rows * n), alone = [Float](repeating: 0, count: n)
+        x.withUnsafeBufferPointer { xs in
+            together.withUnsafeMutableBufferPointer { linear(xs.baseAddress!, rows: rows, into: $0.baseAddress!) }
+            for r in 0..<rows {
+                alone.withUnsafeMutableBufferPointer { linear(xs.baseAddress! + r * k, rows: 1, into: $0.baseAddress!) }
+                #expect(Array(together[(r * n)..<((r + 1) * n)]) == alone, "row \(r) of \(rows) differs from the row alone")
+            }
+        }
+        #expect(together.allSatisfy { $0.isFinite }, "a product read the float32 weight")
+    }
+
     // MARK: the models against fp32 on the fixtures
 
     /// Each reduced precision against fp32 on a fixture model and every fixture photo: the vision

@@ -10,7 +10,7 @@
 #      feature cache as new images would).
 # VmHWM is the peak resident set since the start: what a memory limit must allow.
 #
-#   scripts/bench/memory.sh [fp32|bf16 ...]       (default: fp32 bf16)
+bf16 ...]       (default: fp32 bf16)|bf16 ...]       (default: fp32 bf16)
 #
 # Environment: MODEL (default .build/bench/blip-large-random; scripts/bench/run.sh makes it, or
 # scripts/reference/make_full_size_model.py --out DIR), IMAGE (default .build/bench/chelsea_1024x768.jpg,

@@ -53,6 +53,9 @@ public struct Daemon: Sendable {
         let loadStart = ContinuousClock.now
         var loaded: (any CaptionService)?
         do { loaded = try loadService() } catch { throw fail("loading the model failed", error) }
+        // The model is reached through `loaded` each time, never bound to a local: this function
+        // runs until shutdown, and a local would keep the first model alive past every reload
+        // (ReloadMemoryTests).
         // Which file was read (a folder may hold model.safetensors and pytorch_model.bin) and its revision.
         let loadedFrom = (loaded as? EngineCaptionService).map { ": \($0.captioner.model.weightsPath), revision \($0.captioner.model.revision)" } ?? ""
         let plan = (loaded as? EngineCaptionService)?.captioner.model.precision

@@ -33,8 +33,7 @@ struct LayerPrecision {
         } catch {
             throw .precisionUnavailable(dense == .bfloat16 ? "bf16" : "int8", "\(error)")
         }
-        store.releasePages(UnsafeRawBufferPointer(start: linear.weight,
-                                                  count: linear.outFeatures * linear.inFeatures * MemoryLayout<Float>.size))
+        store.releaseWeight(of: linear)
         return copy
     }
 

@@ -73,7 +73,7 @@ extension Linear {
               let packed = PackedWeight(packing: weight, outFeatures: outFeatures, inFeatures: inFeatures) else { return self }
         var linear = self
         linear.packedWeight = packed
-        store.releasePages(UnsafeRawBufferPointer(start: weight, count: outFeatures * inFeatures * MemoryLayout<Float>.size))
+        store.releaseWeight(of: self)
         return linear
     }
 

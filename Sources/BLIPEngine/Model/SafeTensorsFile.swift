@@ -217,6 +217,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard let fd = openFile else { return 0 }
         let path = url.path
         var offset = 0, copied = mappingLength
+        let skips = released.sorted { $0.lowerBound < $1.lowerBound }
         while offset < mappingLength {
             let count = min(Self.copyChunk, mappingLength - offset)
             guard let piece = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), piece != MAP_FAILED else {
@@ -231,7 +232,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             var cursor = offset
             let end = offset + count
             var skipped: [Range<Int>] = []
-            for skip in released.sorted(by: { $0.lowerBound < $1.lowerBound }) where skip.upperBound > cursor && skip.lowerBound < end {
+            for skip in skips where skip.upperBound > cursor && skip.lowerBound < end {
                 if skip.lowerBound > cursor { copy(cursor..<skip.lowerBound) }
                 let lower = max(cursor, skip.lowerBound)
                 cursor = max(cursor, min(skip.upperBound, end))

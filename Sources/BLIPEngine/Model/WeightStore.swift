@@ -55,6 +55,12 @@ final class WeightStore: @unchecked Sendable {
         for file in files { file.releasePages(bytes) }
     }
 
+    /// Gives back the float32 weight of `linear` (``releasePages(_:)``): a copy now answers every
+    /// product of the layer.
+    func releaseWeight(of linear: Linear) {
+        releasePages(UnsafeRawBufferPointer(start: linear.weight, count: linear.outFeatures * linear.inFeatures * MemoryLayout<Float>.size))
+    }
+
     /// The tensor `name`, which must have exactly `shape`.
     func tensor(_ name: String, shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
         guard let (entry, file) = located[name] else { throw .missingTensor(name) }
@@ -113,9 +119,7 @@ final class WeightStore: @unchecked Sendable {
         case .bfloat16: linear.reducedWeight = packedBFloat16(linear.weight, outFeatures: n, inFeatures: k)
         case .int8: linear.int8Weight = packedInt8(linear.weight, outFeatures: n, inFeatures: k)
         }
-        if releasing && (linear.reducedWeight != nil || linear.int8Weight != nil) {
-            releasePages(UnsafeRawBufferPointer(start: linear.weight, count: n * k * MemoryLayout<Float>.size))
-        }
+        if releasing && (linear.reducedWeight != nil || linear.int8Weight != nil) { releaseWeight(of: linear) }
     }
 
     /// An int8 copy of `weight` (n, k) quantised per row (``PackedInt8Matrix``), owned by this store.

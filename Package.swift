@@ -73,9 +73,9 @@ let package = Package(
         // What other services link to call the daemon: the protocol and a socket, never the engine.
         .target(name: "BLIPClient", dependencies: ["BLIPProtocol", "BLIPSocket"]),
 
-        // The packed-weight GEMM of the vision encoder (AVX2 + FMA, chosen at run time). Optimised in
-        // debug builds too, like BLIPEngine; the vector code carries its own target attribute.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // blip-bench's FMA peak probe (AVX2 + FMA, chosen at run time). Optimised in debug builds
+        // too; the vector code carries its own target attribute.
+        .target(name: "CFMAProbe", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Whether the engine as built can run on this CPU; built for the baseline instruction set.
         .target(name: "CPUFeatures", swiftSettings: cpuFeatureDefines),
@@ -83,7 +83,7 @@ let package = Package(
         // The model, images, tokenizer and generation. No sockets, no protobuf.
         .target(
             name: "BLIPEngine",
-            dependencies: ["BLIPOptions", "COpenBLAS", "CKernels", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF", "CHEIF", "CAVIF",
+            dependencies: ["BLIPOptions", "COpenBLAS", "CTurboJPEG", "CSPNG", "CWebP", "CGIF", "CTIFF", "CHEIF", "CAVIF",
                            "CMemory", "CPUFeatures", "CDNNL",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Numeric code is 10–50× slower unoptimised; tests run in debug, so optimise this target always.
@@ -135,7 +135,7 @@ let package = Package(
 
         // Stage timings of the engine on a full-size model (scripts/bench/run.sh runs it beside PyTorch).
         // Optimised always, like BLIPEngine, so its bandwidth probe measures memory, not -Onone.
-        .executableTarget(name: "blip-bench", dependencies: ["BLIPEngine", "COpenBLAS", "CKernels", "CPUFeatures"],
+        .executableTarget(name: "blip-bench", dependencies: ["BLIPEngine", "COpenBLAS", "CFMAProbe", "CPUFeatures"],
                           swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
 
         // What the test targets share: a temporary directory, a raw frame client, the launcher of

@@ -75,9 +75,8 @@ public final class Captioner: Sendable {
     public let featureCache: FeatureCache?
 
     public init(folder: ModelFolder, imageLimits: ImageLimits = .default, generationLimits: GenerationLimits = GenerationLimits(),
-                precision: Precision = .float32, visionGEMM: VisionGEMM = .fromEnvironment(),
-                configuration: Configuration = Configuration()) throws {
-        model = try BlipModel(folder: folder, precision: precision, visionGEMM: visionGEMM)
+                precision: Precision = .float32, configuration: Configuration = Configuration()) throws {
+        model = try BlipModel(folder: folder, precision: precision)
         tokenizer = try WordPieceTokenizer(folder: folder)
         let p = model.preprocessor
         normalizer = ImageNormalizer(imageSize: p.imageSize, mean: p.imageMean, std: p.imageStd, rescaleFactor: p.rescaleFactor)

@@ -37,9 +37,9 @@ struct LayerPrecision {
         return copy
     }
 
-    /// A product over image tokens as this precision runs it: through oneDNN, or in float32 with
-    /// the vision encoder's ``VisionGEMM``.
-    func imageProduct(_ linear: Linear, gemm: VisionGEMM, store: WeightStore) throws(ModelError) -> Linear {
-        dense == nil ? linear.using(gemm, releasingFrom: store) : try denseCopy(of: linear, releasingFrom: store)
+    /// A product over image tokens as this precision runs it: through oneDNN, or in float32
+    /// (OpenBLAS) on the float32 weight itself.
+    func imageProduct(_ linear: Linear, store: WeightStore) throws(ModelError) -> Linear {
+        dense == nil ? linear : try denseCopy(of: linear, releasingFrom: store)
     }
 }

@@ -15,9 +15,6 @@ struct Linear: @unchecked Sendable {
     /// `weight` converted for oneDNN (`--precision bf16|int8`): products given a ``MatmulScratch``
     /// (the vision encoder's, the cross-attention keys' and values') run through it, for any rows.
     var dense: DenseMatmul? = nil
-    /// The weight packed for the vision encoder's kernel (``VisionGEMM/packed``); when present every
-    /// product reads it, for any number of rows, and never `weight` (whose mapped pages are released).
-    var packedWeight: PackedWeight? = nil
 
     /// What to apply to the output after the product, inside the same parallel piece.
     enum Epilogue { case none, gelu }
@@ -39,11 +36,6 @@ struct Linear: @unchecked Sendable {
             guard let scratch else { preconditionFailure("a oneDNN product needs its MatmulScratch") }
             precondition(xStride == inFeatures && yStride == outFeatures, "oneDNN products take dense rows")
             dense.apply(x, rows: rows, into: y, bias: bias, accumulate: accumulate, then: epilogue, scratch: scratch)
-            return
-        }
-        if let packedWeight {
-            packedApply(packedWeight, x, rows: rows, xStride: xStride, into: y, yStride: yStride,
-                        accumulate: accumulate, then: epilogue)
             return
         }
         if int8Weight != nil || reducedWeight != nil {

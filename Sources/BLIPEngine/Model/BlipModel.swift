@@ -18,10 +18,8 @@ public final class BlipModel: @unchecked Sendable {
     /// preprocessor_config.json (optional) and the weights — model.safetensors, else its shards,
     /// else pytorch_model.bin (read without executing its pickle), else its shards (every tensor checked by name,
     /// shape and dtype; unknown or missing tensors are errors). `precision` chooses the products'
-    /// number format (``Precision``), as this CPU can run it (``PrecisionPlan/make(_:flags:isa:)``). `visionGEMM`
-    /// chooses the vision encoder's products (``VisionGEMM``; default: `BLIP_VISION_GEMM`, read here).
-    public init(folder: ModelFolder, precision: Precision = .float32,
-                visionGEMM: VisionGEMM = .fromEnvironment()) throws(ModelError) {
+    /// number format (``Precision``), as this CPU can run it (``PrecisionPlan/make(_:flags:isa:)``).
+    public init(folder: ModelFolder, precision: Precision = .float32) throws(ModelError) {
         BLASRuntime.useEngineThreading()
         self.folder = folder
         config = try BlipConfig.load(from: folder.config)
@@ -39,7 +37,7 @@ public final class BlipModel: @unchecked Sendable {
         revision = "\(version) (\(folder.weightsDescriptor.lastPathComponent))"
         let plan = PrecisionPlan.make(precision)
         let layers = try LayerPrecision(plan)
-        vision = try VisionEncoder(weights, config: config.vision, gemm: visionGEMM, precision: layers)
+        vision = try VisionEncoder(weights, config: config.vision, precision: layers)
         text = try TextDecoder(weights, config: config.text, tieWordEmbeddings: config.tieWordEmbeddings,
                                precision: layers)
         self.precision = plan
@@ -67,7 +65,7 @@ public final class BlipModel: @unchecked Sendable {
     }
 
     /// Bytes of the weights file given back because a copy replaces them: the float32 matrices a
-    /// reduced precision converted (`--precision bf16|int8`), or packed ones (``VisionGEMM/packed``).
+    /// reduced precision converted (`--precision bf16|int8`).
     public var releasedWeightBytes: Int { weights.files.reduce(0) { $0 + $1.releasedBytes } }
 
     /// Whether ``ownWeights()`` has finished.

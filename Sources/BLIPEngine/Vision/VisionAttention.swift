@@ -8,10 +8,10 @@ struct VisionAttention: @unchecked Sendable {
     let heads: Int
     let headDim: Int
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM, precision: LayerPrecision) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize
-        qkv = try precision.imageProduct(w.linear(prefix + ".qkv", in: h, out: 3 * h), gemm: gemm, store: w)
-        projection = try precision.imageProduct(w.linear(prefix + ".projection", in: h, out: h), gemm: gemm, store: w)
+        qkv = try precision.imageProduct(w.linear(prefix + ".qkv", in: h, out: 3 * h), store: w)
+        projection = try precision.imageProduct(w.linear(prefix + ".projection", in: h, out: h), store: w)
         heads = config.numAttentionHeads
         headDim = config.headDim
     }

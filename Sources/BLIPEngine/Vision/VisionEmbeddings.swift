@@ -9,13 +9,13 @@ struct VisionEmbeddings: @unchecked Sendable {
     let classEmbedding: UnsafePointer<Float>    // (hidden)
     let positionEmbedding: UnsafePointer<Float> // (tokens, hidden)
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig) throws(ModelError) {
         self.config = config
         let h = config.hiddenSize, p = config.patchSize
         patchProjection = Linear(
             weight: try w.tensor(prefix + ".patch_embedding.weight", shape: [h, 3, p, p]),
             bias: try w.tensor(prefix + ".patch_embedding.bias", shape: [h]),
-            inFeatures: 3 * p * p, outFeatures: h).using(gemm, releasingFrom: w)
+            inFeatures: 3 * p * p, outFeatures: h)
         classEmbedding = try w.tensor(prefix + ".class_embedding", shape: [h])
         positionEmbedding = try w.tensor(prefix + ".position_embedding", shape: [config.tokenCount, h])
     }

@@ -7,17 +7,13 @@ public struct VisionEncoder: @unchecked Sendable {
     let layers: [VisionEncoderLayer]
     let postLayerNorm: LayerNorm
 
-    /// How the linear layers multiply over the image tokens (``VisionGEMM``, already `runnable`).
-    public let gemm: VisionGEMM
-
     init(_ w: WeightStore, prefix: String = "vision_model", config: BlipVisionConfig,
-         gemm: VisionGEMM = .blas, precision: LayerPrecision = .float32) throws(ModelError) {
+         precision: LayerPrecision = .float32) throws(ModelError) {
         self.config = config
-        self.gemm = gemm.runnable
-        embeddings = try VisionEmbeddings(w, prefix: prefix + ".embeddings", config: config, gemm: self.gemm)
+        embeddings = try VisionEmbeddings(w, prefix: prefix + ".embeddings", config: config)
         var layers: [VisionEncoderLayer] = []
         for i in 0..<config.numHiddenLayers {
-            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config, gemm: self.gemm,
+            layers.append(try VisionEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", config: config,
                                                   precision: precision))
         }
         self.layers = layers

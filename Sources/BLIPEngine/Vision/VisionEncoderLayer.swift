@@ -7,13 +7,13 @@ struct VisionEncoderLayer: @unchecked Sendable {
     let fc1: Linear  // (intermediate, hidden)
     let fc2: Linear  // (hidden, intermediate)
 
-    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, gemm: VisionGEMM, precision: LayerPrecision) throws(ModelError) {
+    init(_ w: WeightStore, prefix: String, config: BlipVisionConfig, precision: LayerPrecision) throws(ModelError) {
         let h = config.hiddenSize, m = config.intermediateSize, eps = config.layerNormEps
         layerNorm1 = try w.layerNorm(prefix + ".layer_norm1", width: h, eps: eps)
-        attention = try VisionAttention(w, prefix: prefix + ".self_attn", config: config, gemm: gemm, precision: precision)
+        attention = try VisionAttention(w, prefix: prefix + ".self_attn", config: config, precision: precision)
         layerNorm2 = try w.layerNorm(prefix + ".layer_norm2", width: h, eps: eps)
-        fc1 = try precision.imageProduct(w.linear(prefix + ".mlp.fc1", in: h, out: m), gemm: gemm, store: w)
-        fc2 = try precision.imageProduct(w.linear(prefix + ".mlp.fc2", in: m, out: h), gemm: gemm, store: w)
+        fc1 = try precision.imageProduct(w.linear(prefix + ".mlp.fc1", in: h, out: m), store: w)
+        fc2 = try precision.imageProduct(w.linear(prefix + ".mlp.fc2", in: m, out: h), store: w)
     }
 
     /// Updates the first `t` rows of x (tokens, hidden) in place using the scratch buffers of

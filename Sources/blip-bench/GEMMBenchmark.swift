@@ -41,47 +41,53 @@ struct GEMMBenchmark {
         return [("qkv", t, 3 * h, h), ("proj", t, h, h), ("fc1", t, m, h), ("fc2", t, h, m)]
     }
 
-    /// Median GFLOP/s of each shape: sgemm on 1 and `threads` threads.
+    /// Median GFLOP/s of each shape's sgemm: one image on 1 thread (`sgemm_1`) and on `threads`
+    /// (`sgemm_n`, the output columns split as the engine splits them); and `threads` images at once,
+    /// either as one product of `threads` × M rows with the columns split (`batched_n`) or one image
+    /// per thread, all columns (`lanes_n`, the engine's encode lanes).
     func shapeRates(_ shapes: [(String, Int, Int, Int)], threads: Int) -> [(String, [String: Double])] {
         var out: [(String, [String: Double])] = []
         openblas_set_num_threads(1)
         for (name, m, n, k) in shapes {
-            let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+            let images = max(1, threads)
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: images * m * k)
             let w = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
-            let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+            let c = UnsafeMutablePointer<Float>.allocate(capacity: images * m * n)
             defer { a.deallocate(); w.deallocate(); c.deallocate() }
-            for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.01 - 0.03 }
+            for i in 0..<(images * m * k) { a[i] = Float(i % 7) * 0.01 - 0.03 }
             for i in 0..<(n * k) { w[i] = Float(i % 5) * 0.01 - 0.02 }
-            c.initialize(repeating: 0, count: m * n)
+            c.initialize(repeating: 0, count: images * m * n)
             let (aa, wa, ca) = (UInt(bitPattern: a), UInt(bitPattern: w), UInt(bitPattern: c))
-            func split(_ workers: Int, _ body: @escaping @Sendable (Int, Int) -> Void) {
-                // Whole 16-column slices per worker, as Parallel.forChunks gives the engine.
-                let panels = (n + 15) / 16
-                DispatchQueue.concurrentPerform(iterations: workers) { wkr in
-                    let p0 = wkr * panels / workers, p1 = (wkr + 1) * panels / workers
-                    body(p0 * 16, min(n, p1 * 16))
-                }
+            // Rows [r0, r1) times the columns [c0, c1) of W, one single-threaded call.
+            let product: @Sendable (Int, Int, Int, Int) -> Void = { r0, r1, c0, c1 in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(r1 - r0), Int32(c1 - c0), Int32(k), 1,
+                            UnsafePointer<Float>(bitPattern: aa)! + r0 * k, Int32(k), UnsafePointer<Float>(bitPattern: wa)! + c0 * k, Int32(k),
+                            0, UnsafeMutablePointer<Float>(bitPattern: ca)! + r0 * n + c0, Int32(n))
             }
-            let flops = 2.0 * Double(m * n * k)
-            func rate(_ workers: Int, _ body: @escaping @Sendable (Int, Int) -> Void) -> (wall: Double, cpu: Double) {
-                Self.rates(flops: flops, threads: workers, runs: runs) { split(workers, body) }
+            // Whole 16-column slices per worker, as Parallel.forChunks gives the engine.
+            let panels = (n + 15) / 16
+            let columns: @Sendable (Int, Int) -> (Int, Int) = { worker, workers in
+                (worker * panels / workers * 16, min(n, (worker + 1) * panels / workers * 16))
             }
-            let blasProduct: @Sendable (Int, Int) -> Void = { c0, c1 in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(c1 - c0), Int32(k), 1,
-                            UnsafePointer(bitPattern: aa), Int32(k), UnsafePointer<Float>(bitPattern: wa)! + c0 * k, Int32(k),
-                            0, UnsafeMutablePointer<Float>(bitPattern: ca)! + c0, Int32(n))
-            }
-            var r: [String: Double] = [:]
+            let one = 2.0 * Double(m * n * k)
+            let variants: [(String, Int, Double, @Sendable (Int) -> Void)] = [
+                ("sgemm_1", 1, one, { _ in product(0, m, 0, n) }),
+                ("sgemm_n", threads, one, { wkr in let (c0, c1) = columns(wkr, threads); product(0, m, c0, c1) }),
+                ("batched_n", threads, one * Double(images), { wkr in let (c0, c1) = columns(wkr, threads); product(0, images * m, c0, c1) }),
+                ("lanes_n", threads, one * Double(images), { wkr in product(wkr * m, (wkr + 1) * m, 0, n) }),
+            ]
             var samples: [String: [Double]] = [:]
+            // Alternated, so that every variant sees the same moments of a shared machine.
             for _ in 0..<3 {
-                for (key, workers, body) in [("sgemm_1", 1, blasProduct), ("sgemm_n", threads, blasProduct)] {
-                    let x = rate(workers, body)
+                for (key, workers, flops, body) in variants {
+                    let x = Self.rates(flops: flops, threads: workers, runs: runs) {
+                        DispatchQueue.concurrentPerform(iterations: workers) { body($0) }
+                    }
                     samples[key + "_wall", default: []].append(x.wall)
                     samples[key, default: []].append(x.cpu)
                 }
             }
-            for (key, xs) in samples { r[key] = Stats.median(xs) }
-            out.append((name, r))
+            out.append((name, samples.mapValues { Stats.median($0) }))
         }
         return out
     }
@@ -140,14 +146,14 @@ struct GEMMBenchmark {
         lines.append("\(ProcessInfoLinux.cpuModel()), \(threads) threads, OpenBLAS core \(BLASRuntime.coreName); load average at start \(load)")
         lines.append("FMA peak (12 register-only AVX2 FMA chains): \(f1(peak1)) GFLOP/s on 1 thread, \(f1(peakN)) on \(threads) (by CPU time; by the wall clock \(f1(rates1.wall)) and \(f1(ratesN.wall)))")
         lines.append("")
-        lines.append("| shape (M×K · (N×K)ᵀ) | sgemm, 1 thread | ÷ peak (1 thread) | sgemm, \(threads) threads | ÷ peak (\(threads) threads) |")
-        lines.append("| --- | --- | --- | --- | --- |")
+        lines.append("| shape (M×K · (N×K)ᵀ) | sgemm, 1 thread | ÷ peak (1 thread) | sgemm, \(threads) threads | ÷ peak (\(threads) threads) | \(threads) images batched (M × \(threads)) | \(threads) images in lanes | batched ÷ lanes |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for (name, r) in shapeRates(Self.shapes(config), threads: threads) {
             let (m, n, k) = Self.shapes(config).first { $0.0 == name }.map { ($0.1, $0.2, $0.3) }!
             for (key, v) in r { values["gemm_\(name)_\(key)_gflops"] = v }
-            lines.append("| \(name) \(m)×\(k) · (\(n)×\(k))ᵀ | \(f1(r["sgemm_1"]!)) | \(pct(r["sgemm_1"]! / peak1)) | \(f1(r["sgemm_n"]!)) | \(pct(r["sgemm_n"]! / peakN)) |")
+            lines.append("| \(name) \(m)×\(k) · (\(n)×\(k))ᵀ | \(f1(r["sgemm_1"]!)) | \(pct(r["sgemm_1"]! / peak1)) | \(f1(r["sgemm_n"]!)) | \(pct(r["sgemm_n"]! / peakN)) | \(f1(r["batched_n"]!)) | \(f1(r["lanes_n"]!)) | \(f2(r["batched_n"]! / r["lanes_n"]!))× |")
         }
-        lines.append("(GFLOP/s by CPU time per thread — the rate while a thread held a core — medians of 3 × \(runs) calls; peak = the FMA probe above)")
+        lines.append("(GFLOP/s by CPU time per thread — the rate while a thread held a core — medians of 3 alternations × \(runs) calls; peak = the FMA probe above; batched and lanes: \(threads) images' products at once, by CPU time per thread)")
         lines.append("")
         let encoderFlops = Self.encoderGFLOP(config)
         lines.append("| vision encoder (\(f1(encoderFlops)) GFLOP), \(threads) threads | seconds (median of \(rounds) rounds × \(runs) encodes) | GFLOP/s | CPU seconds per encode | CPU seconds ÷ threads ÷ FMA-peak time (\(f2(encoderFlops / peakN)) s) | model load |")

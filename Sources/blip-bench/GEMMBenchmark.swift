@@ -97,27 +97,25 @@ struct GEMMBenchmark {
     func encoderTimes(folder: ModelFolder, rounds: Int) throws -> (encode: [Double], cpu: [Double], load: [Double]) {
         var out: (encode: [Double], cpu: [Double], load: [Double]) = ([], [], [])
         for _ in 0..<rounds {
-            do {
-                var model: BlipModel?
-                let load = try Stopwatch.time { model = try BlipModel(folder: folder) }
-                let vc = model!.config.vision, size = model!.preprocessor.imageSize
-                let pixels = UnsafeMutablePointer<Float>.allocate(capacity: 3 * size * size)
-                let features = UnsafeMutablePointer<Float>.allocate(capacity: vc.tokenCount * vc.hiddenSize)
-                defer { pixels.deallocate(); features.deallocate() }
-                for i in 0..<(3 * size * size) { pixels[i] = Float(i % 255) / 128 - 1 }
-                let state = VisionState(config: vc)
-                model!.encodeImage(pixels: pixels, into: features, state: state)  // warm-up: pages, buffers
-                var times: [Double] = [], cpu: [Double] = []
-                for _ in 0..<runs {
-                    let cpu0 = Self.processCPUSeconds()
-                    times.append(Stopwatch.time { model!.encodeImage(pixels: pixels, into: features, state: state) })
-                    cpu.append(Self.processCPUSeconds() - cpu0)
-                }
-                out.encode.append(Stats.median(times))
-                out.cpu.append(Stats.median(cpu))
-                out.load.append(load)
-                model = nil
+            var model: BlipModel?
+            let load = try Stopwatch.time { model = try BlipModel(folder: folder) }
+            let vc = model!.config.vision, size = model!.preprocessor.imageSize
+            let pixels = UnsafeMutablePointer<Float>.allocate(capacity: 3 * size * size)
+            let features = UnsafeMutablePointer<Float>.allocate(capacity: vc.tokenCount * vc.hiddenSize)
+            defer { pixels.deallocate(); features.deallocate() }
+            for i in 0..<(3 * size * size) { pixels[i] = Float(i % 255) / 128 - 1 }
+            let state = VisionState(config: vc)
+            model!.encodeImage(pixels: pixels, into: features, state: state)  // warm-up: pages, buffers
+            var times: [Double] = [], cpu: [Double] = []
+            for _ in 0..<runs {
+                let cpu0 = Self.processCPUSeconds()
+                times.append(Stopwatch.time { model!.encodeImage(pixels: pixels, into: features, state: state) })
+                cpu.append(Self.processCPUSeconds() - cpu0)
             }
+            out.encode.append(Stats.median(times))
+            out.cpu.append(Stats.median(cpu))
+            out.load.append(load)
+            model = nil
         }
         return out
     }

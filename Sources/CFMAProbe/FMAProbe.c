@@ -28,9 +28,7 @@ int blip_fma_available(void) {
     return value;
 }
 
-#define AVX2_FMA __attribute__((target("avx2,fma")))
-
-AVX2_FMA
+__attribute__((target("avx2,fma")))
 float blip_fma_probe(long iterations) {
     __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
     __m256 a0 = _mm256_set1_ps(1.00f), a1 = _mm256_set1_ps(1.01f), a2 = _mm256_set1_ps(1.02f);

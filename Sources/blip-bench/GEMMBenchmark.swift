@@ -49,7 +49,7 @@ struct GEMMBenchmark {
         var out: [(String, [String: Double])] = []
         openblas_set_num_threads(1)
         for (name, m, n, k) in shapes {
-            let images = max(1, threads)
+            let images = threads  // one image per thread in the batched and lanes variants
             let a = UnsafeMutablePointer<Float>.allocate(capacity: images * m * k)
             let w = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
             let c = UnsafeMutablePointer<Float>.allocate(capacity: images * m * n)

@@ -8,6 +8,5 @@
 int blip_fma_available(void);
 
 /// Runs 12 independent chains of `iterations` 8-lane fused multiply-adds (192 flops per
-/// iteration) from registers only: what the FMA units can do, for the benchmark's peak probe.
-/// Returns a value to keep the work from being optimised away.
+/// iteration) from registers only. Returns a value to keep the work from being optimised away.
 float blip_fma_probe(long iterations);

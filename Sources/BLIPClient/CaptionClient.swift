@@ -120,10 +120,16 @@ public final class CaptionClient: Sendable {
     }
 
     /// Sends a complete caption request (e.g. raw RGB8 pixels with their width and height).
-    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status; `.protocolViolation` when a
-    ///   request with `prompts` is not answered with one result per prompt, as a daemon that
-    ///   predates `prompts` would), or `CancellationError`.
+    /// - Throws: ``CaptionClientError`` (`.rpc` for a non-OK status, and `INVALID_ARGUMENT` without
+    ///   sending for a prompt or bad word holding a NUL byte, which the wire cannot carry;
+    ///   `.protocolViolation` when a request with `prompts` is not answered with one result per
+    ///   prompt, as a daemon that predates `prompts` would), or `CancellationError`.
     public func caption(_ request: CaptionRequest, timeout: Duration = .seconds(60)) async throws -> CaptionResponse {
+        if let field = request.fieldHoldingNUL {
+            throw CaptionClientError.rpc(RPCError(
+                code: .invalidArgument,
+                message: "CaptionRequest.\(field) contains a NUL byte, which the wire cannot carry (docs/protocol.md §2); remove it"))
+        }
         let response: CaptionResponse = try await call(.caption, request, timeout: timeout)
         if !request.prompts.isEmpty && response.results.count != request.prompts.count {
             throw CaptionClientError.protocolViolation(

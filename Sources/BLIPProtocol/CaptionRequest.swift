@@ -57,6 +57,16 @@ public struct CaptionRequest: Sendable, Hashable {
     /// is a single caption of ``prompt``.
     public var prompts: [String]
 
+    /// The first of the request's strings that holds a NUL byte, named as on the wire (`prompt`,
+    /// `prompts`, `options.bad_words`); nil when none does. protobuf-c writes strings as C strings,
+    /// so such a string would be sent cut at its NUL: senders refuse it instead (docs/protocol.md §2).
+    public var fieldHoldingNUL: String? {
+        if prompt?.utf8.contains(0) == true { return "prompt" }
+        if prompts.contains(where: { $0.utf8.contains(0) }) { return "prompts" }
+        if options.badWords.contains(where: { $0.utf8.contains(0) }) { return "options.bad_words" }
+        return nil
+    }
+
     /// - Parameters:
     ///   - image: The picture.
     ///   - prompt: Text the caption continues, or `nil`.
@@ -80,7 +90,7 @@ extension CaptionRequest: WireMessage {
 
     public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
         self = try ProtobufC.decode(
-            bytes, as: Self.messageName, subMessages: [1: "Image", 3: "DecodingOptions"],
+            bytes, as: Self.messageName, descriptor: blip__v1__caption_request__descriptor,
             unpack: { blip__v1__caption_request__unpack(nil, $0, $1) },
             free: { blip__v1__caption_request__free_unpacked($0, nil) },
             read: { (c: borrowing Blip__V1__CaptionRequest) throws(MessageDecodingError) in

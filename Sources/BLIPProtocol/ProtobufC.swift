@@ -6,19 +6,19 @@ import CProtobufC
 /// value out, and `free_unpacked` runs on every path. Encoding: the mapping builds the C structs
 /// in a ``CArena`` whose memory lives until `pack` has written the bytes.
 enum ProtobufC {
-    /// Runs `read` on the message protobuf-c unpacks from `bytes`, then frees it. The fields are
-    /// counted first (``WireFieldCount``), in the message and in the sub-messages `subMessages`
-    /// names by field number.
+    /// Runs `read` on the message protobuf-c unpacks from `bytes`, then frees it. The bytes are
+    /// checked first (``WirePrecheck``) as the message `descriptor` describes: its fields counted,
+    /// its strings free of NUL, and its sub-messages' too.
     static func decode<CMessage, Result>(
         _ bytes: [UInt8],
         as messageName: String,
-        subMessages: [UInt32: String] = [:],
+        descriptor: ProtobufCMessageDescriptor,
         unpack: (Int, UnsafePointer<UInt8>) -> UnsafeMutablePointer<CMessage>?,
         free: (UnsafeMutablePointer<CMessage>) -> Void,
         read: (borrowing CMessage) throws(MessageDecodingError) -> Result
     ) throws(MessageDecodingError) -> Result {
         try bytes.withUnsafeBufferPointer { (buffer) throws(MessageDecodingError) in
-            try WireFieldCount.check(buffer, message: messageName, subMessages: subMessages)
+            try WirePrecheck.check(buffer, descriptor: descriptor)
         }
         let unpacked: UnsafeMutablePointer<CMessage>? = bytes.withUnsafeBufferPointer { buffer in
             // An empty array may have no storage; protobuf-c reads nothing when the length is 0.

@@ -176,6 +176,22 @@ import Testing
         #expect(error?.description == "no daemon at \(path): nothing listens there; check the path, or start one there (blip-captiond --socket \(path))")
     }
 
+    /// protobuf-c would write "a\0b" as "a": the client refuses such text before connecting
+    /// (no daemon listens here, so a request that went out would fail as noDaemon instead).
+    @Test func textHoldingNULIsRefusedBeforeSending() async throws {
+        let client = CaptionClient(socketPath: FakeServer.temporaryPath())
+        for (request, field) in [
+            (CaptionRequest(image: .init(data: [1]), prompt: "a\u{0}b"), "prompt"),
+            (CaptionRequest(image: .init(data: [1]), prompts: ["ok", "\u{0}"]), "prompts"),
+            (CaptionRequest(image: .init(data: [1]), options: DecodingOptions(badWords: ["x\u{0}"])), "options.bad_words"),
+        ] {
+            let error = await #expect(throws: CaptionClientError.self) { try await client.caption(request) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.description.contains("CaptionRequest.\(field) contains a NUL byte") == true, "\(String(describing: error))")
+        }
+        #expect(CaptionRequest(image: .init(data: [0, 0]), prompt: "a b").fieldHoldingNUL == nil)
+    }
+
     @Test func socketWithoutListenerIsNoDaemon() async throws {
         // A stale socket file left by a daemon that exited: ECONNREFUSED.
         let stale = FakeServer.temporaryPath()

@@ -22,7 +22,7 @@ public enum WirePrecheck {
     /// - Throws: ``MessageDecodingError/invalidField(message:field:reason:)`` past ``limit``, or
     ///   for a string field holding a NUL byte.
     static func check(_ bytes: UnsafeBufferPointer<UInt8>, descriptor: ProtobufCMessageDescriptor) throws(MessageDecodingError) {
-        let message = String(cString: descriptor.short_name)
+        var message: String { String(cString: descriptor.short_name) }  // for errors only
         var position = 0
         var count = 0
         func varint() -> UInt64? {

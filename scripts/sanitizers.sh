@@ -23,7 +23,7 @@ for s in $which; do
     start=$(date +%s)
     swift test --sanitize="$s" --scratch-path "$path" -j 2 "$@" > "$log" 2>&1
     rc=$?
-    reports=$(grep -cE '^(==[0-9]+==ERROR: AddressSanitizer|WARNING: ThreadSanitizer)' "$log" || true)
+    reports=$(grep -cE '^(==[0-9]+==ERROR: (AddressSanitizer|ThreadSanitizer)|WARNING: ThreadSanitizer)' "$log" || true)
     summary=$(grep -E '^(✔|✘) Test run with' "$log" | tail -1)
     echo "$s: exit $rc, $reports sanitizer report(s), $(( $(date +%s) - start )) s; ${summary:-no test summary} (log: $log)"
     [ "$rc" -ne 0 ] || [ "$reports" -ne 0 ] && status=1

@@ -90,7 +90,7 @@ extension CaptionRequest: WireMessage {
 
     public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
         self = try ProtobufC.decode(
-            bytes, as: Self.messageName, descriptor: blip__v1__caption_request__descriptor,
+            bytes, descriptor: blip__v1__caption_request__descriptor,
             unpack: { blip__v1__caption_request__unpack(nil, $0, $1) },
             free: { blip__v1__caption_request__free_unpacked($0, nil) },
             read: { (c: borrowing Blip__V1__CaptionRequest) throws(MessageDecodingError) in

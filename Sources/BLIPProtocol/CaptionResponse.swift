@@ -104,7 +104,7 @@ extension CaptionResponse: WireMessage {
 
     public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
         self = try ProtobufC.decode(
-            bytes, as: Self.messageName, descriptor: blip__v1__caption_response__descriptor,
+            bytes, descriptor: blip__v1__caption_response__descriptor,
             unpack: { blip__v1__caption_response__unpack(nil, $0, $1) },
             free: { blip__v1__caption_response__free_unpacked($0, nil) },
             read: { (c: borrowing Blip__V1__CaptionResponse) throws(MessageDecodingError) in

@@ -7,7 +7,7 @@ extension Envelope: WireMessage {
     /// on requests and cancels, a method on requests.
     public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
         self = try ProtobufC.decode(
-            bytes, as: Self.messageName, descriptor: blip__v1__envelope__descriptor,
+            bytes, descriptor: blip__v1__envelope__descriptor,
             unpack: { blip__v1__envelope__unpack(nil, $0, $1) },
             free: { blip__v1__envelope__free_unpacked($0, nil) },
             read: { (c: borrowing Blip__V1__Envelope) throws(MessageDecodingError) in try Envelope(c) }

@@ -15,7 +15,7 @@ extension HealthCheckRequest: WireMessage {
 
     public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
         self = try ProtobufC.decode(
-            bytes, as: Self.messageName, descriptor: blip__v1__health_check_request__descriptor,
+            bytes, descriptor: blip__v1__health_check_request__descriptor,
             unpack: { blip__v1__health_check_request__unpack(nil, $0, $1) },
             free: { blip__v1__health_check_request__free_unpacked($0, nil) },
             read: { (c: borrowing Blip__V1__HealthCheckRequest) throws(MessageDecodingError) in

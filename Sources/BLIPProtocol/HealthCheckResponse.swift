@@ -25,7 +25,7 @@ extension HealthCheckResponse: WireMessage {
 
     public init(decoding bytes: [UInt8]) throws(MessageDecodingError) {
         self = try ProtobufC.decode(
-            bytes, as: Self.messageName, descriptor: blip__v1__health_check_response__descriptor,
+            bytes, descriptor: blip__v1__health_check_response__descriptor,
             unpack: { blip__v1__health_check_response__unpack(nil, $0, $1) },
             free: { blip__v1__health_check_response__free_unpacked($0, nil) },
             read: { (c: borrowing Blip__V1__HealthCheckResponse) throws(MessageDecodingError) in

@@ -12,7 +12,7 @@ extension InfoRequest: WireMessage {
         // Still parsed, so that bytes which are not protobuf at all are refused; unknown fields
         // (from a newer client) are ignored as protobuf prescribes.
         try ProtobufC.decode(
-            bytes, as: Self.messageName, descriptor: blip__v1__info_request__descriptor,
+            bytes, descriptor: blip__v1__info_request__descriptor,
             unpack: { blip__v1__info_request__unpack(nil, $0, $1) },
             free: { blip__v1__info_request__free_unpacked($0, nil) },
             read: { (_: borrowing Blip__V1__InfoRequest) throws(MessageDecodingError) in }

@@ -11,7 +11,6 @@ enum ProtobufC {
     /// its strings free of NUL, and its sub-messages' too.
     static func decode<CMessage, Result>(
         _ bytes: [UInt8],
-        as messageName: String,
         descriptor: ProtobufCMessageDescriptor,
         unpack: (Int, UnsafePointer<UInt8>) -> UnsafeMutablePointer<CMessage>?,
         free: (UnsafeMutablePointer<CMessage>) -> Void,
@@ -27,7 +26,7 @@ enum ProtobufC {
             }
         }
         guard let unpacked else {
-            throw .malformed(message: messageName, byteCount: bytes.count)
+            throw .malformed(message: String(cString: descriptor.short_name), byteCount: bytes.count)
         }
         defer { free(unpacked) }
         return try read(unpacked.pointee)
